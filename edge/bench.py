@@ -1,0 +1,106 @@
+"""``claim-edge bench``: per-stage median/p95 latency, photos/s, peak RSS and cold start, over
+generated photos of several sizes (12 MP included), beside the DESIGN budgets."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .bundle import load_bundle, resolve_bundle
+from .classifier import preprocess
+from .config import Profile
+from .pipeline import Pipeline
+from .samples import jpeg_bytes, plate_closeup, street_scene
+
+SIZES = {"0.9MP 1280x720": (1280, 720), "2MP 1920x1080": (1920, 1080),
+         "12MP 4032x3024": (4032, 3024)}
+BUDGETS = {"classify": 10.0, "photo_total": 60.0, "cold_start_s": 3.0, "peak_rss_mb": 400.0}
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _cold_start(profile: Profile, model: str | None) -> float:
+    code = ("import time,sys; t=time.perf_counter(); "
+            "from edge.config import load_profile; from edge.pipeline import Pipeline; "
+            "from edge.bundle import load_bundle, resolve_bundle; "
+            f"p=load_profile({profile.source!r}); "
+            f"Pipeline(p, load_bundle(resolve_bundle({(model or profile.runtime.classifier)!r}))); "
+            "print(time.perf_counter()-t)")
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
+def run_bench(profile: Profile, args) -> int:
+    model = getattr(args, "model", None)
+    runs = max(3, args.runs)
+    bundle = load_bundle(resolve_bundle(model or profile.runtime.classifier))
+    pipe = Pipeline(profile, bundle=bundle)
+    print(f"claim-edge bench: profile {profile.name}, {profile.runtime.threads} threads, model "
+          f"{bundle.name} {bundle.version} ({bundle.provenance}), runtime "
+          f"{pipe.classifier.model.runtime}, {runs} photos per size", flush=True)
+
+    x = preprocess(np.zeros((480, 640, 3), np.uint8), bundle.input.width, bundle.input.height)
+    cls_ms = []
+    for i in range(60):
+        t = time.perf_counter()
+        pipe.classifier.model.run(**{bundle.input.name: x})
+        if i >= 10:  # warm-up
+            cls_ms.append((time.perf_counter() - t) * 1000)
+    print(f"classifier alone ({bundle.input.width}x{bundle.input.height}, 50 runs): median "
+          f"{_pct(cls_ms, 50):.2f} ms, p95 {_pct(cls_ms, 95):.2f} ms", flush=True)
+
+    rows = []
+    totals: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="claim-edge-bench-") as tmp:
+        for label, (w, h) in SIZES.items():
+            paths = []
+            for i in range(runs):
+                img = street_scene(w, h, seed=i) if i % 2 else cv2.resize(
+                    plate_closeup(f"BEN{i:04d}", seed=i), (w, h))
+                p = Path(tmp) / f"{w}x{h}_{i}.jpg"
+                p.write_bytes(jpeg_bytes(img))
+                paths.append(str(p))
+            stages: dict[str, list[float]] = {}
+            t0 = time.perf_counter()
+            for p in paths:
+                r, _ = pipe.analyze(p)
+                for k, v in r.timings_ms.items():
+                    stages.setdefault(k, []).append(v)
+            wall = time.perf_counter() - t0
+            totals += stages["total"]
+            rows.append((label, stages, runs / wall))
+
+    print(f"\n{'size':<16}{'stage':<10}{'median ms':>10}{'p95 ms':>10}")
+    for label, stages, _ in rows:
+        for k, v in stages.items():
+            print(f"{label:<16}{k:<10}{_pct(v, 50):>10.1f}{_pct(v, 95):>10.1f}")
+    print(f"\n{'size':<16}{'photos/s':>10}")
+    for label, _, pps in rows:
+        print(f"{label:<16}{pps:>10.1f}")
+
+    cold = _cold_start(profile, model)
+    peak = _peak_rss_mb()
+    med_cls = _pct(cls_ms, 50)
+    med_12 = _pct(rows[-1][1]["total"], 50)
+    print("\nbudget (DESIGN)                     measured    budget   ratio")
+    for name, got, budget in (("classifier int8 median ms", med_cls, BUDGETS["classify"]),
+                              ("photo w/o text, 12MP, median ms", med_12, BUDGETS["photo_total"]),
+                              ("cold start to ready s", cold, BUDGETS["cold_start_s"]),
+                              ("peak RSS MB", peak, BUDGETS["peak_rss_mb"])):
+        print(f"{name:<34}{got:>10.2f}{budget:>10.1f}{got / budget:>8.2f}"
+              f"{'' if got <= budget else '  OVER'}")
+    return 0

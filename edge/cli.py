@@ -1,0 +1,228 @@
+"""The ``claim-edge`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .bundle import BundleError, load_bundle, resolve_bundle
+from .config import ConfigError, Profile, available_profiles, load_profile
+from .inference import InterpreterError
+from .store import StoreWriteError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _opt(args, name: str):
+    return getattr(args, name, None)
+
+
+def _profile(args) -> Profile:
+    return load_profile(_opt(args, "profile"))
+
+
+def _store_path(args, profile: Profile) -> Path:
+    store = _opt(args, "store")
+    return Path(store).expanduser() if store else profile.store.resolved
+
+
+def _pipeline(args, profile: Profile):
+    from .pipeline import Pipeline
+    bundle = load_bundle(resolve_bundle(_opt(args, "model") or profile.runtime.classifier))
+    return Pipeline(profile, bundle=bundle)
+
+
+def cmd_analyze(args) -> int:
+    from .paths import expand
+    profile = _profile(args)
+    pipeline = _pipeline(args, profile)
+    failed = 0
+    for path in expand(args.images):
+        result, _ = pipeline.analyze(path)
+        failed += not result.ok
+        if args.json:
+            print(json.dumps(result.to_contract(), ensure_ascii=False), flush=True)
+        elif result.ok:
+            c, v = result.category, result.verification
+            heads = ", ".join(f"{k}={h.label}" for k, h in result.heads.items())
+            q = "ok" if result.quality.ok else "retake: " + ", ".join(result.quality.issues)
+            print(f"{path}: {c.label} {c.score:.2f} {'verified' if v.verified else 'to review'}"
+                  f" [{heads}] -> {', '.join(result.scenarios)} (quality {q}; "
+                  f"{result.timings_ms['total']:.0f} ms)", flush=True)
+        else:
+            print(f"{path}: FAILED {result.error['code']}: {result.error['message']}", flush=True)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_ingest(args) -> int:
+    from .ingest import ingest
+    from .paths import expand
+    from .store import Store
+    profile = _profile(args)
+    pipeline = _pipeline(args, profile)
+    store = Store.open(_store_path(args, profile))
+    paths = expand(args.paths)
+    s = ingest(paths, args.claim, pipeline, store)
+    print(f"claim {args.claim}: {s.new} new, {s.already} already filed, {len(s.failed)} failed "
+          f"of {len(paths)}; store {store.root}", file=sys.stderr)
+    return EXIT_FAILED if s.failed else EXIT_OK
+
+
+def cmd_claims(args) -> int:
+    from .checklist import claim_checklist
+    from .store import Store
+    from .store.schema import Claim, Photo, ScenarioAssignment
+    profile = _profile(args)
+    store = Store.open(_store_path(args, profile))
+    if args.claims_cmd == "list":
+        claims = list(Claim.select().order_by(Claim.created_at))
+        if not claims:
+            print(f"no claims in {store.root}")
+        for c in claims:
+            n = Photo.select().where(Photo.claim == c.id).count()
+            missing = sum(1 for it in claim_checklist(c.id, profile) if it.status != "present")
+            print(f"{c.id}\t{n} photos\t{missing} checklist items open\tcreated "
+                  f"{c.created_at:%Y-%m-%d %H:%M}")
+        return EXIT_OK
+    claim = Claim.get_or_none(Claim.id == args.claim)
+    if claim is None:
+        print(f"no claim '{args.claim}' in {store.root}", file=sys.stderr)
+        return EXIT_FAILED
+    items = claim_checklist(claim.id, profile)
+    if args.json:
+        print(json.dumps([it.__dict__ for it in items], indent=2))
+        return EXIT_OK
+    photos = list(Photo.select().where(Photo.claim == claim.id))
+    print(f"Claim {claim.id}: {len(photos)} photos")
+    for p in photos:
+        zones = [a.scenario for a in ScenarioAssignment.select().where(
+            ScenarioAssignment.photo == p)]
+        print(f"  {Path(p.source_path).name}: {p.category} "
+              f"{'verified' if p.verified else 'to review'} -> {', '.join(zones)}")
+    marks = {"present": "[x]", "missing": "[ ]", "invalid": "[!]", "doubtful": "[?]"}
+    print("Checklist:")
+    for it in items:
+        print(f"  {marks[it.status]} {it.item}: {it.status}" + (f" ({it.detail})" if it.detail else ""))
+    todo = [it for it in items if it.status != "present"]
+    print(f"{len(items) - len(todo)} of {len(items)} done" +
+          (f"; next: {todo[0].item}" if todo else "; complete"))
+    return EXIT_OK
+
+
+def cmd_samples(args) -> int:
+    from .samples import write_samples
+    for p in write_samples(args.folder):
+        print(p)
+    return EXIT_OK
+
+
+def cmd_doctor(args) -> int:
+    from .doctor import run_doctor
+    profile = _profile(args)
+    return run_doctor(profile, _store_path(args, profile), _opt(args, "model"))
+
+
+def cmd_bench(args) -> int:
+    if args.what == "sync":
+        return _delegate("sync.bench", "main", args.rest)
+    from .bench import run_bench
+    return run_bench(_profile(args), args)
+
+
+def _delegate(module: str, func: str, argv: list[str]) -> int:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        print(f"claim-edge: {module} is not available ({e}); install the matching extra",
+              file=sys.stderr)
+        return EXIT_USAGE
+    return int(getattr(mod, func)(argv) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # SUPPRESS: an option given before the command is not reset by the sub-parser's default.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--profile", help="device profile name in firmware_config/ or a path to a "
+                        f"TOML file (default: $CLAIM_EDGE_PROFILE or kiosk-x86; known: "
+                        f"{', '.join(available_profiles())})")
+    common.add_argument("--store", help="SQLite store file (default: the profile's store.path)")
+    common.add_argument("--model", help="classifier bundle name or folder (default: the "
+                        "profile's runtime.classifier)")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+    p = argparse.ArgumentParser(
+        prog="claim-edge", parents=[common],
+        description="On-device analysis of vehicle-insurance claim photos: quality, category, "
+                    "verified labels, scenario store, sync.")
+    p.add_argument("--version", action="version", version=f"claim-edge {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    a = sub.add_parser("analyze", parents=[common], help="analyse photos and print the results "
+                       "(stores nothing)")
+    a.add_argument("images", nargs="+", help="image files or folders")
+    a.add_argument("--json", action="store_true", help="one JSON object per image per line "
+                   "(the contract in DESIGN.md)")
+    a.set_defaults(func=cmd_analyze)
+
+    i = sub.add_parser("ingest", parents=[common], help="analyse photos and file them in the "
+                       "store under a claim")
+    i.add_argument("paths", nargs="+", help="image files or folders")
+    i.add_argument("--claim", required=True, help="claim id (created if new)")
+    i.set_defaults(func=cmd_ingest)
+
+    c = sub.add_parser("claims", parents=[common], help="list claims or show one's checklist")
+    csub = c.add_subparsers(dest="claims_cmd", required=True, metavar="list|show")
+    csub.add_parser("list", parents=[common], help="all claims in the store")
+    cs = csub.add_parser("show", parents=[common], help="photos and checklist of one claim")
+    cs.add_argument("claim")
+    cs.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_claims)
+
+    d = sub.add_parser("doctor", parents=[common], help="check runtime, model, store, broker, disk")
+    d.set_defaults(func=cmd_doctor)
+
+    s = sub.add_parser("samples", parents=[common], help="write generated sample photos to a folder")
+    s.add_argument("folder")
+    s.set_defaults(func=cmd_samples)
+
+    b = sub.add_parser("bench", parents=[common], help="benchmark: per-stage latency, photos/s, "
+                       "peak memory ('bench sync': sync throughput vs raw broker)")
+    b.add_argument("what", nargs="?", default="pipeline", choices=["pipeline", "sync"])
+    b.add_argument("--runs", type=int, default=20, help="photos per size (default 20)")
+    b.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    b.set_defaults(func=cmd_bench)
+
+    e = sub.add_parser("eval", help="evaluate the shipped models on a labelled data folder")
+    e.add_argument("what", choices=["category"])
+    e.add_argument("rest", nargs=argparse.REMAINDER, help="DATA_DIR and options")
+    e.set_defaults(func=lambda a: _delegate("models.toolkit.evaluate", f"main_{a.what}", a.rest))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if _opt(args, "verbose") else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (ConfigError, BundleError, InterpreterError) as e:
+        print(f"claim-edge: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreWriteError as e:
+        print(f"claim-edge: store: {e.strerror or e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("claim-edge: interrupted; what was filed stays filed, run again to finish",
+              file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""Device profiles: TOML files in ``firmware_config/`` read into frozen dataclasses.
+
+Strict: an unknown key, a wrong type or a missing file is a ConfigError naming the file and the
+key. Secrets never live in the TOML: the broker password comes from an environment variable or a
+file the profile names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROFILE_DIR = Path(__file__).resolve().parent.parent / "firmware_config"
+DEFAULT_PROFILE = "kiosk-x86"
+PROFILE_ENV = "CLAIM_EDGE_PROFILE"
+
+CATEGORIES = ("vehicle", "damage", "plate", "vin", "document", "other")
+SCENARIOS = ("damage_assessment", "vehicle_identification", "identity_verification",
+             "claim_documents", "review")
+DOCUMENT_TYPES = ("driver_license", "vehicle_registration", "id_card", "insurance_card",
+                  "receipt_invoice", "repair_estimate", "accident_report", "other_document")
+FIELD_NAMES = ("plate", "vin", "name", "license_number", "date_of_birth", "expiry_date", "vendor",
+               "address", "date", "total", "tax", "invoice_number", "policy_number")
+
+
+class ConfigError(Exception):
+    """A profile that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    id: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    threads: int = 2
+    classifier: str = "claim-classifier"  # bundle name under models/, or a path
+    classify_max_side: int = 640          # reduced decode target for classification
+    max_file_mb: int = 64
+    max_pixels: int = 120_000_000         # decompression-bomb guard (declared width x height)
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    min_side: int = 320
+    min_sharpness: float = 40.0       # variance of the Laplacian at 640 px long side
+    min_brightness: float = 0.18      # mean luma, 0..1
+    max_brightness: float = 0.90
+    max_glare: float = 0.06           # fraction of near-saturated pixels in bright blobs
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    min_score: float = 0.5            # category score below this -> review, whatever the prototype
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    category: dict[str, list[str]] = field(default_factory=dict)
+    document: dict[str, list[str]] = field(default_factory=dict)
+    damaged: list[str] = field(default_factory=lambda: ["damage_assessment"])
+
+
+@dataclass(frozen=True)
+class RequiredPhoto:
+    item: str
+    category: str
+    view: str = ""
+    document: str = ""
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class ClaimConfig:
+    required_photos: list[RequiredPhoto] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DocumentsConfig:
+    required_fields: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    path: str = "~/.claim-edge/store.db"
+    min_free_mb: int = 200
+
+    @property
+    def resolved(self) -> Path:
+        return Path(os.path.expandvars(os.path.expanduser(self.path)))
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str = ""                # = device id when empty
+    password_env: str = "CLAIM_EDGE_BROKER_PASSWORD"
+    password_file: str = ""
+    tls: bool = False
+    ca_file: str = ""
+    keepalive: int = 30
+    client_id: str = ""
+
+    def password(self) -> str | None:
+        """The broker password from the environment variable or the file the profile names."""
+        if self.password_env and os.environ.get(self.password_env):
+            return os.environ[self.password_env]
+        if self.password_file:
+            p = Path(os.path.expanduser(self.password_file))
+            try:
+                return p.read_text(encoding="utf-8").strip()
+            except OSError as e:
+                raise ConfigError(f"{p}: cannot read broker password file ({e.strerror})") from e
+        return None
+
+
+@dataclass(frozen=True)
+class Profile:
+    device: DeviceConfig
+    source: str = ""
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    retention_days: dict[str, int] = field(default_factory=dict)  # per scenario; 0 = keep
+    claim: ClaimConfig = field(default_factory=ClaimConfig)
+    documents: DocumentsConfig = field(default_factory=DocumentsConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+
+    @property
+    def name(self) -> str:
+        return Path(self.source).stem if self.source else ""
+
+
+# --- strict TOML -> dataclass -------------------------------------------------------------------
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {type(value).__name__}")
+        return _build(tp, value, where)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        return [_convert(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        _key_tp, val_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {type(value).__name__}")
+        return {k: _convert(v, val_tp, f"{where}.{k}") for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError("unions are not used in profiles")
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float) and isinstance(value, bool) or not isinstance(value, tp):
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {type(value).__name__} "
+                          f"({value!r})")
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields or key == "source":
+            hint = ""
+            if key == "password":
+                hint = " (secrets never go in a profile: use password_env or password_file)"
+            raise ConfigError(f"{where}: unknown key '{key}'{hint}; known: "
+                              f"{', '.join(k for k in fields if k != 'source')}")
+        kwargs[key] = _convert(value, hints[key], f"{where}.{key}")
+    for name, f in fields.items():
+        if name not in kwargs and f.default is dataclasses.MISSING \
+                and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}: missing required key '{name}'")
+    return cls(**kwargs)
+
+
+def _check_vocabularies(p: Profile, path: Path) -> None:
+    def bad(key: str, value: str, allowed: tuple[str, ...]) -> ConfigError:
+        return ConfigError(f"{path}: key '{key}': {value!r} is not one of {', '.join(allowed)}")
+
+    for cat, scen in p.routing.category.items():
+        if cat not in CATEGORIES:
+            raise bad(f"routing.category.{cat}", cat, CATEGORIES)
+        for s in scen:
+            if s not in SCENARIOS:
+                raise bad(f"routing.category.{cat}", s, SCENARIOS)
+    for doc, scen in p.routing.document.items():
+        if doc not in DOCUMENT_TYPES:
+            raise bad(f"routing.document.{doc}", doc, DOCUMENT_TYPES)
+        for s in scen:
+            if s not in SCENARIOS:
+                raise bad(f"routing.document.{doc}", s, SCENARIOS)
+    for s in p.routing.damaged:
+        if s not in SCENARIOS:
+            raise bad("routing.damaged", s, SCENARIOS)
+    for s in p.retention_days:
+        if s not in SCENARIOS:
+            raise bad(f"retention_days.{s}", s, SCENARIOS)
+    for doc, names in p.documents.required_fields.items():
+        if doc not in DOCUMENT_TYPES:
+            raise bad(f"documents.required_fields.{doc}", doc, DOCUMENT_TYPES)
+        for n in names:
+            if n not in FIELD_NAMES:
+                raise bad(f"documents.required_fields.{doc}", n, FIELD_NAMES)
+    for i, rp in enumerate(p.claim.required_photos):
+        if rp.category not in CATEGORIES:
+            raise bad(f"claim.required_photos[{i}].category", rp.category, CATEGORIES)
+        if rp.document and rp.document not in DOCUMENT_TYPES:
+            raise bad(f"claim.required_photos[{i}].document", rp.document, DOCUMENT_TYPES)
+    if p.runtime.threads < 1:
+        raise ConfigError(f"{path}: key 'runtime.threads' must be >= 1")
+
+
+def load_profile_file(path: str | Path) -> Profile:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: profile file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read profile ({e.strerror})") from e
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from e
+    profile = _build(Profile, data, str(path))
+    profile = dataclasses.replace(profile, source=str(path))
+    _check_vocabularies(profile, path)
+    return profile
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+
+
+def load_profile(name_or_path: str | None = None) -> Profile:
+    """A profile by name (``firmware_config/NAME.toml``) or by path; default from the
+    environment variable CLAIM_EDGE_PROFILE, else kiosk-x86."""
+    name = name_or_path or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    if name.endswith(".toml") or os.sep in name:
+        return load_profile_file(name)
+    path = PROFILE_DIR / f"{name}.toml"
+    if not path.is_file():
+        raise ConfigError(f"{path}: profile file not found; known profiles: "
+                          f"{', '.join(available_profiles())}")
+    return load_profile_file(path)

@@ -1,0 +1,84 @@
+"""``claim-edge doctor``: is this device ready to work? One line per check."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import shutil
+import socket
+import time
+from pathlib import Path
+
+from .bundle import BundleError, load_bundle, resolve_bundle
+from .config import Profile
+
+OK, WARN, FAIL = "ok", "WARN", "FAIL"
+
+
+def _version(dist: str) -> str:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return "?"
+
+
+def checks(profile: Profile, store_path: Path, model: str | None):
+    yield OK, "profile", f"{profile.name} ({profile.source}), device id {profile.device.id}"
+
+    from .inference import InterpreterError, available_runtime
+    try:
+        name, _ = available_runtime()
+        yield OK, "runtime", f"{name} {_version(name)}"
+    except InterpreterError as e:
+        yield FAIL, "runtime", str(e)
+
+    try:
+        bundle = load_bundle(resolve_bundle(model or profile.runtime.classifier))
+        from .classifier import Classifier
+        t = time.perf_counter()
+        Classifier(bundle, threads=profile.runtime.threads)
+        ms = (time.perf_counter() - t) * 1000
+        state = OK if bundle.provenance == "trained" else WARN
+        note = "" if state == OK else " - NOT a trained model: results are meaningless"
+        yield state, "model", (f"{bundle.name} {bundle.version} sha256 {bundle.sha256[:12]} "
+                               f"({bundle.provenance}), loads in {ms:.0f} ms{note}")
+    except (BundleError, InterpreterError) as e:
+        yield FAIL, "model", str(e)
+
+    try:
+        import rapidocr_onnxruntime  # noqa: F401
+        yield OK, "ocr", f"rapidocr-onnxruntime {_version('rapidocr-onnxruntime')}"
+    except ImportError as e:
+        yield WARN, "ocr", f"not installed ({e}); documents will not be read"
+
+    from .store import Store
+    from .store.migrations import current_version
+    from .store.schema import Outbox, Photo
+    try:
+        store = Store.open(store_path)
+        pending = Outbox.select().where(Outbox.state != "acked").count()
+        yield OK, "store", (f"{store_path} schema v{current_version(store.db)}, "
+                            f"{Photo.select().count()} photos, {pending} not yet synced")
+        store.close()
+    except Exception as e:  # noqa: BLE001 - doctor reports, it does not crash
+        yield FAIL, "store", f"{store_path}: {e}"
+
+    where = store_path.parent if store_path.parent.exists() else Path.home()
+    free = shutil.disk_usage(where).free / 1e6
+    state = OK if free >= profile.store.min_free_mb else FAIL
+    yield state, "disk", f"{free:,.0f} MB free at {where} (reserve {profile.store.min_free_mb} MB)"
+
+    b = profile.broker
+    try:
+        with socket.create_connection((b.host, b.port), timeout=2):
+            yield OK, "broker", f"{b.host}:{b.port} reachable"
+    except OSError as e:
+        yield WARN, "broker", (f"{b.host}:{b.port} not reachable ({e.strerror or e}); photos are "
+                               "kept and synced later")
+
+
+def run_doctor(profile: Profile, store_path: Path, model: str | None) -> int:
+    failed = False
+    for state, name, text in checks(profile, store_path, model):
+        failed |= state == FAIL
+        print(f"{state:>4}  {name:<8} {text}", flush=True)
+    return 1 if failed else 0
