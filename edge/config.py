@@ -50,10 +50,10 @@ class RuntimeConfig:
 
 @dataclass(frozen=True)
 class QualityConfig:
-    min_side: int = 320
+    min_side: int = 200
     min_sharpness: float = 40.0       # variance of the Laplacian at 640 px long side
-    min_brightness: float = 0.18      # mean luma, 0..1
-    max_brightness: float = 0.90
+    min_brightness: float = 0.18      # mean luma 0..1 (and the brightest 1% under twice this)
+    max_brightness: float = 0.90      # mean luma 0..1 (and the darkest 1% above this - 0.15)
     max_glare: float = 0.06           # fraction of near-saturated pixels in bright blobs
 
 

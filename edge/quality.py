@@ -33,6 +33,18 @@ class Quality:
                 "brightness": round(self.brightness, 3), "glare": round(self.glare, 4)}
 
 
+def _glare(gray: np.ndarray) -> float:
+    """Fraction of the frame in specular patches: saturated blobs after an opening (which drops
+    specks and thin strokes). A blob over a quarter of the frame, or one touching the border, is
+    a white page, a studio backdrop or sky rather than a reflection, and is not counted."""
+    saturated = (gray >= 250).astype(np.uint8)
+    saturated = cv2.morphologyEx(saturated, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(saturated, connectivity=8)
+    x, y, w, h, areas = (stats[1:n, i] for i in range(5))
+    inner = (x > 0) & (y > 0) & (x + w < gray.shape[1]) & (y + h < gray.shape[0])
+    return float(areas[inner & (areas < 0.25 * gray.size)].sum() / gray.size)
+
+
 def measure(bgr: np.ndarray, full_size: tuple[int, int], cfg: QualityConfig) -> Quality:
     """Metrics on the reduced image; ``full_size`` is (width, height) of the original."""
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
@@ -41,20 +53,19 @@ def measure(bgr: np.ndarray, full_size: tuple[int, int], cfg: QualityConfig) -> 
         gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
     brightness = float(gray.mean() / 255.0)
-    # Glare: saturated blobs, not isolated bright pixels. Opening removes specks and thin text
-    # strokes; what is left are specular patches.
-    saturated = (gray >= 250).astype(np.uint8)
-    saturated = cv2.morphologyEx(saturated, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
-    glare = float(saturated.mean())
+    # Percentiles tell a washed-out frame from a white page: a scanned receipt is bright on
+    # average but its ink is still dark; an overexposed photo has no dark pixels left.
+    p1, p99 = (float(v) / 255.0 for v in np.percentile(gray, (1, 99)))
+    glare = _glare(gray)
 
     issues = []
     if min(full_size) < cfg.min_side:
         issues.append("too_small")
     if sharpness < cfg.min_sharpness:
         issues.append("blurred")
-    if brightness < cfg.min_brightness:
+    if brightness < cfg.min_brightness and p99 < 2 * cfg.min_brightness:
         issues.append("too_dark")
-    elif brightness > cfg.max_brightness:
+    elif brightness > cfg.max_brightness and p1 > cfg.max_brightness - 0.15:
         issues.append("overexposed")
     if glare > cfg.max_glare and "overexposed" not in issues:
         issues.append("glare")
