@@ -72,3 +72,11 @@ def test_doctor_reports_each_part(tmp_path, cli, profile_path):
     assert [x.split()[1] for x in lines] == ["profile", "runtime", "model", "ocr", "store",
                                              "disk", "broker"]
     assert r.returncode == 0, r.stdout
+
+
+def test_bench_prints_medians_and_budget_ratios(cli, profile_path):
+    r = cli("bench", "--runs", "3", "--profile", str(profile_path))
+    assert r.returncode == 0, r.stderr
+    for text in ("classifier alone", "12MP 4032x3024", "median ms", "photos/s", "peak RSS MB",
+                 "cold start to ready s"):
+        assert text in r.stdout

@@ -141,3 +141,23 @@ def test_killed_mid_ingest_then_rerun_finishes_without_duplicates(tmp_path, prof
     assert con.execute("SELECT count(*) FROM photo").fetchone()[0] == 40
     assert con.execute("SELECT count(DISTINCT sha256) FROM photo").fetchone()[0] == 40
     assert con.execute("SELECT count(*) FROM outbox").fetchone()[0] == 40
+
+
+def test_exif_time_and_gps_are_filed(tmp_path, setup):
+    import io
+
+    from PIL import Image as PILImage
+    _, pipe, store = setup
+    img = PILImage.fromarray(samples.street_scene(640, 480)[:, :, ::-1])
+    exif = PILImage.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2026:11:20 02:13:00"
+    exif.get_ifd(0x8825).update({1: "N", 2: (48.0, 51.0, 30.0), 3: "W", 4: (2.0, 17.0, 42.0)})
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif.tobytes())
+    p = tmp_path / "scene.jpg"
+    p.write_bytes(buf.getvalue())
+    ingest([str(p)], "GPS", pipe, store)
+    photo = Photo.get()
+    assert str(photo.exif_time) == "2026-11-20 02:13:00"
+    assert round(photo.gps_lat, 4) == 48.8583 and round(photo.gps_lon, 3) == -2.295
+    assert photo.model_sha256 == pipe.bundle.sha256
