@@ -37,8 +37,8 @@ def _cold_start(profile: Profile, model: str | None) -> float:
     code = ("import time,sys; t=time.perf_counter(); "
             "from edge.config import load_profile; from edge.pipeline import Pipeline; "
             "from edge.bundle import load_bundle, resolve_bundle; "
-            f"p=load_profile({profile.source!r}); "
-            f"Pipeline(p, load_bundle(resolve_bundle({(model or profile.runtime.classifier)!r}))); "
+            f"p=load_profile({profile.source!r}); m={model!r}; "
+            "Pipeline(p, load_bundle(resolve_bundle(m)) if m else None); "
             "print(time.perf_counter()-t)")
     t = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
@@ -59,8 +59,8 @@ def _write_photos(folder: str, label: str, w: int, h: int, runs: int) -> list[st
 def run_bench(profile: Profile, args) -> int:
     model = getattr(args, "model", None)
     runs = max(3, args.runs)
-    bundle = load_bundle(resolve_bundle(model or profile.runtime.classifier))
-    pipe = Pipeline(profile, bundle=bundle)
+    pipe = Pipeline(profile, bundle=load_bundle(resolve_bundle(model)) if model else None)
+    bundle = pipe.bundle
     print(f"claim-edge bench: profile {profile.name}, {profile.runtime.threads} threads, model "
           f"{bundle.name} {bundle.version} ({bundle.provenance}), runtime "
           f"{pipe.classifier.model.runtime}, {runs} photos per size", flush=True)

@@ -33,8 +33,8 @@ def _store_path(args, profile: Profile) -> Path:
 
 def _pipeline(args, profile: Profile):
     from .pipeline import Pipeline
-    bundle = load_bundle(resolve_bundle(_opt(args, "model") or profile.runtime.classifier))
-    return Pipeline(profile, bundle=bundle)
+    model = _opt(args, "model")
+    return Pipeline(profile, bundle=load_bundle(resolve_bundle(model)) if model else None)
 
 
 def cmd_analyze(args) -> int:

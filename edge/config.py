@@ -124,6 +124,19 @@ class BrokerConfig:
 
 
 @dataclass(frozen=True)
+class FleetConfig:
+    channel: str = "stable"
+    public_keys: list[str] = field(default_factory=list)  # pinned ed25519 keys (base64), two
+    models_dir: str = ""                  # installed updates; default: models/ beside the store
+    max_classify_ms: float = 100.0        # health check: canary latency budget
+
+    def resolved_models_dir(self, store: "StoreConfig") -> Path:
+        if self.models_dir:
+            return Path(os.path.expandvars(os.path.expanduser(self.models_dir)))
+        return store.resolved.parent / "models"
+
+
+@dataclass(frozen=True)
 class Profile:
     device: DeviceConfig
     source: str = ""
@@ -136,6 +149,7 @@ class Profile:
     documents: DocumentsConfig = field(default_factory=DocumentsConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     broker: BrokerConfig = field(default_factory=BrokerConfig)
+    fleet: FleetConfig = field(default_factory=FleetConfig)
 
     @property
     def name(self) -> str:

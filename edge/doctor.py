@@ -8,7 +8,8 @@ import socket
 import time
 from pathlib import Path
 
-from .bundle import BundleError, load_bundle, resolve_bundle
+from .bundle import BundleError
+from .registry import ModelRegistry, RegistryError, resolve_model
 from .config import Profile
 
 OK, WARN, FAIL = "ok", "WARN", "FAIL"
@@ -32,7 +33,8 @@ def checks(profile: Profile, store_path: Path, model: str | None):
         yield FAIL, "runtime", str(e)
 
     try:
-        bundle = load_bundle(resolve_bundle(model or profile.runtime.classifier))
+        registry = ModelRegistry(profile.fleet.resolved_models_dir(profile.store))
+        bundle = resolve_model(model or profile.runtime.classifier, registry)
         from .classifier import Classifier
         t = time.perf_counter()
         Classifier(bundle, threads=profile.runtime.threads)
@@ -40,8 +42,8 @@ def checks(profile: Profile, store_path: Path, model: str | None):
         state = OK if bundle.provenance == "trained" else WARN
         note = "" if state == OK else " - NOT a trained model: results are meaningless"
         yield state, "model", (f"{bundle.name} {bundle.version} sha256 {bundle.sha256[:12]} "
-                               f"({bundle.provenance}), loads in {ms:.0f} ms{note}")
-    except (BundleError, InterpreterError) as e:
+                               f"({bundle.provenance}) from {bundle.path}, loads in {ms:.0f} ms{note}")
+    except (BundleError, InterpreterError, RegistryError) as e:
         yield FAIL, "model", str(e)
 
     try:

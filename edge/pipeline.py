@@ -11,12 +11,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .bundle import Bundle, load_bundle, resolve_bundle
+from .bundle import Bundle
 from .classifier import Classifier
 from .config import Profile
 from .decode import DecodedImage, decode_file
 from .errors import PhotoError
 from .quality import measure
+from .registry import ModelRegistry, resolve_model
 from .result import PhotoResult
 from .routing import route
 from .verify import verify
@@ -42,8 +43,16 @@ class Stage(Protocol):
 class Pipeline:
     def __init__(self, profile: Profile, bundle: Bundle | None = None,
                  stages: list[Stage] | None = None):
+        """Without a bundle, the profile's classifier: the active installed update if there is
+        one (counted as a start until a photo is classified, see registry.py), else the
+        shipped bundle."""
         self.profile = profile
-        self.bundle = bundle or load_bundle(resolve_bundle(profile.runtime.classifier))
+        self.registry: ModelRegistry | None = None
+        if bundle is None:
+            self.registry = ModelRegistry(profile.fleet.resolved_models_dir(profile.store))
+            self.registry.begin_start(profile.runtime.classifier)
+            bundle = resolve_model(profile.runtime.classifier, self.registry)
+        self.bundle = bundle
         self.classifier = Classifier(self.bundle, threads=profile.runtime.threads)
         self.stages = list(stages or [])
 
@@ -83,6 +92,9 @@ class Pipeline:
             cls = self.classifier.classify(decoded.small)
         except (RuntimeError, ValueError) as e:
             raise PhotoError("model_error", f"classifier failed: {e}") from e
+        if self.registry is not None:
+            self.registry.mark_healthy(self.profile.runtime.classifier)
+            self.registry = None
         heads = dict(cls.heads)
         category = heads.pop("category", None)
         result.category, result.heads = category, heads

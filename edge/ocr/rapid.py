@@ -1,0 +1,67 @@
+"""RapidOCR (``rapidocr-onnxruntime`` 1.4.x) as an ``OcrEngine``.
+
+Its detection, direction and recognition models ship in the wheel, so first use works offline.
+ONNX Runtime's intra-op threads come from the profile; inter-op is 1. The engine is built lazily
+on the first photo that needs it, so photos without text never pay for loading it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+
+from . import RawLine
+
+log = logging.getLogger(__name__)
+
+
+class RapidOcrEngine:
+    name = "rapidocr-onnxruntime"
+
+    def __init__(self, threads: int = 2, max_side: int = 2000, use_cls: bool = False,
+                 word_boxes: bool = True):
+        self.threads = max(1, int(threads))
+        self.max_side = int(max_side)
+        self.use_cls = use_cls
+        self.word_boxes = word_boxes
+        self._ocr = None
+        self._lock = threading.Lock()
+
+    @property
+    def version(self) -> str:
+        try:
+            from importlib.metadata import version
+            return version("rapidocr-onnxruntime")
+        except Exception:  # noqa: BLE001 - metadata missing in odd installs
+            return "unknown"
+
+    def _engine(self):
+        if self._ocr is None:
+            from rapidocr_onnxruntime import RapidOCR
+            self._ocr = RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1,
+                                 max_side_len=self.max_side)
+        return self._ocr
+
+    def read_raw(self, image: np.ndarray) -> list[RawLine]:
+        if image.ndim == 2:
+            image = np.repeat(image[:, :, None], 3, axis=2)
+        with self._lock:
+            res, _ = self._engine()(np.ascontiguousarray(image), use_cls=self.use_cls,
+                                    return_word_box=self.word_boxes)
+        out = []
+        for item in res or []:
+            box = tuple((float(x), float(y)) for x, y in item[0])
+            text, score = str(item[1]), float(item[2])
+            chars: tuple[str, ...] = ()
+            cboxes: tuple = ()
+            if self.word_boxes and len(item) >= 5 and item[3] and len(item[3]) == len(item[4]):
+                chars = tuple(str(c) for c in item[4])
+                cb = []
+                for q in item[3]:
+                    q = np.asarray(q, np.float32).reshape(-1, 2)
+                    cb.append((float(q[:, 0].min()), float(q[:, 1].min()),
+                               float(q[:, 0].max()), float(q[:, 1].max())))
+                cboxes = tuple(cb)
+            out.append(RawLine(box, text, score, chars, cboxes))
+        return out
