@@ -134,6 +134,36 @@ def cmd_bench(args) -> int:
     return run_bench(_profile(args), args)
 
 
+def cmd_models(args) -> int:
+    from .registry import ModelRegistry
+    profile = _profile(args)
+    registry = ModelRegistry(profile.fleet.resolved_models_dir(profile.store))
+    name = args.name or profile.runtime.classifier
+    if args.models_cmd == "list":
+        installed = registry.list(name)
+        shipped = "active" if not any(i.active for i in installed) else "fallback"
+        print(f"{name}: shipped bundle ({shipped})")
+        for i in installed:
+            mark = "active" if i.active else ("previous" if i.previous else "")
+            print(f"{name}: {i.release} {mark}".rstrip())
+        return EXIT_OK
+    if args.models_cmd == "activate":
+        from .health import check
+        registry.activate(name, args.release, reason="operator")
+        h = check(registry.root / name / args.release, profile.runtime.threads,
+                  profile.fleet.max_classify_ms)
+        if not h.ok:
+            back = registry.rollback(name, reason=f"health check failed: {h.reason}")
+            print(f"{name} {args.release}: health check failed ({h.reason}); back to "
+                  f"{back or 'the shipped bundle'}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"{name} {args.release} active ({h.reason})")
+        return EXIT_OK
+    back = registry.rollback(name, reason="operator")
+    print(f"{name}: now {back or 'the shipped bundle'}")
+    return EXIT_OK
+
+
 def _delegate(module: str, func: str, argv: list[str]) -> int:
     try:
         mod = importlib.import_module(module)
@@ -142,6 +172,14 @@ def _delegate(module: str, func: str, argv: list[str]) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     return int(getattr(mod, func)(argv) or 0)
+
+
+def cmd_serve(args) -> int:
+    from .web.server import serve
+    profile = _profile(args)
+    return serve(profile, _store_path(args, profile), lambda: _pipeline(args, profile),
+                 host=args.listen, port=args.port, token=args.token, watch=args.watch,
+                 claim=args.claim, max_upload_mb=args.max_upload_mb)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,14 +235,51 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     b.set_defaults(func=cmd_bench)
 
+    m = sub.add_parser("models", parents=[common], help="installed model releases on this device "
+                       "(no broker needed)")
+    msub = m.add_subparsers(dest="models_cmd", required=True, metavar="list|activate|rollback")
+    for verb, text in (("list", "installed releases and which is active"),
+                       ("activate", "make an installed release active (health-checked)"),
+                       ("rollback", "back to the previous release (or the shipped bundle)")):
+        mp = msub.add_parser(verb, parents=[common], help=text)
+        if verb == "activate":
+            mp.add_argument("release")
+        mp.add_argument("--name", help="model name (default: the profile's runtime.classifier)")
+    m.set_defaults(func=cmd_models)
+
+    f = sub.add_parser("fleet", help="signed model updates over MQTT: publish, rollback, status, "
+                       "keys, follow (extra 'central' for publishing)")
+    f.add_argument("rest", nargs=argparse.REMAINDER, help="see `claim-edge fleet --help`")
+    f.set_defaults(func=lambda a: _delegate(*DELEGATED["fleet"], a.rest))
+
     e = sub.add_parser("eval", help="evaluate the shipped models on a labelled data folder")
     e.add_argument("what", choices=["category"])
     e.add_argument("rest", nargs=argparse.REMAINDER, help="DATA_DIR and options")
     e.set_defaults(func=lambda a: _delegate("models.toolkit.evaluate", f"main_{a.what}", a.rest))
+
+    w = sub.add_parser("serve", parents=[common], help="operator screen: a local web page to "
+                       "capture photos, follow the claim checklist and correct fields")
+    w.add_argument("--listen", default="127.0.0.1", metavar="ADDR", help="address to bind "
+                   "(default 127.0.0.1; another address, e.g. 0.0.0.0 for the LAN, needs --token)")
+    w.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0: any free)")
+    w.add_argument("--token", default=None, help="access token, required off loopback (default: "
+                   "$CLAIM_EDGE_WEB_TOKEN); open http://DEVICE:PORT/?token=T once")
+    w.add_argument("--watch", metavar="DIR", default=None, help="also file every new photo "
+                   "that appears in DIR (e.g. a camera module's folder); needs --claim")
+    w.add_argument("--claim", default=None, help="claim the watched folder's photos go to")
+    w.add_argument("--max-upload-mb", type=float, default=None, help="largest photo accepted "
+                   "(default: the profile's runtime.max_file_mb)")
+    w.set_defaults(func=cmd_serve)
     return p
 
 
+DELEGATED = {"fleet": ("sync.fleet.cli", "main")}  # own parsers, own --help
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DELEGATED:
+        return _delegate(*DELEGATED[argv[0]], argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if _opt(args, "verbose") else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -129,13 +129,13 @@ class ParsedAmount:
 
 
 _CURRENCY = r"(?:RM|MYR|USD|EUR|GBP|SGD|CHF|\$|€|£|¥)"
-_AMOUNT = re.compile(rf"(?P<cur1>{_CURRENCY})?\s?(?P<neg>-)?\s?(?P<num>\d{{1,3}}(?:[,.\s]\d{{3}})+"
+_AMOUNT = re.compile(rf"(?P<cur1>{_CURRENCY})?\s?(?P<neg>-)?\s?(?P<num>\d{{1,3}}(?:[,.]\d{{3}})+"
                      rf"(?:[.,]\d{{1,2}})?|\d+(?:[.,]\d{{1,2}})?)(?!\d)\s?(?P<cur2>{_CURRENCY})?",
                      re.I)
 
 
 def _clean_number(num: str) -> tuple[str, str] | None:
-    num = num.replace(" ", "")
+    num = re.sub(r"\s", "", num)
     if "," in num and "." in num:
         dec = "," if num.rfind(",") > num.rfind(".") else "."
     elif "," in num or "." in num:

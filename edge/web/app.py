@@ -1,0 +1,356 @@
+"""What the operator screen does, apart from HTTP: capture jobs, corrections, status.
+
+One writer: every store write (filing a photo, a correction, the checklist record) happens under
+``write_lock``; photos are analysed one at a time by a single worker thread, so the page stays
+responsive while a photo is processed and the device never runs two models at once.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import itertools
+import logging
+import os
+import queue
+import re
+import socket
+import threading
+import time
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import peewee as pw
+
+from ..checklist import CheckItem, claim_checklist, record_checklist
+from ..config import FIELD_NAMES, Profile
+from ..decode import DECODABLE, decode_bytes, sniff
+from ..errors import PhotoError
+from ..result import PhotoResult
+from ..store import Store, StoreWriteError
+from ..store.schema import Claim, KeyField, Outbox, Photo, utcnow
+
+log = logging.getLogger("claim_edge.web")
+
+CLAIM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ACTIVE_OUTBOX = ("pending", "inflight")   # not yet acknowledged by central (sync/worker.py)
+MAX_FIELD_VALUE = 200
+QUEUE_SLOTS = 16          # uploads waiting for analysis; a further upload waits for a slot
+JOBS_KEPT = 200           # progress entries remembered (per process, all claims)
+
+
+class WebError(Exception):
+    """A request the operator can fix; ``message`` is shown on the page."""
+
+    def __init__(self, message: str, status: int = 400, code: str = "bad_request"):
+        super().__init__(message)
+        self.message, self.status, self.code = message, status, code
+
+
+@dataclass
+class Job:
+    """One photo on its way into the claim: queued -> processing -> filed | already | failed."""
+    id: str
+    claim: str
+    name: str
+    state: str = "queued"
+    code: str = ""
+    message: str = ""
+    photo_uuid: str | None = None
+    summary: str = ""
+    created: float = field(default_factory=time.time)
+    data: bytes | None = field(default=None, repr=False)
+    path: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("filed", "already", "failed")
+
+
+def safe_name(name: str) -> str:
+    """The base name of an uploaded file, without path parts or control characters."""
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable()).strip()
+    return name[:120] or "photo"
+
+
+class WebApp:
+    def __init__(self, profile: Profile, store: Store, pipeline, *, max_upload_bytes: int | None = None,
+                 broker_cache_s: float = 5.0, broker_timeout_s: float = 0.3):
+        self.profile = profile
+        self.store = store
+        self.pipeline = pipeline
+        self.max_upload_bytes = max_upload_bytes or profile.runtime.max_file_mb * 1024 * 1024
+        self.write_lock = threading.RLock()
+        self._jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()
+        self._jobs_lock = threading.Lock()
+        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=QUEUE_SLOTS)
+        self._ids = itertools.count(1)
+        self._worker: threading.Thread | None = None
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._broker = (0.0, False, "")  # (checked at monotonic, reachable, detail)
+        self._broker_lock = threading.Lock()
+        self.broker_cache_s, self.broker_timeout_s = broker_cache_s, broker_timeout_s
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._worker = threading.Thread(target=self._work, name="claim-edge-analyse", daemon=True)
+        self._worker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:
+            pass
+        for t in (self._worker, self._watcher):
+            if t is not None:
+                t.join(timeout=10)
+
+    # --- claims -------------------------------------------------------------------------------
+    def create_claim(self, claim_id: str) -> str:
+        claim_id = (claim_id or "").strip()
+        if not CLAIM_ID_RE.match(claim_id):
+            raise WebError("A claim id is 1 to 64 letters, digits, '.', '_' or '-', starting with "
+                           "a letter or digit.", code="bad_claim_id")
+        with self.write_lock:
+            self.store.ensure_claim(claim_id, self.profile)
+        return claim_id
+
+    def checklist(self, claim_id: str) -> list[CheckItem]:
+        return claim_checklist(claim_id, self.profile)
+
+    # --- capture ------------------------------------------------------------------------------
+    def _new_job(self, claim: str, name: str, **kw) -> Job:
+        job = Job(id=f"j{next(self._ids)}", claim=claim, name=name, **kw)
+        with self._jobs_lock:
+            self._jobs[job.id] = job
+            while len(self._jobs) > JOBS_KEPT:
+                self._jobs.popitem(last=False)
+        return job
+
+    def _fail(self, job: Job, code: str, message: str) -> Job:
+        job.state, job.code, job.message, job.data = "failed", code, message, None
+        return job
+
+    def check_upload(self, data: bytes) -> None:
+        """The checks made before an upload is queued: size, emptiness, image type."""
+        if not data:
+            raise PhotoError("empty_file", "the file is empty (0 bytes)")
+        if len(data) > self.max_upload_bytes:
+            raise PhotoError("file_too_large", f"{len(data) / 1e6:.1f} MB is over the upload limit "
+                                               f"of {self.max_upload_bytes / 1e6:.1f} MB")
+        fmt = sniff(data)
+        if fmt is None:
+            raise PhotoError("not_an_image", "the file is not an image (unknown leading bytes)")
+        if fmt not in DECODABLE:
+            raise PhotoError("unsupported_format", f"{fmt.upper()} images cannot be decoded on "
+                                                   "this device; send JPEG or PNG")
+
+    def submit_upload(self, claim_id: str, filename: str, data: bytes) -> Job:
+        """Queue an uploaded photo; a bad one comes back as a failed job with the reason."""
+        name = safe_name(filename)
+        if Claim.get_or_none(Claim.id == claim_id) is None:
+            raise WebError(f"No claim '{claim_id}' on this device.", 404, "no_claim")
+        job = self._new_job(claim_id, name)
+        try:
+            self.check_upload(data)
+        except PhotoError as e:
+            return self._fail(job, e.code, e.message)
+        job.data = data
+        return self._enqueue(job)
+
+    def submit_path(self, claim_id: str, path: str) -> Job:
+        return self._enqueue(self._new_job(claim_id, Path(path).name, path=path))
+
+    def _enqueue(self, job: Job) -> Job:
+        try:
+            self._queue.put(job, timeout=120)
+        except queue.Full:
+            return self._fail(job, "busy", "the device is still analysing earlier photos; send "
+                                           "this one again in a minute")
+        return job
+
+    def jobs(self, claim_id: str) -> list[Job]:
+        with self._jobs_lock:
+            return [j for j in reversed(self._jobs.values()) if j.claim == claim_id]
+
+    def busy(self, claim_id: str) -> bool:
+        return any(not j.done for j in self.jobs(claim_id))
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            job = self._queue.get()
+            if job is None:
+                return
+            job.state = "processing"
+            try:
+                self._process(job)
+            except Exception as e:  # noqa: BLE001 - one photo must not stop the screen
+                log.exception("processing %s failed", job.name)
+                self._fail(job, "internal_error", f"{type(e).__name__}: {e}")
+            finally:
+                job.data = None
+                try:
+                    self.store.db.close()
+                except pw.PeeweeException:
+                    pass
+
+    def _analyse(self, job: Job) -> tuple[PhotoResult, object]:
+        if job.path is not None:
+            return self.pipeline.analyze(job.path)
+        rt = self.profile.runtime
+        t0 = time.perf_counter()
+        path = f"upload/{job.name}"
+        try:
+            decoded = decode_bytes(job.data, path, max_pixels=rt.max_pixels,
+                                   classify_side=rt.classify_max_side)
+        except PhotoError as e:
+            return PhotoResult(image=path, ok=False, error=e.as_dict()), None
+        t_decode = (time.perf_counter() - t0) * 1000
+        try:
+            result = self.pipeline.analyze_decoded(decoded)
+        except PhotoError as e:
+            return PhotoResult(image=path, ok=False, error=e.as_dict()), decoded
+        result.timings_ms = {"decode": t_decode, **result.timings_ms,
+                             "total": (time.perf_counter() - t0) * 1000}
+        return result, decoded
+
+    def _process(self, job: Job) -> None:
+        result, decoded = self._analyse(job)
+        if not result.ok or decoded is None:
+            err = result.error or {"code": "internal_error", "message": "no result"}
+            self._fail(job, err["code"], err["message"])
+            return
+        with self.write_lock:
+            try:
+                outcome = self.store.add_photo(job.claim, decoded, result, self.profile)
+            except StoreWriteError as e:
+                self._fail(job, "store_write_failed", str(e.strerror or e))
+                return
+            record_checklist(job.claim, claim_checklist(job.claim, self.profile))
+        cat, ver = result.category, result.verification
+        mark = "verified" if ver and ver.verified else "to review"
+        job.summary = (f"{cat.label} {cat.score:.2f} ({mark})" if cat else "no label")
+        if result.quality and not result.quality.ok:
+            job.summary += "; retake? " + ", ".join(result.quality.issues)
+        job.photo_uuid = outcome.photo_uuid
+        job.state = "filed" if outcome.created else "already"
+
+    # --- watched folder -----------------------------------------------------------------------
+    def watch(self, folder: str | Path, claim_id: str, interval: float = 1.0) -> None:
+        """Queue each new file that appears in ``folder`` (once its size has stopped changing)."""
+        folder = Path(folder)
+        with self.write_lock:
+            self.store.ensure_claim(claim_id, self.profile)
+
+        def loop() -> None:
+            seen: dict[str, tuple[int, int]] = {}
+            last: dict[str, tuple[int, int]] = {}
+            while not self._stop.wait(interval):
+                try:
+                    entries = [e for e in os.scandir(folder)
+                               if not e.name.startswith(".") and e.is_file(follow_symlinks=False)]
+                except OSError as e:
+                    log.warning("cannot read watched folder %s: %s", folder, e)
+                    continue
+                now: dict[str, tuple[int, int]] = {}
+                for e in sorted(entries, key=lambda e: e.name):
+                    st = e.stat(follow_symlinks=False)
+                    key = (st.st_size, st.st_mtime_ns)
+                    now[e.name] = key
+                    if seen.get(e.name) != key and last.get(e.name) == key:
+                        seen[e.name] = key
+                        self.submit_path(claim_id, e.path)
+                last = now
+
+        self._watcher = threading.Thread(target=loop, name="claim-edge-watch", daemon=True)
+        self._watcher.start()
+
+    # --- corrections --------------------------------------------------------------------------
+    def correct_field(self, photo_uuid: str, name: str, value: str) -> KeyField:
+        """Store the operator's value as a new KeyField row (the model's row stays), audit it
+        and queue the photo's record for sync again."""
+        name = (name or "").strip()
+        value = " ".join((value or "").split())
+        if name not in FIELD_NAMES:
+            raise WebError(f"Unknown field '{name}'.", code="bad_field")
+        if not value:
+            raise WebError("Type the correct value before saving.", code="empty_value")
+        if len(value) > MAX_FIELD_VALUE:
+            raise WebError(f"A field value is at most {MAX_FIELD_VALUE} characters.",
+                           code="value_too_long")
+        try:
+            u = uuidlib.UUID(photo_uuid)
+        except ValueError:
+            raise WebError("No such photo.", 404, "no_photo") from None
+        with self.write_lock:
+            photo = Photo.get_or_none(Photo.uuid == u)
+            if photo is None:
+                raise WebError("No such photo.", 404, "no_photo")
+            with self.store.db.atomic():
+                prev = (KeyField.select().where((KeyField.photo == u) & (KeyField.name == name))
+                        .order_by(KeyField.id.desc()).first())
+                kf = KeyField.create(photo=u, name=name, value=value, confidence=1.0, valid=True,
+                                     source="operator", reason=None)
+                self.store.audit("operator", "field.correct", str(u), claim=photo.claim_id,
+                                 field=name, value=value,
+                                 previous=prev.value if prev else None,
+                                 previous_source=prev.source if prev else None)
+                self._requeue(u, photo.claim_id, f"operator corrected {name}")
+            record_checklist(photo.claim_id, claim_checklist(photo.claim_id, self.profile))
+        return kf
+
+    @staticmethod
+    def _requeue(u: uuidlib.UUID, claim_id: str, why: str) -> None:
+        """Put the photo's record back in the outbox as pending, so the worker sends it with the
+        correction. The row keeps its id and attempts; ack fields are cleared."""
+        row = Outbox.get_or_none(Outbox.record_uuid == u)
+        if row is None:
+            Outbox.create(record_uuid=u, claim=claim_id, reason=why)
+            return
+        Outbox.update(state="pending", acked_at=None, ack_status=None, reason=why,
+                      created_at=row.created_at if row.state in ACTIVE_OUTBOX else utcnow()
+                      ).where(Outbox.id == row.id).execute()
+
+    # --- status bar ---------------------------------------------------------------------------
+    def broker_state(self) -> tuple[bool, str]:
+        b = self.profile.broker
+        with self._broker_lock:
+            at, ok, detail = self._broker
+            if time.monotonic() - at < self.broker_cache_s and at:
+                return ok, detail
+            try:
+                with socket.create_connection((b.host, b.port), timeout=self.broker_timeout_s):
+                    ok, detail = True, f"{b.host}:{b.port}"
+            except OSError as e:
+                ok, detail = False, f"{b.host}:{b.port} ({e.strerror or type(e).__name__})"
+            self._broker = (time.monotonic(), ok, detail)
+            return ok, detail
+
+    def status(self) -> dict:
+        pending = Outbox.select().where(Outbox.state.in_(ACTIVE_OUTBOX)).count()
+        quarantined = Outbox.select().where(Outbox.state == "quarantined").count()
+        oldest = Outbox.select(pw.fn.MIN(Outbox.created_at)).where(
+            Outbox.state.in_(ACTIVE_OUTBOX)).scalar()
+        if isinstance(oldest, str):
+            oldest = dt.datetime.fromisoformat(oldest)
+        age = (utcnow() - oldest).total_seconds() if oldest else None
+        ok, detail = self.broker_state()
+        bundle = self.pipeline.bundle
+        return {"pending": pending, "oldest_pending_age_s": age, "quarantined": quarantined,
+                "broker_reachable": ok, "broker": detail,
+                "model": {"name": bundle.name, "version": bundle.version,
+                          "provenance": bundle.provenance},
+                "free_mb": round(self.store.free_mb()),
+                "min_free_mb": self.profile.store.min_free_mb}
+
+
+def jobs_json(jobs: list[Job]) -> list[dict]:
+    return [{"id": j.id, "name": j.name, "state": j.state, "code": j.code, "message": j.message,
+             "photo_uuid": j.photo_uuid, "summary": j.summary} for j in jobs]
+
+
+__all__ = ["WebApp", "WebError", "Job", "jobs_json", "safe_name"]

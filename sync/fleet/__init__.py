@@ -1,0 +1,1 @@
+"""Fleet model updates: signed releases published over MQTT, verified and applied on devices."""
