@@ -10,6 +10,7 @@ from .quality import REASONS
 from .store.schema import CompletenessCheck, KeyField, Label, Photo
 
 STATUSES = ("present", "missing", "invalid", "doubtful")
+DOUBTFUL_BELOW = 0.6   # field confidence below this: "doubtful"
 
 
 @dataclass(frozen=True)
@@ -59,27 +60,52 @@ def claim_checklist(claim_id: str, profile: Profile) -> list[CheckItem]:
         doc = lb.get("document")
         if doc is None:
             continue
-        required = profile.documents.required_fields.get(doc.label, [])
-        fields = {f.name: f for f in KeyField.select().where(KeyField.photo == p)}
-        for name in required:
-            f = fields.get(name)
-            item = f"field: {doc.label}.{name}"
-            if f is None:
-                items.append(CheckItem(item, "missing", "not found on the document", str(p.uuid)))
-            elif not f.valid:
-                items.append(CheckItem(item, "invalid", f.reason or f"'{f.value}' is not valid",
-                                       str(p.uuid)))
-            elif f.confidence < 0.6:
-                items.append(CheckItem(item, "doubtful",
-                                       f"'{f.value}' read with low confidence {f.confidence:.2f}",
-                                       str(p.uuid)))
-            else:
-                items.append(CheckItem(item, "present", f.value, str(p.uuid)))
+        items.extend(document_checks(p, doc.label, profile))
+    return items
+
+
+def _latest_fields(photo: Photo) -> dict[str, KeyField]:
+    """One value per field: the latest row wins (an operator's correction over the OCR's)."""
+    out: dict[str, KeyField] = {}
+    for f in KeyField.select().where(KeyField.photo == photo).order_by(KeyField.id):
+        out[f.name] = f
+    return out
+
+
+def document_checks(photo: Photo, doc_type: str, profile: Profile) -> list[CheckItem]:
+    """The fields a document of this type must carry: present, missing, invalid (failed
+    validation: a bad VIN check digit, an impossible date) or doubtful (read with low
+    confidence, or day and month could be swapped); an expired document is its own item."""
+    required = profile.documents.required_fields.get(doc_type, [])
+    fields = _latest_fields(photo)
+    items = []
+    uid = str(photo.uuid)
+    for name in required:
+        f = fields.get(name)
+        item = f"field: {doc_type}.{name}"
+        if f is None:
+            items.append(CheckItem(item, "missing", "not found on the document: retake it or "
+                                   "enter the value", uid))
+        elif not f.valid:
+            items.append(CheckItem(item, "invalid", f.reason or f"'{f.value}' is not valid", uid))
+        elif f.confidence < DOUBTFUL_BELOW:
+            items.append(CheckItem(item, "doubtful",
+                                   f"'{f.value}' read with low confidence {f.confidence:.2f}", uid))
+        elif name in ("date_of_birth", "expiry_date") and f.source != "operator" \
+                and "day/month order assumed" in (f.reason or ""):
+            items.append(CheckItem(item, "doubtful", f"'{f.value}': {f.reason}", uid))
+        else:
+            items.append(CheckItem(item, "present", f.value, uid))
+    exp = fields.get("expiry_date")
+    if exp is not None and not exp.valid and (exp.reason or "").startswith("expired"):
+        items.append(CheckItem(f"document: {doc_type} valid", "invalid",
+                               f"{exp.reason.split(';')[0]}: ask for a valid document", uid))
     return items
 
 
 def record_checklist(claim_id: str, items: list[CheckItem]) -> None:
-    """Record the check (replacing the previous claim-level check)."""
+    """Record the check: the claim-level rows (photo null) are replaced, and each photo that
+    items refer to gets its own rows (replacing that photo's previous check)."""
     db = CompletenessCheck._meta.database
     with db.atomic():
         CompletenessCheck.delete().where((CompletenessCheck.claim == claim_id)
@@ -87,3 +113,11 @@ def record_checklist(claim_id: str, items: list[CheckItem]) -> None:
         for it in items:
             CompletenessCheck.create(claim=claim_id, photo=None, item=it.item, status=it.status,
                                      detail=it.detail)
+        per_photo = [it for it in items if it.photo_uuid and it.item.startswith(("field:",
+                                                                                 "document:"))]
+        for uid in {it.photo_uuid for it in per_photo}:
+            CompletenessCheck.delete().where((CompletenessCheck.claim == claim_id)
+                                             & (CompletenessCheck.photo == uid)).execute()
+        for it in per_photo:
+            CompletenessCheck.create(claim=claim_id, photo=it.photo_uuid, item=it.item,
+                                     status=it.status, detail=it.detail)

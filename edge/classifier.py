@@ -18,8 +18,8 @@ def softmax(x: np.ndarray) -> np.ndarray:
 def preprocess(bgr: np.ndarray, width: int, height: int) -> np.ndarray:
     """Stretch-resize to the model input, RGB, float32 0..255, NHWC batch of one. The training
     toolkit uses this very function so device and training see the same pixels."""
-    interp = cv2.INTER_AREA if bgr.shape[1] >= width else cv2.INTER_LINEAR
-    rgb = cv2.cvtColor(cv2.resize(bgr, (width, height), interpolation=interp), cv2.COLOR_BGR2RGB)
+    resized = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
+    rgb = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
     return rgb.astype(np.float32)[None]
 
 

@@ -54,6 +54,14 @@ def cmd_analyze(args) -> int:
             print(f"{path}: {c.label} {c.score:.2f} {'verified' if v.verified else 'to review'}"
                   f" [{heads}] -> {', '.join(result.scenarios)} (quality {q}; "
                   f"{result.timings_ms['total']:.0f} ms)", flush=True)
+            if result.document is not None or result.fields:
+                doc = f"{result.document.label} {result.document.score:.2f}; " \
+                    if result.document is not None else ""
+                fv = ", ".join(f"{k}={f.value}{'' if f.valid else ' (invalid)'}"
+                               for k, f in result.fields.items())
+                miss = (result.completeness or {}).get("missing")
+                print(f"  {doc}{fv or 'no fields'}" + (f"; missing {', '.join(miss)}"
+                                                        if miss else ""), flush=True)
         else:
             print(f"{path}: FAILED {result.error['code']}: {result.error['message']}", flush=True)
     return EXIT_FAILED if failed else EXIT_OK
@@ -125,6 +133,28 @@ def cmd_doctor(args) -> int:
     from .doctor import run_doctor
     profile = _profile(args)
     return run_doctor(profile, _store_path(args, profile), _opt(args, "model"))
+
+
+EVAL_MODULES = {"receipts": "models.toolkit.evaluate_documents",
+                "documents": "models.toolkit.evaluate_documents",
+                "detect": "models.toolkit.detector_eval",
+                "plates": "models.toolkit.detector_eval"}
+
+
+def cmd_purge(args) -> int:
+    from .purge import purge_expired
+    from .store import Store
+    profile = _profile(args)
+    store = Store.open(_store_path(args, profile))
+    rep = purge_expired(store, dry_run=args.dry_run, include_unsynced=args.include_unsynced)
+    verb = "would remove" if args.dry_run else "removed"
+    for sha in rep.purged:
+        print(f"{verb} {sha}")
+    print(f"{verb} {len(rep.purged)} expired original(s), {rep.freed_bytes / 1e6:.1f} MB; "
+          f"kept {len(rep.kept_unsynced)} not yet synced"
+          + (f"; {len(rep.missing_files)} were already gone" if rep.missing_files else ""),
+          file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_bench(args) -> int:
@@ -253,9 +283,17 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=lambda a: _delegate(*DELEGATED["fleet"], a.rest))
 
     e = sub.add_parser("eval", help="evaluate the shipped models on a labelled data folder")
-    e.add_argument("what", choices=["category"])
+    e.add_argument("what", choices=["category", "receipts", "documents", "detect", "plates"])
     e.add_argument("rest", nargs=argparse.REMAINDER, help="DATA_DIR and options")
-    e.set_defaults(func=lambda a: _delegate("models.toolkit.evaluate", f"main_{a.what}", a.rest))
+    e.set_defaults(func=lambda a: _delegate(EVAL_MODULES.get(a.what, "models.toolkit.evaluate"),
+                                            f"main_{a.what}", a.rest))
+
+    pg = sub.add_parser("purge", parents=[common], help="remove originals whose retention has "
+                        "run out (the profile's [retention_days]); fields and hashes stay")
+    pg.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    pg.add_argument("--include-unsynced", action="store_true", help="also remove originals "
+                    "central has not acknowledged yet (they can then never be sent)")
+    pg.set_defaults(func=cmd_purge)
 
     w = sub.add_parser("serve", parents=[common], help="operator screen: a local web page to "
                        "capture photos, follow the claim checklist and correct fields")

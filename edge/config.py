@@ -27,6 +27,7 @@ DOCUMENT_TYPES = ("driver_license", "vehicle_registration", "id_card", "insuranc
                   "receipt_invoice", "repair_estimate", "accident_report", "other_document")
 FIELD_NAMES = ("plate", "vin", "name", "license_number", "date_of_birth", "expiry_date", "vendor",
                "address", "date", "total", "tax", "invoice_number", "policy_number")
+DETECT_LABELS = ("plate", "vin", "damage", "text_block")
 
 
 class ConfigError(Exception):
@@ -89,6 +90,42 @@ class DocumentsConfig:
 
 
 @dataclass(frozen=True)
+class DetectConfig:
+    """Detector and the small-region zoom (second pass), see edge/detect.py."""
+    detector: str = "detector"          # bundle name under models/, or a path; "" = no detection
+    score_threshold: float = 0.35       # first-pass detections below this are dropped
+    nms_iou: float = 0.5                # per-class NMS overlap
+    max_detections: int = 20
+    zoom_min_side_px: int = 96          # a box whose short side (original px) is below this ...
+    zoom_max_fraction: float = 0.05     # ... or whose area is below this fraction of the image: zoom
+    zoom_margin: float = 0.5            # crop margin around a zoomed box, as a fraction of its size
+    zoom_max_boxes: int = 4             # at most this many second passes per photo
+    zoom_labels: list[str] = field(default_factory=lambda: ["plate", "vin"])
+    tile_categories: list[str] = field(default_factory=lambda: ["plate", "vin"])
+    tile_min_side_px: int = 1600        # tile a photo this large when the first pass finds none
+    read_plates: bool = True            # read plate text from plate detections (edge/plates.py)
+    plate_region: str = ""              # expected plate region: "us", "eu", "br" or "" (any)
+    plate_reader: str = "rapidocr"      # "rapidocr", or a plate_reader bundle (name or path)
+
+
+@dataclass(frozen=True)
+class OcrConfig:
+    enabled: bool = True
+    always: bool = False              # OCR every photo (a document scanner kiosk; tests)
+    # plates are read by the plate reader ([detect] read_plates); add "plate" here to OCR them too
+    categories: list[str] = field(default_factory=lambda: ["document", "vin"])
+    detections: list[str] = field(default_factory=lambda: ["vin", "text_block"])
+    threads: int = 0                  # ONNX Runtime intra-op threads; 0 = runtime.threads
+    max_side: int = 1600              # long side the OCR sees (RapidOCR shrinks above 2000)
+    word_boxes: bool = True           # per-character boxes, to put dropped word gaps back
+    min_score: float = 0.5            # text lines read with a lower score are dropped
+    day_first: bool = True            # 03/04/2019 is 3 April (recorded as an assumption)
+    cache: bool = True                # OCR output cached by image sha256
+    cache_dir: str = ""               # "" = ocr-cache/ beside the store database
+    document_model: str = "document-classifier"  # bundle under models/, or a path
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     path: str = "~/.claim-edge/store.db"
     min_free_mb: int = 200
@@ -147,6 +184,8 @@ class Profile:
     retention_days: dict[str, int] = field(default_factory=dict)  # per scenario; 0 = keep
     claim: ClaimConfig = field(default_factory=ClaimConfig)
     documents: DocumentsConfig = field(default_factory=DocumentsConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    ocr: OcrConfig = field(default_factory=OcrConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     fleet: FleetConfig = field(default_factory=FleetConfig)
@@ -240,6 +279,22 @@ def _check_vocabularies(p: Profile, path: Path) -> None:
             raise bad(f"claim.required_photos[{i}].category", rp.category, CATEGORIES)
         if rp.document and rp.document not in DOCUMENT_TYPES:
             raise bad(f"claim.required_photos[{i}].document", rp.document, DOCUMENT_TYPES)
+    for lab in p.detect.zoom_labels:
+        if lab not in DETECT_LABELS:
+            raise bad("detect.zoom_labels", lab, DETECT_LABELS)
+    for c in p.detect.tile_categories:
+        if c not in CATEGORIES:
+            raise bad("detect.tile_categories", c, CATEGORIES)
+    if p.detect.plate_region not in ("", "us", "eu", "br"):
+        raise bad("detect.plate_region", p.detect.plate_region, ("", "us", "eu", "br"))
+    for c in p.ocr.categories:
+        if c not in CATEGORIES:
+            raise bad("ocr.categories", c, CATEGORIES)
+    for lab in p.ocr.detections:
+        if lab not in DETECT_LABELS:
+            raise bad("ocr.detections", lab, DETECT_LABELS)
+    if p.ocr.threads < 0 or p.ocr.max_side < 64:
+        raise ConfigError(f"{path}: key 'ocr.threads' must be >= 0 and 'ocr.max_side' >= 64")
     if p.runtime.threads < 1:
         raise ConfigError(f"{path}: key 'runtime.threads' must be >= 1")
 

@@ -54,7 +54,10 @@ class Pipeline:
             bundle = resolve_model(profile.runtime.classifier, self.registry)
         self.bundle = bundle
         self.classifier = Classifier(self.bundle, threads=profile.runtime.threads)
-        self.stages = list(stages or [])
+        if stages is None:
+            from .stages import default_stages
+            stages = default_stages(profile)
+        self.stages = list(stages)
 
     def decode(self, path: str) -> DecodedImage:
         rt = self.profile.runtime

@@ -15,7 +15,8 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     if na == 0 or nb == 0:
         return 0.0
-    return float(np.dot(a, b) / (na * nb))
+    # Clamped: rounding can give 1.0000001, which would fall outside a range ending at 1.0.
+    return float(np.clip(np.dot(a, b) / (na * nb), -1.0, 1.0))
 
 
 def verify(label: str, score: float, embedding: np.ndarray | None,

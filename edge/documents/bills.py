@@ -48,8 +48,8 @@ KW = {
                           r"BLOCK|BLK|KAWASAN|SELANGOR|JOHOR|KUALA|PETALING|BAHRU|PUCHONG|"
                           r"\b\d{5}\b|STRASSE|RUE|VIA|LANE|FLOOR|UNIT|BANDAR|PERSIARAN|SHAH ALAM|"
                           r"CHERAS|KLANG|KEPONG|SEKSYEN|SECTION)", re.I),
-    "header": re.compile(r"^\W*(TAX\s*INVOICE|INVOICE|RECEIPT|CASH\s*BILL|OFFICIAL\s*RECEIPT|"
-                         r"ESTIMATE|QUOTATION|SIMPLIFIED|CASH\s*SALES?|BILL)\W*$", re.I),
+    "header": re.compile(r"^\W*((SIMPLIFIED|FULL|TAX|INVOICE|RECEIPT|CASH|BILL|OFFICIAL|SALES?|"
+                         r"ESTIMATE|QUOTATION|COPY|ORDER|DELIVERY)\s*)+\W*$", re.I),
     "item": re.compile(r"(QTY|PRICE|DESCRIPTION|ITEM|AMOUNT|UNIT|DISC)", re.I),
 }
 KEYS = tuple(KW)
@@ -165,6 +165,7 @@ class BoxTyper:
 
 
 T = {t: i for i, t in enumerate(BOX_TYPES)}
+LINK_WEIGHT = 0.5   # how much a value's link to its key adds to the typer's value score
 
 
 def _link(i: int, key: str, P: np.ndarray, attrs: list[BoxAttrs], rels: list[Relations]
@@ -178,10 +179,23 @@ def _link(i: int, key: str, P: np.ndarray, attrs: list[BoxAttrs], rels: list[Rel
     r = rels[i]
     for j, gap, w in ((r.left, r.left_gap, 1.0), (r.above, r.above_gap, 0.7)):
         if j >= 0 and gap < 40:
-            s = w * max(float(P[j, kt]), float(attrs[j].kw[KEYS.index(kwname)]) * 0.8)
+            s = w * float(P[j, kt])
             if s > best[1]:
                 best = (j, s)
     return best
+
+
+_REGNO = re.compile(r"\s*[\(（]\s*(?:(?:CO\.?|COMPANY)\s*(?:REG\.?)?\s*(?:NO\.?)?\s*[:.]?\s*)?"
+                    r"[A-Z]{0,3}\d{3,}[\w\- ]*"
+                    r"[\)）]?\s*$", re.I)
+_SUFFIX = re.compile(r"^\W*((CO\.?\s*)?(\(M\)\s*)?(SDN\.?\s*BHD|BHD|S/B|PLT|LTD|ENTERPRISE|"
+                     r"RESTAURANT|TRADING|HARDWARE)[\s.]*)+\W*$", re.I)
+
+
+def _suffix_only(text: str) -> bool:
+    t = _REGNO.sub("", text)
+    return bool(_SUFFIX.match(t)) or len(t.split()) <= 2 and bool(KW["company"].search(t)) \
+        and len(re.sub(r"\W", "", t)) <= 12
 
 
 def read_bill(boxes: list[Box], typer: BoxTyper, day_first: bool = True
@@ -196,14 +210,19 @@ def read_bill(boxes: list[Box], typer: BoxTyper, day_first: bool = True
     out: dict[str, Extracted] = {}
     n = len(boxes)
 
-    # vendor: the most vendor-like box, extended by a following vendor-like line
+    # vendor: the most vendor-like box, joined with a vendor-like line just above or below it
+    # (names printed on two lines), without the registration number printed after it
     vi = int(np.argmax(P[:, T["vendor"]]))
     if P[vi, T["vendor"]] > 0.2:
         idx = [vi]
-        if vi + 1 < n and P[vi + 1, T["vendor"]] > 0.5 and rels[vi].below == vi + 1:
+        if vi - 1 >= 0 and (P[vi - 1, T["vendor"]] > 0.25 or _suffix_only(boxes[vi].text)) \
+                and not attrs[vi - 1].amounts and not KW["header"].search(boxes[vi - 1].text):
+            idx.insert(0, vi - 1)
+        if vi + 1 < n and P[vi + 1, T["vendor"]] > 0.5:
             idx.append(vi + 1)
         text = " ".join(boxes[k].text for k in idx)
-        out["vendor"] = Extracted("vendor", " ".join(text.split()).upper(), text,
+        value = _REGNO.sub("", " ".join(text.split()).upper()).strip()
+        out["vendor"] = Extracted("vendor", value or text.upper(), text,
                                   float(P[vi, T["vendor"]]) * boxes[vi].score, True, "", vi)
 
     # address: the run of address-like boxes (reading order), seeded by the most likely one
@@ -243,18 +262,25 @@ def read_bill(boxes: list[Box], typer: BoxTyper, day_first: bool = True
             if not a.amounts:
                 continue
             k, ls = _link(i, key, P, attrs, rels)
-            s = float(P[i, T[field]]) + 0.25 * ls
-            if field == "total" and (a.kw[KEYS.index("subtotal")] or a.kw[KEYS.index("cash")]):
-                s -= 0.2
+            s = float(P[i, T[field]]) + LINK_WEIGHT * ls
+            if field == "total":
+                left = rels[i].left
+                own_bad = a.kw[KEYS.index("subtotal")] or a.kw[KEYS.index("cash")]
+                left_bad = left >= 0 and (attrs[left].kw[KEYS.index("subtotal")]
+                                          or attrs[left].kw[KEYS.index("cash")])
+                if own_bad or left_bad:   # linked to a cash, change or subtotal key
+                    s -= 0.5
             if best is None or s > best[0]:
                 best = (s, i, k)
-        if best and best[0] > (0.35 if field == "total" else 0.5):
+        if best and best[0] > (0.15 if field == "total" else 0.5):
             s, i, k = best
             amt = attrs[i].amounts[-1]
             why = f"'{amt.raw}'" + (f", currency {amt.currency}" if amt.currency else "") + \
                   (f", decimal separator '{amt.decimal_sep}'" if amt.decimal_sep else "")
-            out[field] = Extracted(field, amt.value, amt.raw, min(1.0, s) * boxes[i].score,
-                                   True, why, i, k)
+            _, ls = _link(i, key, P, attrs, rels)
+            conf = 1 - (1 - float(P[i, T[field]])) * (1 - ls)   # typed as the value, or linked
+            out[field] = Extracted(field, amt.value, amt.raw, conf * boxes[i].score, True, why,
+                                   i, k)
 
     # invoice number: the value in (or right of) an invoice key
     best = None

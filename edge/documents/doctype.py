@@ -56,20 +56,40 @@ class DocTypeModel:
             weights = {k: z[k].astype(np.float32) for k in z.files}
         return cls(list(manifest["labels"]), tuple(manifest["modalities"]), weights, manifest)
 
+    def tighten(self, boxes: list[Box]) -> list[Box]:
+        """OCR boxes to the tight text extents the model was trained on. The detector's boxes
+        are padded (DB unclip); the margins, in box heights, were measured on generated
+        documents read by our OCR and are stored in the manifest (``ocr_box_margins``)."""
+        m = self.manifest.get("ocr_box_margins")
+        if not m:
+            return boxes
+        out = []
+        for b in boxes:
+            h = b.h / m["height_ratio"]
+            out.append(Box(b.x0 + m["left"] * h, b.y0 + m["top"] * h, b.x1 - m["right"] * h,
+                           b.y1 - m["bottom"] * h, b.text, b.score))
+        return out
+
     def features(self, boxes: list[Box], gray: np.ndarray | None) -> np.ndarray:
         x = stack_inputs(box_features(boxes, gray), self.modalities)
         return (x - self.weights["mu"]) / self.weights["sigma"]
 
-    def predict_proba(self, boxes: list[Box], gray: np.ndarray | None) -> np.ndarray:
+    def predict_proba(self, boxes: list[Box], gray: np.ndarray | None,
+                      from_ocr: bool = True) -> np.ndarray:
+        """``from_ocr``: the boxes come from the OCR (tightened first); False for exact boxes
+        (generated documents, annotations)."""
         if not boxes:
             p = np.zeros(len(self.labels), np.float32)
             p[self.labels.index("other_document")] = 1.0
             return p
+        if from_ocr:
+            boxes = self.tighten(boxes)
         x = self.features(boxes, gray)[None]
         logits, _ = forward(x, np.ones(x.shape[:2], np.float32), self.weights)
         return softmax(logits)[0]
 
-    def classify(self, boxes: list[Box], gray: np.ndarray | None) -> HeadResult:
-        p = self.predict_proba(boxes, gray)
+    def classify(self, boxes: list[Box], gray: np.ndarray | None,
+                 from_ocr: bool = True) -> HeadResult:
+        p = self.predict_proba(boxes, gray, from_ocr)
         i = int(np.argmax(p))
         return HeadResult(self.labels[i], float(p[i]), tuple(float(v) for v in p))

@@ -13,15 +13,17 @@ from dataclasses import dataclass
 
 from ..result import FieldValue
 from .layout import Box, Relations, reading_order, relations
-from .normalize import (VIN_RE, find_dates, normalize_id, normalize_name, normalize_plate,
+from .normalize import (find_dates, find_vin, normalize_id, normalize_name, normalize_plate,
                         normalize_vin, validate_id, validate_plate, validate_vin)
 
 
 def _lab(*phrases: str) -> re.Pattern:
     """A label that OCR may have run together: each space becomes optional."""
     alts = []
+    tolerant = {"O": "[O0]", "I": "[I1L]", "L": "[L1I]", "S": "[S5]", "B": "[B8]"}
     for p in phrases:
-        alts.append(r"\s*".join(re.escape(w) for w in p.split()))
+        alts.append(r"\s*".join("".join(tolerant.get(ch.upper(), re.escape(ch)) for ch in w)
+                                for w in p.split()))
     return re.compile(r"^\W*(?:" + "|".join(alts) + r")\b\.?\s*[:#.\-]*\s*", re.I)
 
 
@@ -52,7 +54,7 @@ LABELS: list[tuple[str, re.Pattern]] = [
                    "INJURIES", "REPORT NO", "VEHICLE B")),
 ]
 IDENTITY_FIELDS = ("name", "license_number", "date_of_birth", "expiry_date", "policy_number",
-                   "plate", "vin", "date")
+                   "plate", "vin")
 
 
 @dataclass(frozen=True)
@@ -171,9 +173,8 @@ def extract_identity(boxes: list[Box], wanted=IDENTITY_FIELDS, today: dt.date | 
     # patterns without labels: a VIN anywhere, dates in reading order
     if "vin" in wanted and "vin" not in out:
         for j, b in enumerate(boxes):
-            m = VIN_RE.search(normalize_vin(b.text))
-            if m:
-                ok, why = validate_vin(m.group(0))
-                out["vin"] = Extracted("vin", m.group(0), b.text, 0.6 * b.score, ok, why, j)
+            v = find_vin(b.text)
+            if v:  # unlabelled: only a VIN whose check digit holds
+                out["vin"] = Extracted("vin", v, b.text, 0.6 * b.score, True, "", j)
                 break
     return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 MONTHS = {m: i + 1 for i, m in enumerate(
     ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])}
@@ -207,6 +207,16 @@ def validate_vin(vin: str) -> tuple[bool, str]:
     if vin[8] != vin_check_digit(vin):
         return False, f"check digit is {vin[8]}, expected {vin_check_digit(vin)}"
     return True, ""
+
+
+def find_vin(text: str) -> str | None:
+    """A 17-character token of the text that is a valid VIN once O/I/Q misreads are fixed."""
+    t = re.sub(r"(?:VIN|V1N|CHASSIS\s*(?:NO)?|FRAME\s*(?:NO)?)\s*[:#.]?\s*", " ", text.upper())
+    for tok in re.findall(r"(?<![A-Z0-9])[A-Z0-9]{17}(?![A-Z0-9])", t.replace("-", "")):
+        v = normalize_vin(tok)
+        if validate_vin(v)[0] and sum(c.isdigit() for c in v) >= 4:
+            return v
+    return None
 
 
 def normalize_plate(text: str) -> str:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -89,7 +90,9 @@ def lines_from_raw(raw: list[RawLine], min_score: float = 0.5, spaces: bool = Tr
         if r.score < min_score:
             continue
         text = recover_spaces(r, gap_ratio) if spaces else r.text
-        text = " ".join(text.split())
+        # the recogniser's dictionary is mostly Chinese: full-width forms of Latin punctuation
+        # ("（M)") come out of it; NFKC folds them to ASCII
+        text = " ".join(unicodedata.normalize("NFKC", text).split())
         if text:
             out.append(TextLine(box=r.box, text=text, score=r.score))
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import itertools
+import json
 import logging
 import os
 import queue
@@ -25,19 +26,21 @@ import peewee as pw
 
 from ..checklist import CheckItem, claim_checklist, record_checklist
 from ..config import FIELD_NAMES, Profile
-from ..decode import DECODABLE, decode_bytes, sniff
+from ..decode import DECODABLE, decode_bytes, read_file, sniff
 from ..errors import PhotoError
 from ..result import PhotoResult
 from ..store import Store, StoreWriteError
+from ..store.files import write_blob
 from ..store.schema import Claim, KeyField, Outbox, Photo, utcnow
 
 log = logging.getLogger("claim_edge.web")
 
-CLAIM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CLAIM_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 ACTIVE_OUTBOX = ("pending", "inflight")   # not yet acknowledged by central (sync/worker.py)
 MAX_FIELD_VALUE = 200
-QUEUE_SLOTS = 16          # uploads waiting for analysis; a further upload waits for a slot
+MB = 1024 * 1024
 JOBS_KEPT = 200           # progress entries remembered (per process, all claims)
+CHUNK = 1 << 20
 
 
 class WebError(Exception):
@@ -60,12 +63,34 @@ class Job:
     photo_uuid: str | None = None
     summary: str = ""
     created: float = field(default_factory=time.time)
-    data: bytes | None = field(default=None, repr=False)
-    path: str | None = None
+    path: str | None = None      # the file to analyse
+    spool_key: str | None = None  # an upload kept in <store>/incoming/ until it is filed
 
     @property
     def done(self) -> bool:
         return self.state in ("filed", "already", "failed")
+
+
+VALIDATED = ("date_of_birth", "expiry_date", "date", "vin", "plate", "license_number",
+             "policy_number", "invoice_number", "name")
+
+
+def check_field(name: str, value: str) -> tuple[str, bool, str]:
+    """(value, valid, reason) for an operator's value, through the same normalisation and
+    validation as the values read by OCR (edge.documents.fields), so that a typo in a VIN or an
+    expired licence shows in the checklist. A value the rules do not recognise is kept as typed
+    and marked invalid with the reason; fields without rules are kept as typed."""
+    if name not in VALIDATED:
+        return value, True, ""
+    try:
+        from ..documents.fields import normalise
+        got = normalise(name, value)
+    except (ImportError, ValueError, TypeError) as e:
+        log.debug("no validation for %s: %s", name, e)
+        return value, True, ""
+    if got is None:
+        return value, False, f"not recognised as a {name.replace('_', ' ')}; kept as typed"
+    return got
 
 
 def safe_name(name: str) -> str:
@@ -76,16 +101,18 @@ def safe_name(name: str) -> str:
 
 
 class WebApp:
-    def __init__(self, profile: Profile, store: Store, pipeline, *, max_upload_bytes: int | None = None,
+    def __init__(self, profile: Profile, store: Store, pipeline, *,
+                 max_upload_bytes: int | None = None,
                  broker_cache_s: float = 5.0, broker_timeout_s: float = 0.3):
         self.profile = profile
         self.store = store
         self.pipeline = pipeline
-        self.max_upload_bytes = max_upload_bytes or profile.runtime.max_file_mb * 1024 * 1024
+        self.max_upload_bytes = max_upload_bytes or profile.runtime.max_file_mb * MB
         self.write_lock = threading.RLock()
         self._jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()
         self._jobs_lock = threading.Lock()
-        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=QUEUE_SLOTS)
+        self._queue: queue.Queue[Job | None] = queue.Queue()  # uploads wait on disk, not here
+        self.incoming = store.root / "incoming"
         self._ids = itertools.count(1)
         self._worker: threading.Thread | None = None
         self._watcher: threading.Thread | None = None
@@ -96,15 +123,13 @@ class WebApp:
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
+        self._recover()
         self._worker = threading.Thread(target=self._work, name="claim-edge-analyse", daemon=True)
         self._worker.start()
 
     def stop(self) -> None:
         self._stop.set()
-        try:
-            self._queue.put_nowait(None)
-        except queue.Full:
-            pass
+        self._queue.put(None)
         for t in (self._worker, self._watcher):
             if t is not None:
                 t.join(timeout=10)
@@ -112,7 +137,7 @@ class WebApp:
     # --- claims -------------------------------------------------------------------------------
     def create_claim(self, claim_id: str) -> str:
         claim_id = (claim_id or "").strip()
-        if not CLAIM_ID_RE.match(claim_id):
+        if not CLAIM_ID_RE.fullmatch(claim_id):
             raise WebError("A claim id is 1 to 64 letters, digits, '.', '_' or '-', starting with "
                            "a letter or digit.", code="bad_claim_id")
         with self.write_lock:
@@ -132,46 +157,121 @@ class WebApp:
         return job
 
     def _fail(self, job: Job, code: str, message: str) -> Job:
-        job.state, job.code, job.message, job.data = "failed", code, message, None
+        job.state, job.code, job.message = "failed", code, message
         return job
 
-    def check_upload(self, data: bytes) -> None:
-        """The checks made before an upload is queued: size, emptiness, image type."""
-        if not data:
+    def check_upload(self, size: int, head: bytes) -> None:
+        """The checks made before an upload is queued: size, emptiness, image type, free disk."""
+        if size == 0:
             raise PhotoError("empty_file", "the file is empty (0 bytes)")
-        if len(data) > self.max_upload_bytes:
-            raise PhotoError("file_too_large", f"{len(data) / 1e6:.1f} MB is over the upload limit "
-                                               f"of {self.max_upload_bytes / 1e6:.1f} MB")
-        fmt = sniff(data)
+        if size > self.max_upload_bytes:
+            raise PhotoError("file_too_large", f"{size / MB:.1f} MB is over the upload limit "
+                                               f"of {self.max_upload_bytes / MB:.1f} MB")
+        fmt = sniff(head)
         if fmt is None:
             raise PhotoError("not_an_image", "the file is not an image (unknown leading bytes)")
         if fmt not in DECODABLE:
             raise PhotoError("unsupported_format", f"{fmt.upper()} images cannot be decoded on "
                                                    "this device; send JPEG or PNG")
+        free = self.store.free_mb() - size / 1e6
+        if free < self.profile.store.min_free_mb:
+            raise PhotoError("store_write_failed", f"the device's disk is full ({free:.0f} MB "
+                                                   f"free, {self.profile.store.min_free_mb} MB "
+                                                   "kept in reserve)")
+
+    def refuse(self, claim_id: str, filename: str, error: PhotoError) -> Job:
+        """Record an upload refused before it was read (e.g. too large), for the job list."""
+        return self._fail(self._new_job(claim_id, safe_name(filename)), error.code, error.message)
 
     def submit_upload(self, claim_id: str, filename: str, data: bytes) -> Job:
-        """Queue an uploaded photo; a bad one comes back as a failed job with the reason."""
+        """Queue an uploaded photo held in memory (a form post)."""
+        return self.submit_stream(claim_id, filename, len(data),
+                                  iter([data[i:i + CHUNK] for i in range(0, len(data), CHUNK)]))
+
+    def submit_stream(self, claim_id: str, filename: str, size: int, chunks) -> Job:
+        """Queue an uploaded photo of ``size`` bytes arriving as ``chunks``. It is checked, written
+        to ``<store>/incoming/`` (fsynced: an accepted upload survives a restart) and analysed in
+        turn. A bad one comes back as a failed job with the reason and the pipeline's code.
+        Raises ConnectionError if the client stops sending before ``size`` bytes."""
         name = safe_name(filename)
         if Claim.get_or_none(Claim.id == claim_id) is None:
             raise WebError(f"No claim '{claim_id}' on this device.", 404, "no_claim")
         job = self._new_job(claim_id, name)
         try:
-            self.check_upload(data)
+            return self._receive(job, size, iter(chunks))
+        except ConnectionError:
+            with self._jobs_lock:
+                self._jobs.pop(job.id, None)
+            raise
+
+    def _receive(self, job: Job, size: int, it) -> Job:
+        head = b""
+        while len(head) < min(32, size):
+            chunk = next(it, b"")
+            if not chunk:
+                raise ConnectionError(f"upload of {job.name} stopped after {len(head)} bytes")
+            head += chunk
+        try:
+            self.check_upload(size, head)
         except PhotoError as e:
             return self._fail(job, e.code, e.message)
-        job.data = data
-        return self._enqueue(job)
+        key = uuidlib.uuid4().hex
+        self.incoming.mkdir(parents=True, exist_ok=True)
+        part = self.incoming / f"{key}.part"
+        got = 0
+        try:
+            with open(part, "wb") as f:
+                for chunk in itertools.chain([head], it):
+                    got += len(chunk)
+                    if got > size:
+                        break
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            if got != size:
+                raise ConnectionError(f"upload of {job.name} stopped at {got} of {size} bytes")
+            meta = json.dumps({"claim": job.claim, "name": job.name, "size": size})
+            write_blob(self.incoming, f"{key}.json", meta.encode())
+            os.replace(part, self.incoming / f"{key}.upload")
+        except OSError as e:
+            part.unlink(missing_ok=True)
+            if isinstance(e, ConnectionError):
+                raise
+            return self._fail(job, "store_write_failed", f"cannot keep the upload: {e}")
+        job.path, job.spool_key = str(self.incoming / f"{key}.upload"), key
+        self._queue.put(job)
+        return job
 
     def submit_path(self, claim_id: str, path: str) -> Job:
-        return self._enqueue(self._new_job(claim_id, Path(path).name, path=path))
-
-    def _enqueue(self, job: Job) -> Job:
-        try:
-            self._queue.put(job, timeout=120)
-        except queue.Full:
-            return self._fail(job, "busy", "the device is still analysing earlier photos; send "
-                                           "this one again in a minute")
+        job = self._new_job(claim_id, Path(path).name, path=path)
+        self._queue.put(job)
         return job
+
+    def _recover(self) -> None:
+        """Queue the uploads a previous run accepted but did not file."""
+        if not self.incoming.is_dir():
+            return
+        for part in self.incoming.glob("*.part"):
+            part.unlink(missing_ok=True)
+        for meta in sorted(self.incoming.glob("*.json"), key=lambda p: p.stat().st_mtime):
+            upload = meta.with_suffix(".upload")
+            try:
+                m = json.loads(meta.read_text())
+                claim, name = m["claim"], m["name"]
+            except (OSError, ValueError, KeyError):
+                claim = None
+            if claim is None or not upload.is_file():
+                meta.unlink(missing_ok=True)
+                upload.unlink(missing_ok=True)
+                continue
+            job = self._new_job(claim, name, path=str(upload), spool_key=meta.stem)
+            self._queue.put(job)
+            log.info("re-queued upload %s for claim %s", name, claim)
+
+    def _unspool(self, job: Job) -> None:
+        if job.spool_key:
+            for suffix in (".upload", ".json"):
+                (self.incoming / f"{job.spool_key}{suffix}").unlink(missing_ok=True)
 
     def jobs(self, claim_id: str) -> list[Job]:
         with self._jobs_lock:
@@ -192,20 +292,24 @@ class WebApp:
                 log.exception("processing %s failed", job.name)
                 self._fail(job, "internal_error", f"{type(e).__name__}: {e}")
             finally:
-                job.data = None
+                try:
+                    self._unspool(job)
+                except OSError as e:
+                    log.warning("cannot remove the spooled upload of %s: %s", job.name, e)
                 try:
                     self.store.db.close()
                 except pw.PeeweeException:
                     pass
 
     def _analyse(self, job: Job) -> tuple[PhotoResult, object]:
-        if job.path is not None:
+        if job.spool_key is None:
             return self.pipeline.analyze(job.path)
         rt = self.profile.runtime
         t0 = time.perf_counter()
-        path = f"upload/{job.name}"
+        path = f"upload/{job.name}"  # what the store records as the photo's source
         try:
-            decoded = decode_bytes(job.data, path, max_pixels=rt.max_pixels,
+            data = read_file(job.path, max(self.max_upload_bytes, rt.max_file_mb * MB))
+            decoded = decode_bytes(data, path, max_pixels=rt.max_pixels,
                                    classify_side=rt.classify_max_side)
         except PhotoError as e:
             return PhotoResult(image=path, ok=False, error=e.as_dict()), None
@@ -235,7 +339,8 @@ class WebApp:
         mark = "verified" if ver and ver.verified else "to review"
         job.summary = (f"{cat.label} {cat.score:.2f} ({mark})" if cat else "no label")
         if result.quality and not result.quality.ok:
-            job.summary += "; retake? " + ", ".join(result.quality.issues)
+            job.summary += "; retake? " + ", ".join(i.replace("_", " ")
+                                                     for i in result.quality.issues)
         job.photo_uuid = outcome.photo_uuid
         job.state = "filed" if outcome.created else "already"
 
@@ -290,13 +395,14 @@ class WebApp:
             photo = Photo.get_or_none(Photo.uuid == u)
             if photo is None:
                 raise WebError("No such photo.", 404, "no_photo")
+            value, valid, reason = check_field(name, value)
             with self.store.db.atomic():
                 prev = (KeyField.select().where((KeyField.photo == u) & (KeyField.name == name))
                         .order_by(KeyField.id.desc()).first())
-                kf = KeyField.create(photo=u, name=name, value=value, confidence=1.0, valid=True,
-                                     source="operator", reason=None)
+                kf = KeyField.create(photo=u, name=name, value=value, confidence=1.0, valid=valid,
+                                     source="operator", reason=reason or None)
                 self.store.audit("operator", "field.correct", str(u), claim=photo.claim_id,
-                                 field=name, value=value,
+                                 field=name, value=value, valid=valid,
                                  previous=prev.value if prev else None,
                                  previous_source=prev.source if prev else None)
                 self._requeue(u, photo.claim_id, f"operator corrected {name}")
@@ -305,13 +411,17 @@ class WebApp:
 
     @staticmethod
     def _requeue(u: uuidlib.UUID, claim_id: str, why: str) -> None:
-        """Put the photo's record back in the outbox as pending, so the worker sends it with the
-        correction. The row keeps its id and attempts; ack fields are cleared."""
+        """Put the photo's record at the back of the outbox as pending, so that the sync worker
+        sends it again, with the correction. The row gets a new, highest id: the worker scans the
+        outbox by increasing id from a cursor (sync/worker.py ``_next_row``), so a row left at
+        its old id would wait for the worker's next reconnect. Ack fields are cleared; attempts
+        are kept."""
         row = Outbox.get_or_none(Outbox.record_uuid == u)
         if row is None:
             Outbox.create(record_uuid=u, claim=claim_id, reason=why)
             return
-        Outbox.update(state="pending", acked_at=None, ack_status=None, reason=why,
+        last = Outbox.select(pw.fn.MAX(Outbox.id)).scalar() or 0
+        Outbox.update(id=last + 1, state="pending", acked_at=None, ack_status=None, reason=why,
                       created_at=row.created_at if row.state in ACTIVE_OUTBOX else utcnow()
                       ).where(Outbox.id == row.id).execute()
 

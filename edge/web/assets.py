@@ -31,7 +31,8 @@ input[name=claim], #field-value { flex: 1 1 14em; }
 button, .button { background:#e9eef4; cursor:pointer; display:inline-block; }
 button[type=submit], .button.primary { background:var(--accent); color:#fff; border-color:var(--accent); }
 .crumbs { margin:.8rem 0 0; color:var(--muted); }
-.claims li { margin:.3rem 0; }
+.claims { list-style:none; padding:0; }
+.claims li { margin:.3rem 0; padding:8px 4px; border-bottom:1px solid #eceff2; }
 .next { font-size:1.35rem; padding:16px 18px; border-radius:10px; margin:10px 0;
   background:#fff4e5; border:2px solid #f0a202; }
 .next.missing { background:#fdecea; border-color:var(--bad); }
@@ -61,6 +62,7 @@ button[type=submit], .button.primary { background:var(--accent); color:#fff; bor
 .job.processing .state, .job.queued .state { background:#fff3c4; }
 .job.filed .state, .job.already .state { background:#dff3e6; color:var(--good); }
 .job.failed .state { background:#fde2df; color:var(--bad); }
+.job.sending { color:var(--muted); }
 .job .detail { display:block; font-size:.9rem; }
 .job.failed .detail { color:var(--bad); }
 .msg { padding:8px 12px; border-radius:8px; }
@@ -71,6 +73,8 @@ button[type=submit], .button.primary { background:var(--accent); color:#fff; bor
   border-radius:8px; overflow:hidden; background:#fafafa; }
 .thumb img { width:100%; height:120px; object-fit:cover; display:block; background:#ddd; }
 .thumb .cap { display:block; padding:4px 6px; font-size:.85rem; }
+.thumb .gone { display:flex; height:120px; align-items:center; justify-content:center;
+  text-align:center; padding:8px; background:#e9eef4; color:var(--muted); font-size:.85rem; }
 .thumb .q { display:block; }
 .figure { position:relative; width:100%; }
 .figure img { width:100%; height:auto; display:block; }
@@ -120,22 +124,31 @@ JS = r"""
     box.insertBefore(p, box.firstChild);
     while (box.children.length > 5) box.removeChild(box.lastChild);
   }
+  function mb(n) { return (n / 1048576).toFixed(1) + " MB"; }
   function upload(file) {
     if (maxUpload && file.size > maxUpload) {
       message(file.name + ": not added: the file is larger than the profile allows (" +
-              (file.size / 1e6).toFixed(1) + " MB, limit " + (maxUpload / 1e6).toFixed(1) + " MB)");
+              mb(file.size) + ", limit " + mb(maxUpload) + ") (file_too_large)");
       return Promise.resolve();
     }
-    var fd = new FormData();
-    fd.append("photo", file, file.name);
-    return fetch(live.replace(/\/live$/, "/photos"), {method: "POST", body: fd,
-        credentials: "same-origin", headers: {"Accept": "application/json", "X-CSRF-Token": csrf}})
-      .then(function (r) { return r.json().catch(function () { return {error: {message: "HTTP " + r.status}}; }); })
+    var sending = document.createElement("li");
+    sending.className = "job sending";
+    sending.textContent = file.name + ": sending " + mb(file.size) + "…";
+    document.getElementById("sending").appendChild(sending);
+    var headers = {"Accept": "application/json", "X-CSRF-Token": csrf,
+                   "Content-Type": "application/octet-stream",
+                   "X-File-Name": encodeURIComponent(file.name)};
+    return fetch(live.replace(/\/live$/, "/photos"),
+                 {method: "POST", body: file, credentials: "same-origin", headers: headers})
+      .then(function (r) {
+        return r.json().catch(function () { return {error: {message: "HTTP " + r.status}}; });
+      })
       .then(function (d) {
         if (d.error && !d.jobs) message(file.name + ": not added: " + d.error.message);
         refresh();
       })
-      .catch(function () { message(file.name + ": not sent: the device did not answer"); });
+      .catch(function () { message(file.name + ": not sent: the device did not answer"); })
+      .then(function () { sending.remove(); });
   }
   function uploadAll(files) {
     var list = Array.prototype.slice.call(files);
@@ -164,5 +177,13 @@ JS = r"""
     document.addEventListener("drop", function (e) { e.preventDefault(); });
   }
   if (live) timer = setTimeout(refresh, 1500);
+  else if (document.getElementById("statusbar")) {
+    setInterval(function () {
+      fetch("/status/bar", {headers: {"Accept": "application/json"}, credentials: "same-origin"})
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (d) { if (d) swap("statusbar", d.statusbar); })
+        .catch(function () {});
+    }, 10000);
+  }
 })();
 """

@@ -20,23 +20,26 @@ import signal
 import socket
 import sys
 import uuid as uuidlib
-from email.parser import BytesParser
-from email.policy import HTTP
+from email.parser import Parser
+from email.policy import compat32
+from email.utils import collapse_rfc2231_value
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from ..config import Profile
+from ..errors import PhotoError
 from ..store import Store
 from ..store.schema import Claim, Photo
 from . import assets, views
-from .app import WebApp, WebError, jobs_json
+from .app import MB, WebApp, WebError, jobs_json
 from .thumbs import SIZES, NoImage, thumbnail
 
 log = logging.getLogger("claim_edge.web")
 
 TOKEN_ENV = "CLAIM_EDGE_WEB_TOKEN"
 COOKIE = "claim_edge_token"
+MIN_TOKEN = 8
 FORM_LIMIT = 64 * 1024          # url-encoded forms (claim id, a field correction)
 MULTIPART_OVERHEAD = 64 * 1024  # headers and boundaries around one uploaded file
 DRAIN_LIMIT = 256 * 1024 * 1024  # an over-limit body up to this is read and dropped, so the
@@ -57,20 +60,36 @@ class Config:
 
 
 def parse_multipart(body: bytes, content_type: str) -> list[tuple[str, str | None, bytes]]:
-    """(field name, filename or None, bytes) for each part of a multipart/form-data body."""
-    msg = BytesParser(policy=HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
-    if not msg.is_multipart():
-        raise WebError("Malformed upload (not multipart).", code="bad_upload")
+    """(field name, filename or None, bytes) for each part of a multipart/form-data body.
+    Only the part headers go through the email parser; the data are sliced out as they are."""
+    m = re.search(r'boundary=(?:"([^"]+)"|([^;\s]+))', content_type)
+    if not m:
+        raise WebError("Malformed upload (no multipart boundary).", code="bad_upload")
+    delim = b"--" + (m.group(1) or m.group(2)).encode("latin-1")
+    bad = WebError("Malformed upload (broken multipart body).", code="bad_upload")
+    pos = body.find(delim)
+    if pos < 0:
+        raise bad
     parts = []
-    for part in msg.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if name is None:
-            continue
-        filename = part.get_param("filename", header="content-disposition")
-        data = part.get_payload(decode=True) or b""
-        parts.append((str(name), None if filename is None else str(filename), data))
-    return parts
+    while True:
+        pos += len(delim)
+        if body[pos:pos + 2] == b"--":
+            return parts
+        if body[pos:pos + 2] != b"\r\n":
+            raise bad
+        head_end = body.find(b"\r\n\r\n", pos + 2)
+        end = body.find(b"\r\n" + delim, head_end + 4) if head_end >= 0 else -1
+        if end < 0:
+            raise bad
+        head = Parser(policy=compat32).parsestr(
+            body[pos + 2:head_end + 4].decode("utf-8", "replace"), headersonly=True)
+        name = head.get_param("name", header="content-disposition")
+        filename = head.get_param("filename", header="content-disposition")
+        if name is not None:
+            parts.append((collapse_rfc2231_value(name),
+                          None if filename is None else collapse_rfc2231_value(filename),
+                          body[head_end + 4:end]))
+        pos = end + 2
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -95,6 +114,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Cache-Control", "no-store")
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -115,9 +136,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def fail(self, status: int, message: str, code: str = "error") -> None:
         if self.wants_json():
             self.json({"error": {"code": code, "message": message}}, status)
-        else:
-            authed = status != 401
-            self.html(views.error_page(self.cfg.app if authed else None, self.cfg.csrf, status,
+        else:  # no status bar, no CSRF token for a caller not let in
+            bare = code in ("unauthorized", "bad_host")
+            self.html(views.error_page(None if bare else self.cfg.app, self.cfg.csrf, status,
                                        message), status)
 
     # --- guards -------------------------------------------------------------------------------
@@ -152,8 +173,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         given = self.headers.get("X-CSRF-Token") or ((form or {}).get("csrf") or [""])[0]
         return hmac.compare_digest(given.encode(), self.cfg.csrf.encode())
 
-    def _read_body(self, limit: int) -> bytes | None:
-        """The request body, or None after answering 411/413 (an over-limit body is drained)."""
+    def _body_length(self, limit: int) -> int | None:
+        """The request's Content-Length, or None after answering 411/413. An over-limit body is
+        read and dropped (up to DRAIN_LIMIT) so that the browser sees the answer."""
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
             self.fail(411, "Send the upload with a Content-Length.", "length_required")
@@ -161,35 +183,47 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             n = int(self.headers.get("Content-Length") or "")
         except ValueError:
-            self.close_connection = True
-            self.fail(411, "Send the upload with a Content-Length.", "length_required")
-            return None
+            n = -1
         if n < 0:
             self.close_connection = True
-            self.fail(400, "Bad Content-Length.", "bad_request")
+            self.fail(411, "Send the upload with a Content-Length.", "length_required")
             return None
         if n > limit:
             self.close_connection = True
             if n <= DRAIN_LIMIT:
-                left = n
                 try:
-                    while left > 0:
-                        chunk = self.rfile.read(min(left, 1 << 20))
-                        if not chunk:
-                            break
-                        left -= len(chunk)
-                except OSError:
+                    for _ in self._chunks(n):
+                        pass
+                except ConnectionError:
                     pass
             app = self.cfg.app
-            self.fail(413, f"Not added: the upload is {n / 1e6:.1f} MB, over the limit of "
-                           f"{app.max_upload_bytes / 1e6:.1f} MB per photo "
-                           f"(file_too_large).", "file_too_large")
+            self.fail(413, f"Not added: the upload is {n / MB:.1f} MB, over the limit of "
+                           f"{app.max_upload_bytes / MB:.1f} MB per photo (file_too_large).",
+                      "file_too_large")
             return None
-        data = self.rfile.read(n)
-        if len(data) != n:
+        return n
+
+    def _chunks(self, n: int):
+        left = n
+        while left > 0:
+            try:
+                chunk = self.rfile.read(min(left, 1 << 20))
+            except OSError as e:
+                raise ConnectionError(str(e)) from e
+            if not chunk:
+                raise ConnectionError(f"the client stopped sending ({n - left} of {n} bytes)")
+            left -= len(chunk)
+            yield chunk
+
+    def _read_body(self, limit: int) -> bytes | None:
+        n = self._body_length(limit)
+        if n is None:
+            return None
+        try:
+            return b"".join(self._chunks(n))
+        except ConnectionError:
             self.close_connection = True
             return None
-        return data
 
     # --- dispatch -----------------------------------------------------------------------------
     def do_HEAD(self):
@@ -204,7 +238,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         url = urlsplit(self.path)
         query = parse_qs(url.query)
-        path = unquote(url.path)
+        path = url.path
         try:
             if not self._host_ok():
                 self.fail(400, "Open this page as http://127.0.0.1 or http://localhost.",
@@ -226,11 +260,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             self._route(method, path, query)
         except WebError as e:
+            if method == "POST":
+                self.close_connection = True  # its body may be unread
             self.fail(e.status, e.message, e.code)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as e:  # noqa: BLE001 - the screen answers, whatever went wrong
             log.exception("%s %s failed", method, self.path)
+            self.close_connection = True
             self.fail(500, f"Something went wrong on the device: {type(e).__name__}: {e}",
                       "internal_error")
         finally:
@@ -239,12 +276,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 db.close()
 
     def _route(self, method: str, path: str, query: dict) -> None:
-        parts = [p for p in path.split("/") if p]
+        parts = [unquote(p) for p in path.split("/") if p]
         app = self.cfg.app
         if method == "GET" and not parts:
             return self.html(views.home(app, self.cfg.csrf))
         if method == "GET" and parts == ["status"]:
             return self.json(app.status())
+        if method == "GET" and parts == ["status", "bar"]:
+            return self.json({"statusbar": views.status_bar(app)})
         if parts == ["claims"] and method == "POST":
             return self._create_claim()
         if len(parts) >= 2 and parts[0] == "claims":
@@ -306,19 +345,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.redirect(views.claim_url(claim_id))
 
     def _upload(self, claim_id: str) -> None:
-        app = self.cfg.app
+        """Photos for a claim: the page's script sends each one as the raw request body (with
+        X-File-Name), streamed to disk; without the script the form posts multipart."""
         ctype = self.headers.get("Content-Type") or ""
+        if self.headers.get("X-File-Name") is not None:
+            return self._upload_raw(claim_id)
         if not ctype.startswith("multipart/form-data"):
             raise WebError("Upload photos with the page's form.", 415, "bad_upload")
-        if not self.headers.get("X-CSRF-Token") and self.wants_json():
-            raise WebError("The page is out of date: reload it and try again.", 403, "csrf")
-        limit = app.max_upload_bytes * self.cfg.max_files + MULTIPART_OVERHEAD
-        if self.headers.get("X-CSRF-Token"):  # the page's script sends one photo per request
-            limit = app.max_upload_bytes + MULTIPART_OVERHEAD
-        body = self._read_body(limit)
+        app = self.cfg.app
+        body = self._read_body(app.max_upload_bytes + MULTIPART_OVERHEAD)
         if body is None:
             return
         parts = parse_multipart(body, ctype)
+        del body
         form = {n: [d.decode("utf-8", "replace")] for n, f, d in parts if f is None}
         if not self._csrf_ok(form):
             raise WebError("The page is out of date: reload it and try again.", 403, "csrf")
@@ -328,7 +367,40 @@ class Handler(http.server.BaseHTTPRequestHandler):
                            "no_file")
         if len(files) > self.cfg.max_files:
             raise WebError(f"At most {self.cfg.max_files} photos per upload.", 400, "too_many")
-        jobs = [app.submit_upload(claim_id, f, d) for f, d in files]
+        jobs = []
+        for f, d in files:
+            jobs.append(app.submit_upload(claim_id, f, d))
+        self._answer_upload(claim_id, jobs)
+
+    def _upload_raw(self, claim_id: str) -> None:
+        if not self._csrf_ok(None):
+            raise WebError("The page is out of date: reload it and try again.", 403, "csrf")
+        app = self.cfg.app
+        if Claim.get_or_none(Claim.id == claim_id) is None:
+            raise WebError(f"No claim '{claim_id}' on this device.", 404, "no_claim")
+        name = unquote(self.headers.get("X-File-Name") or "")
+        declared = self.headers.get("Content-Length") or ""
+        if declared.isdigit() and int(declared) > app.max_upload_bytes:
+            try:
+                app.check_upload(int(declared), b"")
+            except PhotoError as e:
+                app.refuse(claim_id, name, e)
+        n = self._body_length(app.max_upload_bytes)
+        if n is None:
+            return
+        chunks = self._chunks(n)
+        try:
+            job = app.submit_stream(claim_id, name, n, chunks)
+            for _ in chunks:  # the rest of a refused upload: read, so the browser sees why
+                pass
+        except ConnectionError as e:
+            log.info("upload of %s to %s abandoned: %s", name, claim_id, e)
+            self.close_connection = True
+            return
+        self._answer_upload(claim_id, [job])
+
+    def _answer_upload(self, claim_id: str, jobs) -> None:
+        app = self.cfg.app
         failed = [j for j in jobs if j.state == "failed"]
         if self.wants_json():
             out = {"jobs": jobs_json(jobs)}
@@ -339,8 +411,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 status = 413 if j.code == "file_too_large" else 400
             return self.json(out, status)
         if failed:
-            msgs = [f"{j.name}: not added: {j.message} ({j.code})"
-                    for j in failed]
+            msgs = [f"{j.name}: not added: {j.message} ({j.code})" for j in failed]
             return self.html(views.claim_page(app, claim_id, self.cfg.csrf, msgs), 400)
         self.redirect(views.claim_url(claim_id))
 
@@ -413,8 +484,9 @@ def make_server(app: WebApp, host: str = "127.0.0.1", port: int = 8080,
     if not loopback and not token:
         raise WebError(f"Listening on {host} opens the screen to the network: give --token "
                        f"(or ${TOKEN_ENV}) as well.", code="token_required")
-    if token is not None and len(token) < 8:
-        raise WebError("The token must be at least 8 characters.", code="token_too_short")
+    if token is not None and len(token) < MIN_TOKEN:
+        raise WebError(f"the token must be at least {MIN_TOKEN} characters",
+                       code="token_too_short")
     cfg = Config(app, token or None, loopback)
     handler = type("BoundHandler", (Handler,), {"cfg": cfg})
     ipv6 = ":" in host
@@ -440,16 +512,21 @@ def serve(profile: Profile, store_path: Path, make_pipeline, *, host: str = "127
         print(f"claim-edge serve: --listen {host} opens the screen to the network; give --token T "
               f"(or set {TOKEN_ENV}) as well", file=sys.stderr)
         return 2
+    if token is not None and len(token) < MIN_TOKEN:
+        print(f"claim-edge serve: the token must be at least {MIN_TOKEN} characters",
+              file=sys.stderr)
+        return 2
     pipeline = make_pipeline()
     store = Store.open(store_path)
-    max_bytes = int(max_upload_mb * 1024 * 1024) if max_upload_mb else None
+    max_bytes = int(max_upload_mb * MB) if max_upload_mb else None
     app = WebApp(profile, store, pipeline, max_upload_bytes=max_bytes)
     try:
         srv, cfg = make_server(app, host, port, token)
-    except WebError as e:
-        print(f"claim-edge serve: {e.message}", file=sys.stderr)
-        return 2
-    except OSError as e:
+    except (WebError, OSError) as e:
+        store.close()
+        if isinstance(e, WebError):
+            print(f"claim-edge serve: {e.message}", file=sys.stderr)
+            return 2
         print(f"claim-edge serve: cannot listen on {host}:{port}: {e.strerror or e}",
               file=sys.stderr)
         return 1

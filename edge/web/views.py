@@ -11,7 +11,8 @@ from ..checklist import CheckItem
 from ..config import FIELD_NAMES
 from ..quality import REASONS
 from ..store.schema import Claim, KeyField, Label, Photo, ScenarioAssignment
-from .app import Job, WebApp
+from ..store.schema import Image as ImageRow
+from .app import MB, Job, WebApp
 
 
 def h(v) -> str:
@@ -55,7 +56,7 @@ def page(title: str, body: str, app: WebApp, csrf: str, *, claim: str | None = N
 </head><body{data} data-max-upload="{app.max_upload_bytes}">
 <header class="top"><a class="brand" href="/">claim-edge</a>
 <span class="device">{h(app.profile.device.name or app.profile.device.id)}</span></header>
-<div id="statusbar" class="statusbar" role="status">{status_bar(app)}</div>
+<div id="statusbar" class="statusbar" aria-label="Device status">{status_bar(app)}</div>
 <main>{body}</main>
 </body></html>"""
 
@@ -71,7 +72,8 @@ def status_bar(app: WebApp) -> str:
         + (f', <span class="bad">{s["quarantined"]} quarantined</span>' if s["quarantined"] else "")
         + "</span>",
         f'<span class="st {"good" if s["broker_reachable"] else "bad"}" id="st-broker" '
-        f'title="{h(s["broker"])}">Broker: {"reachable" if s["broker_reachable"] else "not reachable"}'
+        f'title="{h(s["broker"])}">Broker: '
+        f'{"reachable" if s["broker_reachable"] else "not reachable"}'
         "</span>",
         f'<span class="st{" warn" if untrained else ""}" id="st-model">Model: {h(m["name"])} '
         f'{h(m["version"])}{" (untrained)" if untrained else ""}</span>',
@@ -96,7 +98,8 @@ def home(app: WebApp, csrf: str, error: str = "", value: str = "") -> str:
 <input type="hidden" name="csrf" value="{h(csrf)}">
 <label for="claim-id">Claim id (new or existing)</label>
 <div class="row"><input id="claim-id" name="claim" required maxlength="64" value="{h(value)}"
- pattern="[A-Za-z0-9][A-Za-z0-9._\\-]{{0,63}}" autocomplete="off" placeholder="e.g. CLM-2026-0001">
+ pattern="[A-Za-z0-9][A-Za-z0-9._\\-]{{0,63}}" autocomplete="off" placeholder="e.g. CLM-2026-0001"
+ title="1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit">
 <button type="submit">Open claim</button></div>{err}
 </form>
 <ul class="claims">{"".join(rows) or '<li class="muted">No claims on this device yet.</li>'}</ul>"""
@@ -179,8 +182,9 @@ def jobs_html(jobs: list[Job]) -> str:
             detail = f'<a href="{h(photo_url(j.photo_uuid))}">{h(j.summary)}</a>'
         else:
             detail = ""
+        code = f' data-code="{h(j.code)}"' if j.code else ""
         rows.append(f'<li class="job {h(j.state)}" data-job="{h(j.id)}" data-state="{h(j.state)}"'
-                    f'{f" data-code={chr(34)}{h(j.code)}{chr(34)}" if j.code else ""}>'
+                    f'{code}>'
                     f'<span class="name">{h(j.name)}</span> <span class="state">'
                     f'{h(JOB_TEXT.get(j.state, j.state))}</span> <span class="detail">{detail}'
                     f'</span></li>')
@@ -191,15 +195,23 @@ def photos_html(claim_id: str) -> str:
     photos = list(Photo.select().where(Photo.claim == claim_id).order_by(Photo.captured_at.desc()))
     if not photos:
         return '<p class="muted">No photos yet.</p>'
+    purged = {sha for (sha,) in ImageRow.select(ImageRow.sha256).where(
+        ImageRow.sha256.in_([p.sha256 for p in photos]) & ImageRow.purged_at.is_null(False))
+        .tuples()}
     cards = []
     for p in photos:
         issues = json.loads(p.quality_issues or "[]")
         mark = "verified" if p.verified else "to review"
-        q = (f'<span class="q bad">retake: {h(", ".join(issues))}</span>' if issues else "")
+        q = (f'<span class="q bad">retake: {h(", ".join(i.replace("_", " ") for i in issues))}'
+             '</span>' if issues else "")
+        if p.sha256 in purged:
+            picture = '<span class="gone">original removed by retention</span>'
+        else:
+            picture = (f'<img src="{h(thumb_url(p.sha256))}" alt="{h(Path(p.source_path).name)}"'
+                       ' loading="lazy" width="160" height="120">')
         cards.append(f'<a class="thumb" href="{h(photo_url(p.uuid))}" data-photo="{p.uuid}">'
-                     f'<img src="{h(thumb_url(p.sha256))}" alt="{h(Path(p.source_path).name)}"'
-                     f' loading="lazy" width="160" height="120">'
-                     f'<span class="cap">{h(p.category or "?")} <span class="{"good" if p.verified else "warn"}">'
+                     f'{picture}<span class="cap">{h(p.category or "?")} '
+                     f'<span class="{"good" if p.verified else "warn"}">'
                      f'{mark}</span>{q}</span></a>')
     return f'<div class="grid">{"".join(cards)}</div>'
 
@@ -228,10 +240,11 @@ def claim_page(app: WebApp, claim_id: str, csrf: str, messages: list[str] | None
 <input id="camera" class="file" type="file" name="photo" accept="image/*" capture="environment">
 <label class="button" for="files">Choose files</label>
 <input id="files" class="file" type="file" name="photo" accept="image/*" multiple></p>
-<p class="muted">or drop photos here (up to {app.max_upload_bytes / 1e6:.0f} MB each)</p>
+<p class="muted">or drop photos here (up to {app.max_upload_bytes / MB:g} MB each)</p>
 <noscript><button type="submit">Upload</button></noscript>
 </div></form>
 <div id="upload-msgs" aria-live="polite">{msgs}</div>
+<ul id="sending" class="jobs"></ul>
 <div id="jobs" aria-live="polite">{f["jobs"]}</div>
 </section>
 <section class="card">
@@ -298,7 +311,8 @@ def photo_page(app: WebApp, photo: Photo, csrf: str, *, error: str = "", saved: 
             if lb.similarity is not None:
                 ver += f' <span class="muted">similarity {lb.similarity:.2f}</span>'
         label_rows.append(f'<tr data-head="{h(lb.head)}"><th>{h(lb.head)}</th><td class="label">'
-                          f'{h(lb.label)}</td><td class="num">{lb.score:.2f}</td><td>{ver}</td></tr>')
+                          f'{h(lb.label)}</td><td class="num">{lb.score:.2f}</td>'
+                          f'<td>{ver}</td></tr>')
     issues = json.loads(photo.quality_issues or "[]")
     quality = ("good" if not issues else
                "; ".join(h(REASONS.get(i, i)) for i in issues))
@@ -307,20 +321,21 @@ def photo_page(app: WebApp, photo: Photo, csrf: str, *, error: str = "", saved: 
 
     fields = list(KeyField.select().where(KeyField.photo == photo.uuid)
                   .order_by(KeyField.name, KeyField.id))
-    latest = {}
+    latest: dict[str, int] = {}   # the latest row of a field is the one the checklist uses
+    rows_of: dict[str, int] = {}
     for f in fields:
         latest[f.name] = f.id
+        rows_of[f.name] = rows_of.get(f.name, 0) + 1
     field_rows = []
     for f in fields:
-        src = "operator" if f.source == "operator" else f.source
-        in_use = latest[f.name] == f.id
+        kind = "operator" if f.source == "operator" else "model"
+        in_use = latest[f.name] == f.id and rows_of[f.name] > 1
+        check = "valid" if f.valid else '<span class="bad">invalid</span>'
         field_rows.append(
-            f'<tr class="field {"operator" if f.source == "operator" else "model"}'
-            f'{" in-use" if in_use else ""}" data-field="{h(f.name)}" data-source="{h(f.source)}">'
-            f'<th>{h(f.name)}</th><td class="value">{h(f.value)}</td>'
+            f'<tr class="field {kind}{" in-use" if in_use else ""}" data-field="{h(f.name)}" '
+            f'data-source="{h(f.source)}"><th>{h(f.name)}</th><td class="value">{h(f.value)}</td>'
             f'<td class="num">{f.confidence:.2f}</td>'
-            f'<td>{"valid" if f.valid else "<span class=bad>invalid</span>"}'
-            f'{": " + h(f.reason) if f.reason else ""}</td><td>{h(src)}</td>'
+            f'<td>{check}{": " + h(f.reason) if f.reason else ""}</td><td>{h(f.source)}</td>'
             f'<td class="muted">{f.created_at:%Y-%m-%d %H:%M:%S}{" (in use)" if in_use else ""}'
             f'</td></tr>')
     fields_table = (f'<table class="fields"><thead><tr><th>field</th><th>value</th>'
@@ -331,7 +346,9 @@ def photo_page(app: WebApp, photo: Photo, csrf: str, *, error: str = "", saved: 
     notice = ""
     mine = [f for f in fields if f.name == saved and f.source == "operator"]
     if mine:
-        notice = (f"Saved: {saved} = {mine[-1].value}. It is kept beside the model's value and "
+        f = mine[-1]
+        check = "" if f.valid else f" Check it: {f.reason or 'not valid'}."
+        notice = (f"Saved: {saved} = {f.value}.{check} It is kept beside the model's value and "
                   "sent at the next sync.")
         form_name = form_name or saved
     doc = Label.get_or_none((Label.photo == photo.uuid) & (Label.head == "document"))
@@ -385,5 +402,6 @@ def error_page(app: WebApp | None, csrf: str, status: int, message: str) -> str:
     body = (f'<h1>{status}</h1><p class="msg error" role="alert">{h(message)}</p>'
             f'<p><a href="/">Back to the claims</a></p>')
     if app is None:
-        return f"<!doctype html><title>{status}</title>{body}"
+        return (f'<!doctype html><html lang="en"><meta charset="utf-8"><title>{status}</title>'
+                f'<link rel="stylesheet" href="/static/app.css"><main>{body}</main></html>')
     return page(str(status), body, app, csrf)

@@ -1,0 +1,206 @@
+"""The OCR + documents pipeline stage: OCR on photos that carry text, document type by fusion,
+key fields (identity documents or template-free bills), per-photo completeness.
+
+Photos without text pay nothing: the trigger is checked before anything is loaded, and the OCR
+engine and the models are loaded on the first photo that needs them."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..config import OcrConfig, Profile
+from ..result import FieldValue, HeadResult, TextLine
+from .layout import Box
+
+log = logging.getLogger(__name__)
+
+MODELS_ROOT = Path(__file__).resolve().parents[2] / "models"
+BILL_TYPES = ("receipt_invoice", "repair_estimate")
+DOUBTFUL_BELOW = 0.6    # the claim checklist's threshold for "doubtful"
+CROP_MARGIN = 0.25
+
+
+def resolve_model_dir(name: str) -> Path:
+    p = Path(name).expanduser()
+    if p.is_dir():
+        return p
+    return MODELS_ROOT / name
+
+
+def completeness(doc_type: str, fields: dict[str, FieldValue], profile: Profile) -> dict:
+    """The per-photo check against the fields the profile requires for this document type."""
+    required = list(profile.documents.required_fields.get(doc_type, []))
+    missing = [f for f in required if f not in fields]
+    invalid = [f for f in required if f in fields and not fields[f].valid]
+    doubtful = [f for f in required if f in fields and fields[f].valid
+                and fields[f].confidence < DOUBTFUL_BELOW]
+    out = {"document_type": doc_type, "required": required, "missing": missing,
+           "invalid": invalid, "doubtful": doubtful,
+           "complete": not (missing or invalid or doubtful)}
+    exp = fields.get("expiry_date")
+    if exp is not None and not exp.valid and exp.reason.startswith("expired"):
+        out["expired"] = True
+    return out
+
+
+class DocumentStage:
+    """Fills ``result.text``, ``result.document``, ``result.fields`` and
+    ``result.completeness``; timings of its parts go to ``ctx.notes['documents']``."""
+
+    name = "ocr"
+
+    def __init__(self, profile: Profile, engine=None):
+        self.profile = profile
+        self.cfg: OcrConfig = profile.ocr
+        self._engine = engine
+        self._doctype = None
+        self._typer = None
+        self._models_failed = False
+        self._cache = None
+        if self.cfg.cache:
+            from ..ocr import OcrCache, settings_key
+            folder = self.cfg.cache_dir or str(profile.store.resolved.parent / "ocr-cache")
+            self._cache = OcrCache(folder, settings_key(
+                engine="rapidocr-onnxruntime", max_side=self.cfg.max_side,
+                word_boxes=self.cfg.word_boxes, use_cls=False))
+
+    # --- what triggers OCR ----------------------------------------------------------------
+    def wants(self, result) -> tuple[bool, bool]:
+        """(read the text, treat it as a document page)."""
+        cfg = self.cfg
+        if not cfg.enabled:
+            return False, False
+        cat = result.category.label if result.category is not None else None
+        if cfg.always:
+            return True, cat not in ("vin", "plate")
+        if cat in cfg.categories:
+            return True, cat == "document"
+        if any(d.label in cfg.detections for d in result.detections):
+            return True, False
+        return False, False
+
+    # --- lazily loaded parts --------------------------------------------------------------
+    def engine(self):
+        if self._engine is None:
+            from ..ocr import open_engine
+            threads = self.cfg.threads or self.profile.runtime.threads
+            self._engine = open_engine(threads=threads, max_side=max(self.cfg.max_side, 64),
+                                       use_cls=False, word_boxes=self.cfg.word_boxes)
+        return self._engine
+
+    def models(self):
+        if self._doctype is None and not self._models_failed:
+            try:
+                from .bills import BoxTyper
+                from .doctype import DocTypeModel
+                folder = resolve_model_dir(self.cfg.document_model)
+                self._doctype = DocTypeModel.load(folder)
+                self._typer = BoxTyper.load(folder)
+            except (OSError, KeyError, ValueError) as e:
+                self._models_failed = True
+                log.warning("document type and bill reading off: model %r cannot be used (%s)",
+                            self.cfg.document_model, e)
+        return self._doctype, self._typer
+
+    # --- OCR ------------------------------------------------------------------------------
+    def _read(self, image: np.ndarray, key: str | None):
+        from ..ocr import lines_from_raw
+        raw = self._cache.get(key) if (self._cache and key) else None
+        if raw is None:
+            raw = self.engine().read_raw(image)
+            if self._cache and key:
+                self._cache.put(key, raw)
+        return lines_from_raw(raw, self.cfg.min_score)
+
+    def read_page(self, decoded) -> tuple[list[TextLine], np.ndarray, float]:
+        """Text lines in original-image pixels, the grey image OCR saw, and its scale."""
+        full = decoded.full()
+        h, w = full.shape[:2]
+        scale = min(1.0, self.cfg.max_side / max(h, w))
+        img = cv2.resize(full, (round(w * scale), round(h * scale)),
+                         interpolation=cv2.INTER_AREA) if scale < 1 else full
+        lines = self._read(img, decoded.sha256)
+        inv = 1.0 / scale
+        out = [TextLine(tuple((x * inv, y * inv) for x, y in ln.box), ln.text, ln.score)
+               for ln in lines]
+        return out, cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), scale
+
+    def read_regions(self, decoded, detections) -> list[TextLine]:
+        out: list[TextLine] = []
+        for i, d in enumerate(detections):
+            x, y, w, h = d.box
+            mx, my = w * CROP_MARGIN, h * CROP_MARGIN
+            x0, y0 = max(0.0, x - mx), max(0.0, y - my)
+            crop = decoded.crop(x0, y0, w + 2 * mx, h + 2 * my)
+            if crop is None or crop.size == 0:
+                continue
+            ch, cw = crop.shape[:2]
+            up = 1.0
+            if max(ch, cw) < 320:  # the detector finds little on tight small crops: upsample
+                up = 320 / max(ch, cw)
+                crop = cv2.resize(crop, None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC)
+            key = f"{decoded.sha256}-r{int(x0)}-{int(y0)}-{int(w)}-{int(h)}"
+            for ln in self._read(crop, key):
+                out.append(TextLine(tuple((x0 + px / up, y0 + py / up) for px, py in ln.box),
+                                    ln.text, ln.score))
+        return out
+
+    # --- the stage ------------------------------------------------------------------------
+    def run(self, ctx) -> None:
+        r = ctx.result
+        read, is_page = self.wants(r)
+        if not read:
+            return
+        notes: dict[str, float] = {}
+        t = time.perf_counter()
+        regions = [d for d in r.detections if d.label in self.cfg.detections]
+        gray, scale = None, 1.0
+        if is_page or not regions:
+            lines, gray, scale = self.read_page(ctx.decoded)
+        else:
+            lines = self.read_regions(ctx.decoded, regions)
+        notes["ocr"] = (time.perf_counter() - t) * 1000
+        r.text = lines
+        t = time.perf_counter()
+        self.extract(r, lines, gray, scale, is_page)
+        notes["fields"] = (time.perf_counter() - t) * 1000
+        ctx.notes["documents"] = notes
+
+    def extract(self, r, lines: list[TextLine], gray, scale: float, is_page: bool) -> None:
+        from .fields import IDENTITY_FIELDS, extract_identity
+        from .normalize import find_vin
+        boxes = [Box.from_quad([(x * scale, y * scale) for x, y in ln.box], ln.text, ln.score)
+                 for ln in lines]
+        fields: dict[str, FieldValue] = {}
+        doc_type = None
+        if is_page:
+            doctype, typer = self.models()
+            if doctype is not None:
+                head = doctype.classify(boxes, gray)
+                r.document = HeadResult(head.label, head.score, head.probs)
+                doc_type = head.label
+            if doc_type in BILL_TYPES and typer is not None:
+                from .bills import read_bill
+                got, _ = read_bill(boxes, typer, self.cfg.day_first)
+                fields.update({k: e.as_field() for k, e in got.items()})
+            else:
+                wanted = set(IDENTITY_FIELDS)
+                if doc_type:
+                    wanted |= set(self.profile.documents.required_fields.get(doc_type, []))
+                got = extract_identity(boxes, tuple(wanted), day_first=self.cfg.day_first)
+                fields.update({k: e.as_field() for k, e in got.items() if k in wanted})
+        else:
+            for b in boxes:  # VIN plates and stickers: a 17-character token with its check digit
+                v = find_vin(b.text)
+                if v:
+                    fields["vin"] = FieldValue(v, b.score, True, "ocr", "")
+                    break
+        for k, v in fields.items():
+            r.fields.setdefault(k, v)   # a field another stage read (the plate reader) stays
+        if doc_type:
+            r.completeness = completeness(doc_type, r.fields, self.profile)

@@ -1,0 +1,372 @@
+"""Licence plate reading: crop -> rectify -> recognise (up-sampled) -> normalise per region.
+
+Normalisation removes spaces, dashes and dots and upper-cases (``documents.normalize``), then
+checks the region's patterns:
+
+- ``br``: old ``LLLDDDD`` (ABC1234) and Mercosul ``LLLDLDD`` (ABC1D23). Every position has a
+  fixed kind, so letter/digit confusions (O/0, I/1, B/8, S/5, Z/2, G/6 ...) are corrected by
+  position.
+  (Corrections are made only when the region is named: with region "" a read is kept as is.)
+- ``eu``: the common national layouts (``LLDDDLL`` FR/IT/HR, ``DDDDLLL`` ES, ``LLDDLLL`` UK,
+  German ``L{1,3}L{1,2}D{1,4}`` without the separator, ...) and, as the fallback, 4 to 8 letters
+  and digits with at least one of each. Corrected by position only when the raw read fits no
+  layout and one correction makes it fit one.
+- ``us``: 2 to 8 letters and digits (vanity plates exist: no correction, a plate of letters only
+  is valid).
+
+Several candidates (recogniser alternatives, rectified or not) are scored, and the best
+pattern-valid one is kept; ``valid`` is false with a reason when none is.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Iterable, Protocol
+
+import cv2
+import numpy as np
+
+from .documents.normalize import normalize_plate as _clean
+from .result import Detection, FieldValue
+
+log = logging.getLogger(__name__)
+
+REGIONS = ("us", "eu", "br")
+
+# layout letters: L = letter, D = digit, A = either
+PATTERNS: dict[str, list[tuple[str, str]]] = {
+    "br": [("LLLDDDD", "BR old"), ("LLLDLDD", "BR Mercosul")],
+    "eu": [("LLDDDLL", "FR/IT/HR"), ("LLDDDDLL", "HR/PL"), ("DDDDLLL", "ES"),
+           ("LLDDLLL", "UK"), ("LDDDLLL", "NL/BE"), ("DLLLDDD", "BE"), ("LLLDDDD", "PL/SE/DK"),
+           ("LLLLDDD", "DE"), ("LLLDDD", "SE/HU"), ("LLDDDDD", "PL/CZ"),
+           ("LLDDDD", "DE/AT"), ("LDDDDD", "DE")],
+    "us": [],
+}
+TO_LETTER = {"0": "O", "1": "I", "2": "Z", "5": "S", "8": "B", "6": "G", "4": "A", "7": "T"}
+TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "U": "0", "I": "1", "L": "1", "J": "1", "Z": "2",
+            "S": "5", "B": "8", "G": "6", "A": "4", "T": "7"}
+
+
+@dataclass(frozen=True)
+class PlateRead:
+    value: str
+    valid: bool
+    region: str        # region whose pattern matched ("" when none)
+    pattern: str       # layout name, or "" when none
+    corrections: int   # characters changed to fit the layout
+    reason: str = ""
+
+
+def _fits(text: str, layout: str) -> bool:
+    if len(text) != len(layout):
+        return False
+    for c, k in zip(text, layout):
+        if k == "L" and not c.isalpha() or k == "D" and not c.isdigit():
+            return False
+    return True
+
+
+def _coerce(text: str, layout: str) -> tuple[str, int] | None:
+    """``text`` forced into ``layout`` by letter/digit confusions; None when it cannot be."""
+    if len(text) != len(layout):
+        return None
+    out, n = [], 0
+    for c, k in zip(text, layout):
+        if k == "L" and c.isdigit():
+            if c not in TO_LETTER:
+                return None
+            c, n = TO_LETTER[c], n + 1
+        elif k == "D" and c.isalpha():
+            if c not in TO_DIGIT:
+                return None
+            c, n = TO_DIGIT[c], n + 1
+        out.append(c)
+    return "".join(out), n
+
+
+def _generic_eu(text: str) -> bool:
+    return 4 <= len(text) <= 8 and bool(re.search(r"\d", text)) and bool(re.search(r"[A-Z]", text))
+
+
+def normalize_plate(text: str, region: str = "") -> PlateRead:
+    """Normalise a read plate for ``region`` ("us", "eu", "br", or "" for any of them)."""
+    v = _clean(text)
+    regions = [region] if region else list(REGIONS)
+    if region and region not in REGIONS:
+        raise ValueError(f"unknown plate region {region!r} (known: {', '.join(REGIONS)})")
+    if not v:
+        return PlateRead("", False, "", "", 0, "no letters or digits read")
+    # 1. exact layout match, most specific region first (BR layouts are strict)
+    for r in sorted(regions, key=lambda r: ("br", "eu", "us").index(r)):
+        for layout, name in PATTERNS[r]:
+            if _fits(v, layout):
+                return PlateRead(v, True, r, name, 0)
+    # 2. one region's layout reached by confusions (strict regions only; fewest changes wins)
+    best = None
+    for r in ("br", "eu"):
+        if r != region:  # only when the profile names the region: a guess must not rewrite
+            continue
+        for layout, name in PATTERNS[r]:
+            got = _coerce(v, layout)
+            if got and got[1] <= 2 and (best is None or got[1] < best.corrections):
+                best = PlateRead(got[0], True, r, name, got[1])
+        if best is not None and r == "br":
+            break
+    # 3. the loose shapes: EU generic, US 2-8 alnum
+    if "eu" in regions and _generic_eu(v) and (best is None or region == "eu"):
+        return PlateRead(v, True, "eu", "EU generic", 0)
+    if best is not None:
+        return best
+    if "us" in regions and 2 <= len(v) <= 8:
+        return PlateRead(v, True, "us", "US", 0)
+    if region == "br":
+        return PlateRead(v, False, "", "", 0, f"{v!r} fits neither LLLDDDD nor LLLDLDD")
+    if region == "eu":
+        return PlateRead(v, False, "", "", 0, f"{v!r} fits no European layout "
+                         "(4-8 letters and digits, both kinds)")
+    return PlateRead(v, False, "", "", 0, f"{v!r}: a plate has 2 to 8 letters and digits, "
+                     f"this has {len(v)}")
+
+
+def best_candidate(candidates: Iterable[tuple[str, float]], region: str = "") -> FieldValue | None:
+    """The best of several (text, confidence) reads: pattern-valid beats invalid, then the
+    confidence discounted by 10% per corrected character."""
+    best, best_key = None, None
+    for text, conf in candidates:
+        p = normalize_plate(text, region)
+        if not p.value:
+            continue
+        score = float(conf) * (0.9 ** p.corrections)
+        key = (p.valid, p.pattern != "" and p.pattern not in ("US", "EU generic"), score)
+        if best_key is None or key > best_key:
+            best_key = key
+            best = FieldValue(p.value, round(score, 4), p.valid, source="plate",
+                              reason=p.reason)
+    return best
+
+
+# ------------------------------------------------------------------------------ rectification
+
+def rectify(crop: np.ndarray, out_h: int = 64) -> np.ndarray:
+    """Deskew a plate crop: the plate's outline (largest bright quadrilateral) is warped to a
+    flat rectangle; without a clear outline the small rotation of the character row (from the
+    text's minimum-area rectangle) is undone. Returns a BGR image ``out_h`` high."""
+    if crop.size == 0:
+        return crop
+    h, w = crop.shape[:2]
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+    img = crop if crop.ndim == 3 else cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+    quad = _plate_quad(gray)
+    if quad is not None:
+        tl, tr, br, bl = quad
+        pw = max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))
+        ph = max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))
+        if ph > 4 and 1.5 < pw / ph < 8:
+            ow = int(round(out_h * pw / ph))
+            m = cv2.getPerspectiveTransform(quad.astype(np.float32),
+                                            np.float32([[0, 0], [ow, 0], [ow, out_h], [0, out_h]]))
+            return cv2.warpPerspective(img, m, (ow, out_h), flags=cv2.INTER_CUBIC,
+                                       borderMode=cv2.BORDER_REPLICATE)
+    # rotation only, from the dark strokes' orientation
+    _, bw = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    pts = cv2.findNonZero(bw)
+    angle = 0.0
+    if pts is not None and len(pts) > 20:
+        (_, _), (rw, rh), a = cv2.minAreaRect(pts)
+        if rw < rh:
+            a -= 90
+        if a < -45:
+            a += 90
+        if a > 45:
+            a -= 90
+        angle = a if abs(a) <= 15 else 0.0
+    if abs(angle) > 1.0:
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        img = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_CUBIC,
+                             borderMode=cv2.BORDER_REPLICATE)
+    scale = out_h / h
+    return cv2.resize(img, (max(1, int(round(w * scale))), out_h), interpolation=cv2.INTER_CUBIC)
+
+
+def _order(pts: np.ndarray) -> np.ndarray:
+    pts = pts.reshape(4, 2).astype(np.float32)
+    s, d = pts.sum(1), np.diff(pts, axis=1).ravel()
+    return np.array([pts[np.argmin(s)], pts[np.argmin(d)], pts[np.argmax(s)], pts[np.argmax(d)]])
+
+
+def _plate_quad(gray: np.ndarray) -> np.ndarray | None:
+    h, w = gray.shape[:2]
+    blur = cv2.GaussianBlur(gray, (5, 5), 0)
+    _, bw = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    cnts, _ = cv2.findContours(bw, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    best = None
+    for c in cnts:
+        area = cv2.contourArea(c)
+        if area < 0.25 * w * h or area > 0.98 * w * h:
+            continue
+        approx = cv2.approxPolyDP(c, 0.03 * cv2.arcLength(c, True), True)
+        if len(approx) == 4 and cv2.isContourConvex(approx) and (best is None or area > best[0]):
+            best = (area, approx)
+    return _order(best[1]) if best is not None else None
+
+
+# ------------------------------------------------------------------------------ recognisers
+
+class PlateRecognizer(Protocol):
+    name: str
+
+    def read(self, plate_bgr: np.ndarray) -> list[tuple[str, float]]: ...
+
+
+class RapidPlateRecognizer:
+    """RapidOCR's recogniser alone (no text detector: on tight plate crops it often finds
+    nothing) on the rectified, up-sampled plate."""
+
+    name = "rapidocr-rec"
+
+    def __init__(self, threads: int = 2):
+        self.threads = threads
+        self._ocr = None
+
+    def _engine(self):
+        if self._ocr is None:
+            from rapidocr_onnxruntime import RapidOCR
+            self._ocr = RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1)
+        return self._ocr
+
+    def read(self, plate_bgr: np.ndarray) -> list[tuple[str, float]]:
+        res, _ = self._engine()(np.ascontiguousarray(plate_bgr), use_det=False, use_cls=False,
+                                use_rec=True)
+        out = []
+        for item in res or []:
+            # rec-only results are [text, score]
+            if isinstance(item, (list, tuple)) and len(item) >= 2 and isinstance(item[0], str):
+                out.append((item[0], float(item[1])))
+        return out
+
+
+CTC_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def ctc_input(plate_bgr: np.ndarray, width: int = 128, height: int = 32) -> np.ndarray:
+    """The CTC recogniser's input: the plate stretched to width x height, RGB float 0..255."""
+    interp = cv2.INTER_AREA if plate_bgr.shape[1] > width else cv2.INTER_CUBIC
+    x = cv2.resize(plate_bgr, (width, height), interpolation=interp)
+    return cv2.cvtColor(x, cv2.COLOR_BGR2RGB).astype(np.float32)
+
+
+def ctc_greedy(logits: np.ndarray, alphabet: str = CTC_ALPHABET) -> tuple[str, float]:
+    """Greedy CTC decoding of [T, C] logits (class 0 = blank): text and confidence (the mean of
+    the kept characters' probabilities times the least of them, so one doubtful character
+    lowers it)."""
+    z = logits - logits.max(-1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(-1, keepdims=True)
+    best = p.argmax(-1)
+    chars, probs, prev = [], [], 0
+    for t, k in enumerate(best):
+        if k != prev and k != 0:
+            chars.append(alphabet[k - 1])
+            probs.append(float(p[t, k]))
+        prev = k
+    if not chars:
+        return "", 0.0
+    return "".join(chars), float(np.sqrt(np.mean(probs) * np.min(probs)))
+
+
+class CtcPlateRecognizer:
+    """The project's own plate recogniser (``kind: plate_reader`` bundle, CNN + CTC, int8)."""
+
+    name = "ctc"
+
+    def __init__(self, bundle, threads: int = 2):
+        from .inference import TFLiteModel
+        self.bundle = bundle
+        self.model = TFLiteModel(bundle.model_file, bundle.signature, threads)
+        self.alphabet = str(bundle.raw.get("alphabet", CTC_ALPHABET))
+
+    def read(self, plate_bgr: np.ndarray) -> list[tuple[str, float]]:
+        if plate_bgr.size == 0:
+            return []
+        x = ctc_input(plate_bgr, self.bundle.input.width, self.bundle.input.height)
+        out = self.model.run(**{self.bundle.input.name: x[None]})
+        text, conf = ctc_greedy(out["logits"][0], self.alphabet)
+        return [(text, conf)] if text else []
+
+
+def open_recognizer(name: str = "plate-reader", threads: int = 2) -> PlateRecognizer:
+    """"rapidocr" for RapidOCR's recogniser, else a plate_reader bundle (name or path); falls
+    back to RapidOCR when the bundle is missing."""
+    if name and name != "rapidocr":
+        from .bundle import load_bundle, resolve_bundle
+        try:
+            b = load_bundle(resolve_bundle(name))
+            if b.kind == "plate_reader":
+                return CtcPlateRecognizer(b, threads)
+            log.warning("plate reader %r is a %s bundle; using RapidOCR", name, b.kind)
+        except Exception as e:  # noqa: BLE001 - fall back, never stop the photo
+            log.warning("plate reader %r cannot be used (%s); using RapidOCR", name, e)
+    return RapidPlateRecognizer(threads)
+
+
+def plate_views(plate_bgr: np.ndarray, out_h: int = 48) -> list[np.ndarray]:
+    """The plate as the recogniser sees it: rectified, and the plain crop up-sampled."""
+    views = [rectify(plate_bgr, out_h)]
+    h, w = plate_bgr.shape[:2]
+    if h > 0 and w > 0:
+        views.append(cv2.resize(plate_bgr, (max(1, int(round(w * out_h / h))), out_h),
+                                interpolation=cv2.INTER_CUBIC))
+    return views
+
+
+def read_plate_image(plate_bgr: np.ndarray, recognizer: PlateRecognizer,
+                     region: str = "") -> FieldValue | None:
+    cands: list[tuple[str, float]] = []
+    for v in plate_views(plate_bgr):
+        cands += recognizer.read(v)
+    return best_candidate(cands, region)
+
+
+def plate_crop(decoded, det: Detection, pad: float = 0.08) -> np.ndarray:
+    x, y, w, h = det.box
+    return decoded.crop(x - pad * w, y - pad * h, w * (1 + 2 * pad), h * (1 + 2 * pad))
+
+
+_DEFAULT: list = []
+
+
+def default_recognizer() -> PlateRecognizer:
+    if not _DEFAULT:
+        _DEFAULT.append(RapidPlateRecognizer())
+    return _DEFAULT[0]
+
+
+def read_plate_field(decoded, plates: list[Detection], region: str = "",
+                     recognizer: PlateRecognizer | None = None,
+                     max_plates: int = 2) -> FieldValue | None:
+    """``fields.plate`` from the best-scoring plate detections of a photo; None when the
+    recogniser is not available or reads nothing."""
+    try:
+        rec = recognizer or default_recognizer()
+        best = None
+        for d in sorted(plates, key=lambda d: -d.score)[:max_plates]:
+            fv = read_plate_image(plate_crop(decoded, d), rec, region)
+            if fv is None:
+                continue
+            fv = FieldValue(fv.value, round(fv.confidence * d.score, 4), fv.valid, "plate",
+                            fv.reason)
+            if best is None or (fv.valid, fv.confidence) > (best.valid, best.confidence):
+                best = fv
+        return best
+    except ImportError as e:
+        log.warning("plate reading off: %s", e)
+        return None
+
+
+def plates_agree(values: Iterable[str]) -> tuple[bool, list[str]]:
+    """Cross-check of plates read in one claim (vehicle photo, close-up, registration): they
+    agree when their normalised forms are equal; returns (agree, distinct values)."""
+    distinct = sorted({_clean(v) for v in values if _clean(v)})
+    return len(distinct) <= 1, distinct

@@ -1,0 +1,1 @@
+"""claim-edge training / export toolkit (extra ``train``). Never imported by the runtime in edge/."""

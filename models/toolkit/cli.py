@@ -1,0 +1,173 @@
+"""claim-edge-train: index, train, export, eval, all (reproduces the shipped bundle end to end)."""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = REPO / "models" / "claim-classifier"
+DEFAULT_CACHE = REPO / ".cache"
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def _common(ap):
+    ap.add_argument("data_dir", help="folder with the labelled sets (../shared/data layout)")
+    ap.add_argument("--size", type=int, default=224, help="input size (the model is built at it)")
+    ap.add_argument("--cache", default=str(DEFAULT_CACHE))
+    ap.add_argument("--n-docs", type=int, default=840, help="synthetic document photos")
+    ap.add_argument("--n-other", type=int, default=360, help="synthetic `other` images")
+    ap.add_argument("--n-ood", type=int, default=240, help="generated out-of-domain images (eval only)")
+    ap.add_argument("--max-per-source", type=int, default=None, help="cap per real set (smoke runs)")
+    ap.add_argument("--threads", type=int, default=2)
+
+
+def _train_args(ap):
+    ap.add_argument("--mode", choices=["frozen", "full"], default="frozen",
+                    help="frozen: CPU, cached trunk features, trains conv_head+heads; full: all layers (GPU)")
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--views-scale", type=float, default=1.0, help="scale the augmented views per sample")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-pretrained", action="store_true", help="random init (tests only)")
+
+
+def _export_args(ap):
+    ap.add_argument("--out", default=str(DEFAULT_OUT))
+    ap.add_argument("--version", default="1.0.0")
+    ap.add_argument("--calib", type=int, default=240, help="calibration images (one at a time)")
+    ap.add_argument("--min-agreement", type=float, default=0.98)
+    ap.add_argument("--min-cosine", type=float, default=0.95)
+    ap.add_argument("--check-n", type=int, default=None, help="cap validation images for the int8 check")
+
+
+def _samples(a):
+    from .data import build_samples
+    return build_samples(a.data_dir, n_docs=a.n_docs, n_other=a.n_other, n_ood=a.n_ood,
+                         max_per_source=a.max_per_source)
+
+
+def _command(a):
+    return "claim-edge-train " + " ".join(shlex.quote(x) for x in a.argv)
+
+
+def cmd_index(a):
+    s = _samples(a)
+    c = Counter((x["source"], x["split"]) for x in s)
+    srcs = sorted({x["source"] for x in s})
+    log(f"{'source':<22}{'train':>7}{'val':>7}{'test':>7}")
+    for src in srcs:
+        log(f"{src:<22}{c[(src, 'train')]:>7}{c[(src, 'val')]:>7}{c[(src, 'test')]:>7}")
+    out = Path(a.cache) / "index.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(s, indent=0))
+    log(f"index: {len(s)} samples -> {out}")
+    return 0
+
+
+def _checkpoint_path(a):
+    return Path(a.cache) / "run" / f"checkpoint_{a.size}.pt"
+
+
+def cmd_train(a):
+    import torch
+    from .net import MultiTaskNet
+    from . import train as T
+    torch.set_num_threads(a.threads)
+    samples = _samples(a)
+    net = MultiTaskNet(a.size, pretrained=not a.no_pretrained).eval()
+    t0 = time.time()
+    if a.mode == "frozen":
+        res = T.train_frozen(net, samples, Path(a.cache) / "features", size=a.size,
+                             epochs=a.epochs or 14, views_scale=a.views_scale, seed=a.seed, log=log)
+    else:
+        res = T.train_full(net, samples, size=a.size, epochs=a.epochs or 10, seed=a.seed, log=log)
+    ck = _checkpoint_path(a)
+    ck.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state": net.state_dict(), "size": a.size, "mode": a.mode,
+                "prototypes": res["prototypes"], "history": res["history"]}, ck)
+    log(f"[train] done in {time.time() - t0:.0f}s -> {ck}")
+    return 0
+
+
+def cmd_export(a, created_by=None):
+    import torch
+    from .net import MultiTaskNet
+    from .export import export_bundle
+    torch.set_num_threads(a.threads)
+    ck = torch.load(_checkpoint_path(a), weights_only=False)
+    net = MultiTaskNet(ck["size"], pretrained=False)
+    net.load_state_dict(ck["state"])
+    net.eval()
+    samples = _samples(a)
+    hist = ck.get("history") or []
+    export_bundle(net, samples, Path(a.out), size=ck["size"], prototypes=ck["prototypes"],
+                  created_by=created_by or _command(a),
+                  version=a.version, n_calib=a.calib, min_agreement=a.min_agreement,
+                  min_cosine=a.min_cosine, n_check=a.check_n, log=log,
+                  extra_metrics={"train_mode": ck.get("mode"),
+                                 "val_last_epoch": hist[-1] if hist else None})
+    return 0
+
+
+def cmd_eval(a):
+    from .evaluate import evaluate_bundle, format_report
+    m, _ = evaluate_bundle(a.data_dir, a.out, n_ood=a.n_ood, n_docs=a.n_docs, n_other=a.n_other,
+                           max_per_source=a.max_per_source, write=True, log=log, threads=a.threads)
+    log(format_report(m, m.get("latency_int8")))
+    from .card import write_card
+    write_card(Path(a.out), a.data_dir, _samples(a))
+    return 0
+
+
+def cmd_all(a):
+    cmd = _command(a)
+    log(f"== 1/4 index ==")
+    cmd_index(a)
+    log(f"== 2/4 train ({a.mode}) ==")
+    cmd_train(a)
+    log(f"== 3/4 export int8 ==")
+    cmd_export(a, created_by=cmd)
+    log(f"== 4/4 evaluate the shipped bundle + model card ==")
+    cmd_eval(a)
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="claim-edge-train", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("index", help="build and print the dataset index")
+    _common(p)
+    p = sub.add_parser("train", help="train (frozen-backbone CPU mode or full fine-tune)")
+    _common(p); _train_args(p)
+    p = sub.add_parser("export", help="int8 export + agreement check + prototypes -> bundle")
+    _common(p); _export_args(p)
+    p = sub.add_parser("eval", help="evaluate the bundle, write confusion PNGs and MODEL_CARD.md")
+    _common(p); _export_args(p)
+    p = sub.add_parser("all", help="index, train, export, evaluate: reproduces the shipped bundle")
+    _common(p); _train_args(p); _export_args(p)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    a = ap.parse_args(argv)
+    a.argv = argv
+    if not Path(a.data_dir).is_dir():
+        print(f"{a.data_dir}: data folder not found", file=sys.stderr)
+        return 2
+    try:
+        return {"index": cmd_index, "train": cmd_train, "export": cmd_export, "eval": cmd_eval,
+                "all": cmd_all}[a.cmd](a)
+    except Exception as e:  # export agreement failures etc.: loud, non-zero
+        from .export import AgreementError
+        if isinstance(e, AgreementError):
+            print(f"claim-edge-train: EXPORT REFUSED: {e}", file=sys.stderr)
+            return 3
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

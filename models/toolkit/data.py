@@ -1,0 +1,221 @@
+"""Dataset index over ../shared/data (real) plus the project's synthetic generators.
+
+Every sample is a dict:
+  source     real set name (``vehicles``, ``plate_photos`` ...) or ``synth_<kind>``
+  synthetic  bool
+  path       image file (real) or None (synthetic: rendered from ``seed``)
+  seed       synthetic render seed
+  crop       [x, y, w, h] pixel box to cut first (plate_photos plate crops) or None
+  category / damage / view   label strings or None (None = masked for that head)
+  split      train | val | test    (hash of the file name; test = held-out)
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SPLITS = (("train", 0.70), ("val", 0.15), ("test", 0.15))
+
+
+def split_of(key: str) -> str:
+    """Deterministic split from a stable hash of the file name."""
+    h = int(hashlib.sha1(key.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+    acc = 0.0
+    for name, frac in SPLITS:
+        acc += frac
+        if h < acc:
+            return name
+    return SPLITS[-1][0]
+
+
+# photos that show no vehicle body: no visible damage and no vehicle view
+NON_VEHICLE = ("plate", "vin", "document", "other")
+
+
+def _s(source, path, category, damage=None, view=None, crop=None, key=None):
+    key = key or f"{source}/{Path(path).name}"
+    if category in NON_VEHICLE:
+        damage, view = "none", "unknown"
+    return {"source": source, "synthetic": False, "path": str(path), "seed": None, "crop": crop,
+            "category": category, "damage": damage, "view": view, "split": split_of(key),
+            "key": key}
+
+
+VEHICLE_VIEW = {"front": "front", "front_three_quarter": "front", "rear": "rear",
+                "rear_three_quarter": "rear"}  # side: left/right unknown -> masked
+
+
+def index_real(data_dir: str | Path) -> list[dict]:
+    d = Path(data_dir)
+    out: list[dict] = []
+
+    def rows(name):
+        p = d / name / "labels.csv"
+        if not p.is_file():
+            return []
+        with open(p, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+
+    for r in rows("vehicles"):
+        out.append(_s("vehicles", d / "vehicles" / r["image"], "vehicle", "none",
+                      VEHICLE_VIEW.get(r.get("view") or "")))
+    for r in rows("damage_severity"):
+        out.append(_s("damage_severity", d / "damage_severity" / r["image"], "damage",
+                      r["severity"]))
+    for r in rows("plate_crops"):
+        out.append(_s("plate_crops", d / "plate_crops" / r["image"], "plate"))
+    for r in rows("plate_photos"):
+        p = d / "plate_photos" / r["image"]
+        # the whole photo: a fairly close front/rear car shot, undamaged
+        out.append(_s("plate_photos", p, "vehicle", "none"))
+        box = [int(float(r[k])) for k in ("x", "y", "w", "h")]
+        # the plate cut from its box (with margin, see load_image): same split as its photo
+        s = _s("plate_photo_crops", p, "plate", crop=box, key=f"plate_photos/{p.name}")
+        out.append(s)
+    for r in rows("vin_boxes"):
+        out.append(_s("vin_boxes", d / "vin_boxes" / r["image"], "vin"))
+    for r in rows("not_claim"):
+        out.append(_s("not_claim", d / "not_claim" / r["image"], "other"))
+    p = d / "receipts" / "labels.jsonl"
+    if p.is_file():
+        for line in p.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                out.append(_s("receipts", d / "receipts" / r["image"], "document"))
+    p = d / "damage_boxes" / "labels.jsonl"
+    if p.is_file():
+        for line in p.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                # damaged cars; severity not given -> damage head masked
+                out.append(_s("damage_boxes", d / "damage_boxes" / r["image"], "damage"))
+    return out
+
+
+def index_synthetic(n_docs: int = 840, n_other: int = 360, seed: int = 0) -> list[dict]:
+    """Synthetic documents (7 types) and `other` images; split by seed number hash."""
+    from . import synth
+    out = []
+    for i in range(n_docs):
+        kind = synth.DOC_KINDS[i % len(synth.DOC_KINDS)]
+        key = f"synth_doc/{seed}/{i}"
+        out.append({"source": "synth_document", "synthetic": True, "path": None, "seed": seed * 100003 + i,
+                    "kind": kind, "crop": None, "category": "document", "damage": "none",
+                    "view": "unknown", "split": split_of(key), "key": key})
+    for i in range(n_other):
+        kind = synth.OTHER_KINDS[i % len(synth.OTHER_KINDS)]
+        key = f"synth_other/{seed}/{i}"
+        out.append({"source": "synth_other", "synthetic": True, "path": None, "seed": seed * 100003 + 50000 + i,
+                    "kind": kind, "crop": None, "category": "other", "damage": "none",
+                    "view": "unknown", "split": split_of(key), "key": key})
+    return out
+
+
+def index_ood(n: int = 240, seed: int = 7) -> list[dict]:
+    """Generated out-of-domain images for open-set AUROC only (never trained on). Families
+    include ones the `other` generator never makes (indoor-like scenes, text-free graphics)."""
+    from . import synth
+    return [{"source": "ood_" + synth.OOD_KINDS[i % len(synth.OOD_KINDS)].replace("ood_", ""), "synthetic": True,
+             "path": None, "seed": seed * 1000003 + i, "kind": synth.OOD_KINDS[i % len(synth.OOD_KINDS)],
+             "crop": None, "category": None, "damage": None, "view": None, "split": "test",
+             "key": f"ood/{seed}/{i}"} for i in range(n)]
+
+
+def build_samples(data_dir, *, n_docs=840, n_other=360, n_ood=240, max_per_source=None):
+    real = index_real(data_dir)
+    if max_per_source:
+        by = {}
+        for s in real:
+            by.setdefault(s["source"], []).append(s)
+        real = [s for v in by.values() for s in v[:max_per_source]]
+    if not real:
+        raise SystemExit(f"{data_dir}: no labelled images found")
+    return real + index_synthetic(n_docs, n_other) + index_ood(n_ood)
+
+
+# ---------------------------------------------------------------- image loading (the contract)
+
+def decode_rgb(path: str | Path) -> np.ndarray:
+    """OpenCV decode (EXIF orientation applied by IMREAD_COLOR), BGR -> RGB uint8."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"{path}: cannot decode image")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def to_input(rgb: np.ndarray, size: int) -> np.ndarray:
+    """The preprocessing contract: stretch-resize to size x size with INTER_AREA, float32 0..255
+    RGB, as edge.classifier.preprocess does on the device (evaluation goes through the runtime)."""
+    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def crop_with_margin(rgb: np.ndarray, box, margin: float = 0.35, rng=None) -> np.ndarray:
+    x, y, w, h = box
+    if rng is not None:
+        margin = float(rng.uniform(0.15, 0.8))
+    mx, my = int(w * margin), int(h * margin * 1.6)
+    H, W = rgb.shape[:2]
+    x0, y0 = max(0, x - mx), max(0, y - my)
+    x1, y1 = min(W, x + w + mx), min(H, y + h + my)
+    return rgb[y0:y1, x0:x1]
+
+
+def load_sample_rgb(s: dict, rng=None) -> np.ndarray:
+    """Full-resolution RGB for a sample (synthetic ones are rendered)."""
+    if s["synthetic"]:
+        from . import synth
+        return synth.render(s["kind"], s["seed"])
+    rgb = decode_rgb(s["path"])
+    if s.get("crop"):
+        rgb = crop_with_margin(rgb, s["crop"], rng=rng)
+    return rgb
+
+
+# ---------------------------------------------------------------- augmentation (training views)
+
+def augment(rgb: np.ndarray, rng: np.random.Generator, category: str | None) -> np.ndarray:
+    """Scale / crop / colour / blur / night augmentation of an RGB image (before resizing)."""
+    H, W = rgb.shape[:2]
+    img = rgb
+    r = rng.random()
+    if category in ("vehicle",) and r < 0.35:
+        # zoom out: the car smaller in a wider frame (the real sets are close catalogue shots)
+        f = rng.uniform(1.15, 1.8)
+        nh, nw = int(H * f), int(W * f)
+        bg = cv2.resize(cv2.GaussianBlur(img, (0, 0), 25), (nw, nh))
+        y0, x0 = int(rng.integers(0, nh - H + 1)), int(rng.integers(0, nw - W + 1))
+        bg[y0:y0 + H, x0:x0 + W] = img
+        img = bg
+    elif r < 0.85:
+        # random resized crop (scale 0.55..1, aspect 3/4..4/3)
+        lo = 0.7 if category in ("vehicle", "plate", "vin") else 0.55
+        area = rng.uniform(lo, 1.0) * H * W
+        ar = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+        ch = int(min(H, np.sqrt(area / ar)))
+        cw = int(min(W, np.sqrt(area * ar)))
+        y0, x0 = int(rng.integers(0, H - ch + 1)), int(rng.integers(0, W - cw + 1))
+        img = img[y0:y0 + ch, x0:x0 + cw]
+    if rng.random() < 0.5 and category not in ("plate", "vin", "document"):
+        img = img[:, ::-1]
+    img = img.astype(np.float32)
+    # colour jitter
+    img = img * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)
+    gray = img.mean(axis=2, keepdims=True)
+    img = gray + (img - gray) * rng.uniform(0.6, 1.4)
+    if rng.random() < 0.12:  # night / dark capture
+        img = img * rng.uniform(0.25, 0.5)
+        img = img + rng.normal(0, 6, img.shape)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    if rng.random() < 0.2:
+        k = int(rng.choice([3, 5, 7]))
+        img = cv2.GaussianBlur(img, (k, k), 0)
+    if rng.random() < 0.15:  # jpeg re-compression
+        ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 70))])
+        if ok:
+            img = cv2.imdecode(enc, cv2.IMREAD_UNCHANGED)
+    return np.ascontiguousarray(img)

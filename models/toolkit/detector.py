@@ -1,0 +1,457 @@
+"""Lightweight detector: frozen EfficientNet-Lite0 trunk + small anchor-free head (strides 8/16/32).
+
+Training code only: never imported by the device runtime (edge/detect.py decodes the outputs).
+
+Classes: plate, vin, damage, text_block. Real boxes from ../shared/data (plate_photos, vin_boxes,
+damage_boxes, receipts line boxes merged into text blocks) and not_claim photos as negatives.
+Training views add zoom-in crops shaped exactly like the runtime's zoom crop (a square around a
+box, ``zoom_crop_box`` below is the same maths as edge.detect.zoom_crop) and zoom-out composites
+(small objects in a wide frame), so the one model serves both passes.
+
+Outputs per level L in (s8, s16, s32), NHWC: ``cls_L`` [1, H, W, 4] class logits and ``box_L``
+[1, H, W, 4] = (dx, dy, log w, log h) with the box centre = (cell + 0.5 + d) * stride and the size
+= exp(log) * stride, in input pixels.
+
+    nice -n 19 .venv-train/bin/python -m models.toolkit.detector train ../shared/data
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import shutil
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from . import data as D
+
+SIZE = 320
+STRIDES = (8, 16, 32)
+LEVEL_BLOCKS = (4, 10, 15)          # EfficientNet-Lite0 block outputs at strides 8, 16, 32
+LEVEL_CH = (40, 112, 320)
+# assignment by the box's longest side in input pixels (overlapping ranges: both levels learn)
+LEVEL_RANGE = ((0, 72), (40, 180), (110, 10_000))
+AUG_VERSION = 2
+VIEWS = {"plate_photos": 6, "vin_boxes": 1, "damage_boxes": 4, "receipts": 1, "not_claim": 1}
+CACHE = Path(__file__).resolve().parents[2] / ".cache" / "detector"
+BUNDLE = Path(__file__).resolve().parents[1] / "detector"
+
+
+# ------------------------------------------------------------------------------------- data
+
+from .detector_data import LABELS, index, load, _text_blocks  # noqa: E402,F401  (torch-free)
+
+
+def zoom_crop_box(box, W, H, margin):
+    """Square crop around box (x, y, w, h) with ``margin`` of its longest side on each side,
+    shifted into the image. Same maths as edge.detect.zoom_crop."""
+    x, y, w, h = box
+    side = max(w, h) * (1 + 2 * margin)
+    side = min(side, max(W, H))
+    cx, cy = x + w / 2, y + h / 2
+    x0 = min(max(0.0, cx - side / 2), max(0.0, W - side))
+    y0 = min(max(0.0, cy - side / 2), max(0.0, H - side))
+    return x0, y0, min(side, W - x0), min(side, H - y0)
+
+
+def _crop_boxes(boxes, x0, y0, cw, ch, min_vis=0.5):
+    out = []
+    for l, x, y, w, h in boxes:
+        a0, b0 = max(x, x0), max(y, y0)
+        a1, b1 = min(x + w, x0 + cw), min(y + h, y0 + ch)
+        if a1 <= a0 or b1 <= b0:
+            continue
+        if (a1 - a0) * (b1 - b0) < min_vis * w * h:
+            continue
+        out.append((l, a0 - x0, b0 - y0, a1 - a0, b1 - b0))
+    return out
+
+
+def view(s: dict, v: int, size: int = SIZE):
+    """(input float32 size x size x 3 RGB 0..255, boxes in input pixels) of view v."""
+    rgb, boxes = load(s)
+    H, W = rgb.shape[:2]
+    if v > 0:
+        rng = np.random.default_rng(zlib.crc32(f"{s['key']}#{v}#{AUG_VERSION}".encode()))
+        r = rng.random()
+        objs = [b for b in boxes if b[0] != "text_block"]
+        if objs and r < 0.45:
+            # zoom-in view: the runtime's second-pass crop around one object
+            b = objs[int(rng.integers(len(objs)))]
+            m = float(rng.uniform(0.15, 1.2))
+            x0, y0, cw, ch = zoom_crop_box(b[1:], W, H, m)
+            jx, jy = rng.uniform(-0.15, 0.15, 2) * cw
+            x0 = float(np.clip(x0 + jx, 0, max(0, W - cw))); y0 = float(np.clip(y0 + jy, 0, max(0, H - ch)))
+            xi, yi = int(x0), int(y0)
+            cw_i, ch_i = max(8, int(cw)), max(8, int(ch))
+            boxes = _crop_boxes(boxes, xi, yi, cw_i, ch_i)
+            rgb = rgb[yi:yi + ch_i, xi:xi + cw_i]
+        elif r < 0.7:
+            # zoom-out: the photo smaller in a wider frame (distant plates, wide shots)
+            f = float(rng.uniform(1.3, 3.0))
+            nh, nw = int(H * f), int(W * f)
+            bg = cv2.resize(cv2.GaussianBlur(rgb, (0, 0), 15), (nw, nh))
+            yo, xo = int(rng.integers(0, nh - H + 1)), int(rng.integers(0, nw - W + 1))
+            bg[yo:yo + H, xo:xo + W] = rgb
+            rgb = bg
+            boxes = [(l, x + xo, y + yo, w, h) for l, x, y, w, h in boxes]
+        else:
+            area = rng.uniform(0.5, 1.0) * H * W
+            ar = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+            ch_i = int(min(H, np.sqrt(area / ar))); cw_i = int(min(W, np.sqrt(area * ar)))
+            yi, xi = int(rng.integers(0, H - ch_i + 1)), int(rng.integers(0, W - cw_i + 1))
+            boxes = _crop_boxes(boxes, xi, yi, cw_i, ch_i)
+            rgb = rgb[yi:yi + ch_i, xi:xi + cw_i]
+        img = rgb.astype(np.float32) * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)
+        g = img.mean(axis=2, keepdims=True)
+        img = g + (img - g) * rng.uniform(0.6, 1.4)
+        if rng.random() < 0.1:
+            img = img * rng.uniform(0.3, 0.5) + rng.normal(0, 5, img.shape)
+        rgb = np.clip(img, 0, 255).astype(np.uint8)
+        if rng.random() < 0.2:
+            rgb = cv2.GaussianBlur(rgb, (3, 3), 0)
+    H, W = rgb.shape[:2]
+    sx, sy = size / W, size / H
+    interp = cv2.INTER_AREA if W >= size and H >= size else cv2.INTER_LINEAR
+    x = cv2.resize(np.ascontiguousarray(rgb), (size, size), interpolation=interp).astype(np.float32)
+    return x, [(l, bx * sx, by * sy, bw * sx, bh * sy) for l, bx, by, bw, bh in boxes]
+
+
+# ------------------------------------------------------------------------------------- network
+
+class Levels(nn.Module):
+    """Frozen trunk returning the block outputs at strides 8/16/32 (NCHW, normalised input)."""
+
+    def __init__(self, eff):
+        super().__init__()
+        self.eff = eff
+
+    def forward(self, x):
+        e = self.eff
+        x = e._swish(e._bn0(e._conv_stem(x)))
+        outs = []
+        for i, block in enumerate(e._blocks):
+            x = block(x)
+            if i in LEVEL_BLOCKS:
+                outs.append(x)
+        return outs
+
+
+class Head(nn.Module):
+    """Top-down FPN-lite (1x1 laterals, nearest upsample, add) + per-level 3x3 towers."""
+
+    def __init__(self, ch: int = 48, n_cls: int = len(LABELS)):
+        super().__init__()
+        self.lat = nn.ModuleList(nn.Conv2d(c, ch, 1) for c in LEVEL_CH)
+        # 3x3 towers only on the coarse levels: the stride-8 map (40x40) takes its context from
+        # the top-down path and keeps 1x1 predictors (CPU training and inference stay cheap)
+        self.tower = nn.ModuleList(nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1), nn.ReLU6())
+                                   if i else nn.ReLU6() for i in range(len(LEVEL_CH)))
+        self.tower2 = nn.ModuleList(nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1), nn.ReLU6())
+                                    if i else nn.Identity() for i in range(len(LEVEL_CH)))
+        self.cls = nn.ModuleList(nn.Conv2d(ch, n_cls, 1) for _ in LEVEL_CH)
+        self.box = nn.ModuleList(nn.Conv2d(ch, 4, 1) for _ in LEVEL_CH)
+        for c in self.cls:
+            nn.init.constant_(c.bias, -4.0)
+
+    def forward(self, feats):
+        lat = [l(f) for l, f in zip(self.lat, feats)]
+        p5 = lat[2]
+        p4 = lat[1] + F.interpolate(p5, scale_factor=2.0, mode="nearest")
+        p3 = lat[0] + F.interpolate(p4, scale_factor=2.0, mode="nearest")
+        out = []
+        for i, p in enumerate((p3, p4, p5)):
+            t = self.tower2[i](self.tower[i](p))
+            out.append((self.cls[i](t), self.box[i](t)))
+        return out
+
+
+class ExportDetector(nn.Module):
+    """What ships: NHWC float32 0..255 -> cls_s8, box_s8, cls_s16, ... (NHWC)."""
+
+    def __init__(self, levels: Levels, head: Head):
+        super().__init__()
+        self.levels, self.head = levels, head
+
+    def forward(self, image):
+        x = (image.permute(0, 3, 1, 2) - 127.0) / 128.0
+        out = {}
+        for s, (c, b) in zip(STRIDES, self.head(self.levels(x))):
+            out[f"cls_s{s}"] = c.permute(0, 2, 3, 1)
+            out[f"box_s{s}"] = b.permute(0, 2, 3, 1)
+        return out
+
+
+def build_levels(size: int = SIZE) -> Levels:
+    from .net import build_backbone
+    return Levels(build_backbone(size, pretrained=True)).eval()
+
+
+# ------------------------------------------------------------------------------------- targets
+
+def targets(boxes, size: int = SIZE):
+    """Per level: cls target [C,H,W] (0/1), box target [4,H,W], positive mask [H,W]."""
+    out = []
+    for (lo, hi), s in zip(LEVEL_RANGE, STRIDES):
+        n = size // s
+        cls = np.zeros((len(LABELS), n, n), np.float32)
+        reg = np.zeros((4, n, n), np.float32)
+        pos = np.zeros((n, n), np.float32)
+        best = np.full((n, n), np.inf, np.float32)  # smaller box wins a shared cell
+        ign = np.zeros((len(LABELS), n, n), np.float32)
+        for l, x, y, w, h in boxes:
+            if w < 2 or h < 2:
+                continue
+            c = LABELS.index(l)
+            longest = max(w, h)
+            cx, cy = x + w / 2, y + h / 2
+            centres = (np.arange(n) + 0.5) * s
+            if not lo <= longest <= hi:
+                # out of this level's range: do not punish a detection inside the box centre
+                i0, i1 = np.searchsorted(centres, [y + h * 0.25, y + h * 0.75])
+                j0, j1 = np.searchsorted(centres, [x + w * 0.25, x + w * 0.75])
+                ign[c, i0:i1, j0:j1] = 1
+                continue
+            rad = 1.25 * s
+            ys = [i for i in range(n) if abs(centres[i] - cy) <= min(rad, h / 2) ]
+            xs = [j for j in range(n) if abs(centres[j] - cx) <= min(rad, w / 2)]
+            ci, cj = min(n - 1, int(cy // s)), min(n - 1, int(cx // s))
+            cells = {(i, j) for i in ys for j in xs} | {(ci, cj)}
+            for i, j in cells:
+                cls[c, i, j] = 1
+                if w * h < best[i, j]:
+                    best[i, j] = w * h
+                    reg[:, i, j] = (cx / s - (j + 0.5), cy / s - (i + 0.5),
+                                    np.log(w / s), np.log(h / s))
+                    pos[i, j] = 1
+        ign = np.clip(ign - cls, 0, 1)
+        out.append((cls, reg, pos, ign))
+    return out
+
+
+def focal(logits, t, ign, alpha=0.25, gamma=2.0):
+    p = torch.sigmoid(logits)
+    ce = F.binary_cross_entropy_with_logits(logits, t, reduction="none")
+    pt = p * t + (1 - p) * (1 - t)
+    a = alpha * t + (1 - alpha) * (1 - t)
+    return (a * (1 - pt) ** gamma * ce * (1 - ign)).sum()
+
+
+# ------------------------------------------------------------------------------------- features
+
+def cache_features(levels, samples, log=print):
+    """float16 level features per (sample, view), one .npz per sample under .cache/detector."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    todo = []
+    for s in samples:
+        nv = VIEWS.get(s["source"], 1) if s["split"] == "train" else 1
+        for v in range(nv):
+            f = CACHE / f"{SIZE}_{AUG_VERSION}_{zlib.crc32(s['key'].encode()):08x}_{v}.npz"
+            todo.append((s, v, f))
+    missing = [t for t in todo if not t[2].is_file()]
+    log(f"[detector] features: {len(todo)} views, {len(missing)} to compute")
+    t0 = time.time()
+    B = 16
+    for b0 in range(0, len(missing), B):
+        part = missing[b0:b0 + B]
+        xs, bx = [], []
+        for s, v, _ in part:
+            x, boxes = view(s, v)
+            xs.append(x); bx.append(boxes)
+        with torch.no_grad():
+            t = (torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2) - 127.0) / 128.0
+            feats = [f.numpy().astype(np.float16) for f in levels(t)]
+        for k, (s, v, f) in enumerate(part):
+            arr = np.array([(LABELS.index(l), x, y, w, h) for l, x, y, w, h in bx[k]],
+                           np.float32).reshape(-1, 5)
+            tmp = f.with_suffix(".tmp.npz")
+            np.savez(tmp, f0=feats[0][k], f1=feats[1][k], f2=feats[2][k], boxes=arr)
+            tmp.rename(f)
+        if (b0 // B) % 10 == 0:
+            log(f"  {b0 + len(part)}/{len(missing)} ({time.time() - t0:.0f}s)")
+    return todo
+
+
+def _load_cached(todo):
+    F0, F1, F2, BX, who = [], [], [], [], []
+    for s, v, f in todo:
+        z = np.load(f)
+        F0.append(z["f0"]); F1.append(z["f1"]); F2.append(z["f2"])
+        BX.append([(LABELS[int(r[0])], *r[1:]) for r in z["boxes"]])
+        who.append((s, v))
+    return [np.stack(F0), np.stack(F1), np.stack(F2)], BX, who
+
+
+# ------------------------------------------------------------------------------------- training
+
+def train_head(feats, boxes, epochs=8, lr=3e-3, seed=0, log=print, init=None):
+    torch.manual_seed(seed)
+    head = Head()
+    if init is not None:  # continue from a saved head (a second, lower-rate cycle)
+        head.load_state_dict(torch.load(init))
+    T = [targets(b) for b in boxes]
+    tg = [[torch.from_numpy(np.stack([t[l][k] for t in T])) for k in range(4)] for l in range(3)]
+    fs = [torch.from_numpy(f) for f in feats]
+    n = len(boxes)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-4)
+    steps = epochs * ((n + 31) // 32)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    for ep in range(epochs):
+        perm = torch.randperm(n)
+        tot = 0.0
+        head.train()
+        for b0 in range(0, n, 32):
+            idx = perm[b0:b0 + 32]
+            outs = head([f[idx].float() for f in fs])
+            npos = sum(float(tg[l][2][idx].sum()) for l in range(3))
+            loss = 0.0
+            for l, (c, b) in enumerate(outs):
+                cls_t, reg_t, pos, ign = (t[idx] for t in tg[l])
+                loss = loss + focal(c, cls_t, ign)
+                m = pos[:, None]
+                loss = loss + 2.0 * (F.smooth_l1_loss(b, reg_t, reduction="none", beta=0.1) * m).sum()
+            loss = loss / max(1.0, npos)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += float(loss.detach()) * len(idx)
+        log(f"  epoch {ep + 1}/{epochs} loss {tot / n:.4f}")
+    return head.eval()
+
+
+def main_train(argv=None):
+    ap = argparse.ArgumentParser(prog="models.toolkit.detector train")
+    ap.add_argument("data_dir")
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--out", default=str(BUNDLE))
+    ap.add_argument("--n-calib", type=int, default=96)
+    ap.add_argument("--no-export", action="store_true")
+    ap.add_argument("--resume", action="store_true", help="start from .cache/detector/head.pt "
+                    "(a further cycle at --lr)")
+    ap.add_argument("--lr", type=float, default=3e-3)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    t0 = time.time()
+    samples = index(a.data_dir)
+    by = {}
+    for s in samples:
+        by.setdefault((s["source"], s["split"]), 0)
+        by[(s["source"], s["split"])] += 1
+    print(f"[detector] samples {len(samples)}: " + ", ".join(f"{k[0]}/{k[1]} {v}" for k, v in sorted(by.items())), flush=True)
+    levels = build_levels()
+    train = [s for s in samples if s["split"] == "train"]
+    todo = cache_features(levels, train, log=lambda m: print(m, flush=True))
+    feats, boxes, _ = _load_cached(todo)
+    print(f"[detector] training head on {len(boxes)} views ({time.time() - t0:.0f}s)", flush=True)
+    init = None
+    if a.resume:
+        init = CACHE / "head_prev.pt"
+        shutil.copy(CACHE / "head.pt", init)
+    head = train_head(feats, boxes, epochs=a.epochs, lr=a.lr, log=lambda m: print(m, flush=True),
+                      init=init)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(head.state_dict(), CACHE / "head.pt")
+    if a.no_export:
+        return 0
+    export(levels, head, train, out, created_by="nice -n 19 .venv-train/bin/python -m "
+           "models.toolkit.detector train " + " ".join(argv if argv is not None else sys.argv[2:]),
+           n_calib=a.n_calib)
+    print(f"[detector] done in {time.time() - t0:.0f}s", flush=True)
+    return 0
+
+
+def export(levels, head, train, out: Path, *, created_by: str, n_calib: int = 96):
+    from . import quantize as Q
+    from .export import latency_ms
+    from edge.bundle import load_bundle, sha256_file
+    wrapper = ExportDetector(levels, head).eval()
+    rng = np.random.default_rng(0)
+    by = {}
+    for s in train:
+        by.setdefault(s["source"], []).append(s)
+    calib = []
+    for src in sorted(by):
+        lst = by[src]
+        for i in rng.permutation(len(lst))[:max(1, n_calib // len(by))]:
+            calib.append((lst[i], int(rng.integers(0, 2)) if src == "plate_photos" else 0))
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model_path = tmp / "model.tflite"
+    sample = torch.zeros(1, SIZE, SIZE, 3)
+    t0 = time.time()
+    Q.convert_int8(wrapper, sample, (view(s, v)[0] for s, v in calib), str(model_path),
+                   input_name="image")
+    ops = Q.op_histogram(str(model_path))
+    print(f"[detector] int8 in {time.time() - t0:.0f}s, {model_path.stat().st_size / 1e6:.2f} MB, "
+          f"ops {ops}", flush=True)
+    lat = latency_ms(model_path)
+    print(f"[detector] latency int8 2 threads median {lat['median_ms']:.2f} ms", flush=True)
+    outputs = {}
+    for s in STRIDES:
+        outputs[f"cls_s{s}"] = {"type": "logits", "labels": LABELS, "stride": s}
+        outputs[f"box_s{s}"] = {"type": "raw", "stride": s,
+                                "encoding": "dx, dy, log w, log h in stride units from the cell centre"}
+    manifest = {
+        "format": 1, "name": "detector", "version": "1.0.0", "kind": "detector",
+        "provenance": "trained",
+        "description": "Anchor-free detector (plate, vin, damage, text_block): frozen "
+                       "EfficientNet-Lite0 trunk (ImageNet), FPN-lite head at strides 8/16/32; "
+                       "int8 PT2E via litert-torch.",
+        "model_file": "model.tflite", "sha256": sha256_file(model_path),
+        "signature": "serving_default",
+        "input": {"name": "image", "height": SIZE, "width": SIZE, "channels": 3,
+                  "dtype": "float32", "color": "rgb", "range": [0, 255], "resize": "stretch"},
+        "outputs": outputs,
+        "labels": LABELS, "strides": list(STRIDES),
+        "thresholds": {"min_score": 0.35},
+        "metrics": {"latency_int8": lat, "ops": ops},
+        "created_by": created_by,
+        "created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    load_bundle(tmp)
+    if out.exists():
+        card = out / "MODEL_CARD.md"
+        if card.is_file():
+            shutil.copy(card, tmp / "MODEL_CARD.md")
+        shutil.rmtree(out)
+    tmp.rename(out)
+    print(f"[detector] bundle written to {out}", flush=True)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in ("train", "export"):
+        print("usage: python -m models.toolkit.detector train DATA_DIR [--epochs N]", file=sys.stderr)
+        return 2
+    if argv[0] == "train":
+        return main_train(argv[1:])
+    # export from the saved head (no retraining)
+    ap = argparse.ArgumentParser(prog="models.toolkit.detector export")
+    ap.add_argument("data_dir")
+    ap.add_argument("--out", default=str(BUNDLE))
+    a = ap.parse_args(argv[1:])
+    torch.set_num_threads(2)
+    head = Head()
+    head.load_state_dict(torch.load(CACHE / "head.pt"))
+    train = [s for s in index(a.data_dir) if s["split"] == "train"]
+    export(build_levels(), head.eval(), train, Path(a.out),
+           created_by="nice -n 19 .venv-train/bin/python -m models.toolkit.detector export "
+           + " ".join(argv[1:]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

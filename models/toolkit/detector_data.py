@@ -1,0 +1,117 @@
+"""Detector data (torch-free, shared by training and the evaluation commands): the real boxes of
+../shared/data as samples. Receipt line boxes are merged into text blocks."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import data as D
+
+LABELS = ["plate", "vin", "damage", "text_block"]
+
+
+def _text_blocks(lines: list[tuple[float, float, float, float]], W: int, H: int):
+    """Merge receipt line boxes into text blocks: lines closer than ~1 line height join."""
+    if not lines:
+        return []
+    hs = np.array([b[3] for b in lines], np.float32)
+    lh = float(np.median(hs)) if len(hs) else 10.0
+    scale = 4.0
+    mask = np.zeros((int(H / scale) + 1, int(W / scale) + 1), np.uint8)
+    for x, y, w, h in lines:
+        x0, y0 = int((x - lh) / scale), int((y - 0.6 * lh) / scale)
+        x1, y1 = int((x + w + lh) / scale), int((y + h + 0.6 * lh) / scale)
+        cv2.rectangle(mask, (max(0, x0), max(0, y0)), (x1, y1), 255, -1)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    out = []
+    for i in range(1, n):
+        # the block is the union of the member lines (not the dilated mask)
+        members = [b for b in lines
+                   if lab[min(lab.shape[0] - 1, int((b[1] + b[3] / 2) / scale)),
+                          min(lab.shape[1] - 1, int((b[0] + b[2] / 2) / scale))] == i]
+        if not members:
+            continue
+        x0 = min(b[0] for b in members); y0 = min(b[1] for b in members)
+        x1 = max(b[0] + b[2] for b in members); y1 = max(b[1] + b[3] for b in members)
+        out.append((float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
+    return out
+
+
+def index(data_dir: str | Path) -> list[dict]:
+    """Samples: {source, path, boxes [(label, x, y, w, h) pixels], split, key, region, plate}."""
+    d = Path(data_dir)
+    out = []
+
+    def rows(name):
+        p = d / name / "labels.csv"
+        if not p.is_file():
+            return []
+        with open(p, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+
+    def add(source, path, boxes, **kw):
+        key = f"{source}/{Path(path).name}"
+        out.append({"source": source, "path": str(path), "boxes": boxes, "key": key,
+                    "split": D.split_of(key), **kw})
+
+    for r in rows("plate_photos"):
+        add("plate_photos", d / "plate_photos" / r["image"],
+            [("plate", *(float(r[k]) for k in ("x", "y", "w", "h")))], region=r["region"],
+            plate=r["plate"])
+    for r in rows("vin_boxes"):
+        cx, cy, w, h = (float(r[k]) * 256 for k in ("cx", "cy", "w", "h"))
+        add("vin_boxes", d / "vin_boxes" / r["image"], [("vin", cx - w / 2, cy - h / 2, w, h)])
+    p = d / "damage_boxes" / "labels.jsonl"
+    if p.is_file():
+        for line in p.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                add("damage_boxes", d / "damage_boxes" / r["image"],
+                    [("damage", *map(float, b)) for b in r["damage_xywh"]],
+                    size=(r["width"], r["height"]))
+    p = d / "receipts" / "labels.jsonl"
+    if p.is_file():
+        for line in p.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            lines = []
+            with open(d / "receipts" / r["boxes"], encoding="utf-8", errors="replace") as f:
+                for row in csv.reader(f):
+                    if len(row) < 8:
+                        continue
+                    try:
+                        xs = [float(v) for v in row[0:8:2]]; ys = [float(v) for v in row[1:8:2]]
+                    except ValueError:
+                        continue
+                    lines.append((min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)))
+            add("receipts", d / "receipts" / r["image"], [("text_block", *b) for b in lines],
+                lines=True)
+    for r in rows("not_claim"):
+        add("not_claim", d / "not_claim" / r["image"], [])
+    return out
+
+
+_LAST: dict = {}
+
+
+def load(s: dict) -> tuple[np.ndarray, list]:
+    """RGB image and its boxes in its pixels (receipt lines merged into blocks)."""
+    if _LAST.get("key") == s["key"]:
+        return _LAST["rgb"], list(_LAST["boxes"])
+    rgb = D.decode_rgb(s["path"])
+    H, W = rgb.shape[:2]
+    boxes = list(s["boxes"])
+    if s["source"] == "damage_boxes" and s.get("size") and tuple(s["size"]) != (W, H):
+        sx, sy = W / s["size"][0], H / s["size"][1]
+        boxes = [(l, x * sx, y * sy, w * sx, h * sy) for l, x, y, w, h in boxes]
+    if s.get("lines"):
+        boxes = [("text_block", *b) for b in _text_blocks([b[1:] for b in boxes], W, H)]
+    _LAST.update(key=s["key"], rgb=rgb, boxes=list(boxes))
+    return rgb, boxes
+
+

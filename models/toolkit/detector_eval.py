@@ -1,0 +1,284 @@
+"""``claim-edge eval detect DATA_DIR`` and ``claim-edge eval plates DATA_DIR``.
+
+Runs the shipped detector bundle through the device runtime (edge.detect: reduced decode, int8
+TFLite, numpy decoding, NMS, zoom second pass) on ../shared/data and prints:
+
+- detect: per set and class, recall and precision at IoU 0.5 at the profile's score threshold
+  with and without the zoom pass, recall of small boxes (the ones the zoom rule applies to)
+  with and without it, AP50 (first pass, all scores >= 0.05), and the latencies.
+- plates: detection recall/precision at IoU 0.5 per region on plate_photos, exact plate read end
+  to end from the full photo (detect -> zoom -> crop -> rectify -> recognise -> normalise), and
+  exact read on plate_crops (the crop is the whole image).
+
+Splits: the toolkit's hash split of the file name (models.toolkit.data.split_of); the detector
+was trained on ``train`` only, so ``test`` (default) and ``val`` are held out. plate_crops were
+never used by the detector and RapidOCR was not trained here: every split of it is held out.
+
+Torch-free: runs in the runtime environment.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from edge.config import load_profile
+from edge.decode import decode_bytes
+from edge.detect import (DetectTimings, Detector, detect_photo, iou_xywh, needs_zoom,
+                         open_detector)
+
+from .detector_data import LABELS, index, load
+
+
+def _decode(path: str):
+    data = Path(path).read_bytes()
+    return decode_bytes(data, path, max_pixels=120_000_000, classify_side=640)
+
+
+def _match(gts, dets, iou=0.5):
+    """Greedy matching by score. Returns (tp flags per det in score order, scores, matched gt)."""
+    order = sorted(range(len(dets)), key=lambda k: -dets[k][1])
+    used = set()
+    tp, sc = [], []
+    for k in order:
+        box, score = dets[k]
+        best, bi = iou, -1
+        for i, g in enumerate(gts):
+            if i in used:
+                continue
+            v = iou_xywh(box, g)
+            if v >= best:
+                best, bi = v, i
+        if bi >= 0:
+            used.add(bi)
+        tp.append(bi >= 0)
+        sc.append(score)
+    return tp, sc, used
+
+
+def ap50(records, n_gt):
+    """VOC all-point AP from (score, tp) over all images."""
+    if n_gt == 0:
+        return float("nan")
+    if not records:
+        return 0.0
+    records = sorted(records, key=lambda r: -r[0])
+    tp = np.cumsum([r[1] for r in records])
+    fp = np.cumsum([not r[1] for r in records])
+    rec = tp / n_gt
+    prec = tp / np.maximum(tp + fp, 1e-9)
+    mrec = np.concatenate([[0], rec, [1]])
+    mpre = np.concatenate([[0], prec, [0]])
+    for i in range(len(mpre) - 2, -1, -1):
+        mpre[i] = max(mpre[i], mpre[i + 1])
+    idx = np.nonzero(mrec[1:] != mrec[:-1])[0]
+    return float(np.sum((mrec[idx + 1] - mrec[idx]) * mpre[idx + 1]))
+
+
+def _samples(data_dir, split, sources):
+    out = [s for s in index(data_dir) if s["source"] in sources]
+    if split != "all":
+        splits = split.split("+")
+        out = [s for s in out if s["split"] in splits]
+    return out
+
+
+def _common(prog, argv):
+    ap = argparse.ArgumentParser(prog=prog)
+    ap.add_argument("data_dir")
+    ap.add_argument("--split", default="test", help="test (default), val, val+test or all")
+    ap.add_argument("--model", default=None, help="detector bundle (default: the profile's)")
+    ap.add_argument("--profile", default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=0, help="at most N photos per set")
+    ap.add_argument("--json", default=None, help="also write the metrics to this file")
+    return ap
+
+
+def main_detect(argv=None) -> int:
+    ap = _common("claim-edge eval detect", argv)
+    ap.add_argument("--sets", default="plate_photos,vin_boxes,damage_boxes,receipts")
+    a = ap.parse_args(argv)
+    prof = load_profile(a.profile)
+    cfg = prof.detect
+    det = open_detector(a.model or cfg.detector, a.threads)
+    sets = a.sets.split(",")
+    samples = _samples(a.data_dir, a.split, sets)
+    print(f"eval detect: {det.bundle.name} {det.bundle.version} ({det.bundle.path}), split "
+          f"{a.split}, score >= {cfg.score_threshold}, zoom: short side < {cfg.zoom_min_side_px} "
+          f"px or area < {cfg.zoom_max_fraction} of the photo, labels {cfg.zoom_labels}",
+          flush=True)
+    low = replace(cfg, score_threshold=0.05, max_detections=100)
+    metrics = {}
+    first_ms, zoom_ms, zooms = [], [], []
+    for src in sets:
+        lst = [s for s in samples if s["source"] == src]
+        if a.limit:
+            lst = lst[:a.limit]
+        if not lst:
+            continue
+        per = {}
+        for s in lst:
+            dec = _decode(s["path"])
+            _, boxes = load(s)
+            # ground truth in the decoded image's pixels (load() reads the same file)
+            W, H = dec.width, dec.height
+            t = DetectTimings()
+            with_zoom = detect_photo(det, dec.small, dec.full, W, H, cfg, timings=t)
+            first_ms.append(t.first_ms)
+            if t.zooms:
+                zoom_ms.append(t.zoom_ms)
+            zooms.append(t.zooms)
+            no_zoom = detect_photo(det, dec.small, dec.full, W, H, cfg, zoom=False)
+            all_low = detect_photo(det, dec.small, dec.full, W, H, low, zoom=False)
+            for lab in LABELS:
+                gts = [b[1:] for b in boxes if b[0] == lab]
+                if not gts and lab not in {b[0] for b in boxes} and \
+                        not any(d.label == lab for d in with_zoom):
+                    continue
+                m = per.setdefault(lab, {"n_gt": 0, "n_small": 0, "tp_zoom": 0, "det_zoom": 0,
+                                         "tp_nozoom": 0, "det_nozoom": 0, "small_zoom": 0,
+                                         "small_nozoom": 0, "ap_records": []})
+                small = [needs_zoom(g, W, H, lab, replace(cfg, zoom_labels=LABELS)) for g in gts]
+                m["n_gt"] += len(gts)
+                m["n_small"] += sum(small)
+                for key, dets in (("zoom", with_zoom), ("nozoom", no_zoom)):
+                    dd = [(d.box, d.score) for d in dets if d.label == lab]
+                    tp, _, used = _match(gts, dd)
+                    m[f"tp_{key}"] += sum(tp)
+                    m[f"det_{key}"] += len(dd)
+                    m[f"small_{key}"] += sum(1 for i in used if small[i])
+                dd = [(d.box, d.score) for d in all_low if d.label == lab]
+                tp, sc, _ = _match(gts, dd)
+                m["ap_records"] += list(zip(sc, tp))
+        for lab, m in per.items():
+            if m["n_gt"] == 0:
+                continue
+            r = {"photos": len(lst), "boxes": m["n_gt"], "small_boxes": m["n_small"],
+                 "recall": m["tp_zoom"] / m["n_gt"],
+                 "precision": m["tp_zoom"] / max(1, m["det_zoom"]),
+                 "recall_no_zoom": m["tp_nozoom"] / m["n_gt"],
+                 "precision_no_zoom": m["tp_nozoom"] / max(1, m["det_nozoom"]),
+                 "small_recall": m["small_zoom"] / m["n_small"] if m["n_small"] else None,
+                 "small_recall_no_zoom": m["small_nozoom"] / m["n_small"] if m["n_small"] else None,
+                 "ap50_first_pass": ap50(m["ap_records"], m["n_gt"])}
+            metrics[f"{src}/{lab}"] = r
+            sr = "" if r["small_recall"] is None else (
+                f"; small ({m['n_small']}) recall {r['small_recall']:.3f} vs "
+                f"{r['small_recall_no_zoom']:.3f} without zoom")
+            print(f"{src:<13} {lab:<10} {len(lst):>4} photos {m['n_gt']:>5} boxes: recall@0.5 "
+                  f"{r['recall']:.3f} (no zoom {r['recall_no_zoom']:.3f}), precision "
+                  f"{r['precision']:.3f} (no zoom {r['precision_no_zoom']:.3f}), AP50 "
+                  f"{r['ap50_first_pass']:.3f}{sr}", flush=True)
+    lat = {"first_pass_median_ms": float(np.median(first_ms)) if first_ms else None,
+           "zoom_pass_median_ms_when_zooming": float(np.median(zoom_ms)) if zoom_ms else None,
+           "zooms_per_photo_mean": float(np.mean(zooms)) if zooms else None,
+           "threads": a.threads}
+    metrics["latency"] = lat
+    print(f"latency ({a.threads} threads): first pass median {lat['first_pass_median_ms']:.1f} ms; "
+          f"zoom passes median {lat['zoom_pass_median_ms_when_zooming'] or 0:.1f} ms on photos "
+          f"that zoom; {lat['zooms_per_photo_mean'] or 0:.2f} zooms per photo", flush=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+    return 0
+
+
+def _read_crops(data_dir, split, rec, limit=0):
+    from edge.plates import read_plate_image
+    rows = list(csv.DictReader(open(Path(data_dir) / "plate_crops" / "labels.csv",
+                                    encoding="utf-8")))
+    from .data import split_of
+    if split != "all":
+        rows = [r for r in rows if split_of(f"plate_crops/{Path(r['image']).name}")
+                in split.split("+")]
+    if limit:
+        rows = rows[:limit]
+    ok, ms = 0, []
+    wrong = []
+    for r in rows:
+        dec = _decode(str(Path(data_dir) / "plate_crops" / r["image"]))
+        t = time.perf_counter()
+        fv = read_plate_image(dec.full(), rec, "us")
+        ms.append((time.perf_counter() - t) * 1000)
+        got = fv.value if fv else ""
+        ok += got == r["plate"]
+        if got != r["plate"] and len(wrong) < 8:
+            wrong.append(f"{r['plate']}->{got or '(none)'}")
+    return ok, len(rows), ms, wrong
+
+
+def main_plates(argv=None) -> int:
+    ap = _common("claim-edge eval plates", argv)
+    ap.add_argument("--crops-split", default="all", help="plate_crops split (default all: "
+                    "never trained on)")
+    ap.add_argument("--skip-crops", action="store_true")
+    a = ap.parse_args(argv)
+    from edge.plates import RapidPlateRecognizer, read_plate_field
+    prof = load_profile(a.profile)
+    cfg = prof.detect
+    rec = RapidPlateRecognizer(a.threads)
+    metrics = {}
+    det: Detector | None = None
+    try:
+        det = open_detector(a.model or cfg.detector, a.threads)
+    except Exception as e:  # noqa: BLE001
+        print(f"no detector ({e}): plate_photos skipped", flush=True)
+    if det is not None:
+        lst = _samples(a.data_dir, a.split, ["plate_photos"])
+        if a.limit:
+            lst = lst[:a.limit]
+        print(f"eval plates: {det.bundle.name} {det.bundle.version}, recogniser {rec.name}, "
+              f"plate_photos split {a.split} ({len(lst)} photos)", flush=True)
+        per = {}
+        for s in lst:
+            dec = _decode(s["path"])
+            gt = s["boxes"][0][1:]
+            dets = detect_photo(det, dec.small, dec.full, dec.width, dec.height, cfg)
+            plates = [d for d in dets if d.label == "plate"]
+            m = per.setdefault(s["region"], {"n": 0, "tp": 0, "det": 0, "read": 0, "read_gt_box": 0, "ms": [],
+                                             "wrong": []})
+            m["n"] += 1
+            m["det"] += len(plates)
+            m["tp"] += any(iou_xywh(d.box, gt) >= 0.5 for d in plates)
+            t = time.perf_counter()
+            fv = read_plate_field(dec, plates, s["region"], rec) if plates else None
+            m["ms"].append((time.perf_counter() - t) * 1000)
+            got = fv.value if fv else ""
+            m["read"] += got == s["plate"]
+            # the recogniser alone on the labelled box (isolates detection from recognition)
+            from edge.result import Detection
+            gv = read_plate_field(dec, [Detection("plate", tuple(gt), 1.0)], s["region"], rec)
+            m["read_gt_box"] += (gv.value if gv else "") == s["plate"]
+            if got != s["plate"] and len(m["wrong"]) < 6:
+                m["wrong"].append(f"{s['plate']}->{got or '(none)'}")
+        tot = {k: sum(m[k] for m in per.values()) for k in ("n", "tp", "det", "read", "read_gt_box")}
+        for reg, m in sorted(per.items()) + [("all", tot)]:
+            r = {"photos": m["n"], "detection_recall": m["tp"] / m["n"],
+                 "detection_precision": m["tp"] / max(1, m["det"]),
+                 "exact_read": m["read"] / m["n"], "exact_read_from_labelled_box": m["read_gt_box"] / m["n"]}
+            metrics[f"plate_photos/{reg}"] = r
+            extra = f"; misses e.g. {', '.join(m['wrong'])}" if m.get("wrong") else ""
+            print(f"plate_photos {reg:<4} {m['n']:>4} photos: detection recall@0.5 "
+                  f"{r['detection_recall']:.3f}, precision {r['detection_precision']:.3f}, "
+                  f"exact read end to end {r['exact_read']:.3f} (from the labelled box "
+                  f"{r['exact_read_from_labelled_box']:.3f}){extra}", flush=True)
+    if not a.skip_crops:
+        ok, n, ms, wrong = _read_crops(a.data_dir, a.crops_split, rec, a.limit)
+        metrics["plate_crops"] = {"crops": n, "exact_read": ok / max(1, n),
+                                  "median_ms": float(np.median(ms)) if ms else None}
+        print(f"plate_crops (us, split {a.crops_split}) {n} crops: exact read {ok / max(1, n):.3f}, "
+              f"recogniser median {np.median(ms):.0f} ms; misses e.g. {', '.join(wrong)}",
+              flush=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_detect() if sys.argv[1:2] != ["plates"] else main_plates(sys.argv[2:]))

@@ -1,0 +1,105 @@
+"""The real receipts (../shared/data/receipts, ICDAR 2019 SROIE): loading, the fixed split, and
+the OCR cache (our OCR output per image, computed once under .cache/ocr and reused).
+
+Training code only: never imported by the runtime."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / ".cache" / "ocr"
+OCR_SETTINGS = dict(max_side=2000, use_cls=False, word_boxes=True)
+
+
+@dataclass
+class Receipt:
+    image: Path
+    boxes: list[tuple[list[float], str]]   # 8 corner coordinates, text
+    labels: dict[str, str]                 # company, date, address, total
+
+    @property
+    def name(self) -> str:
+        return self.image.stem
+
+
+def split_of(name: str) -> str:
+    """Fixed split by a hash of the file name: 1 in 4 held out ("test"), never trained on."""
+    return "test" if int(hashlib.md5(name.encode()).hexdigest(), 16) % 4 == 0 else "train"
+
+
+def load_receipts(data_dir: str | Path) -> list[Receipt]:
+    data_dir = Path(data_dir)
+    out = []
+    with open(data_dir / "labels.jsonl", encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            d = json.loads(line)
+            boxes = []
+            bpath = data_dir / d["boxes"]
+            if bpath.is_file():
+                with open(bpath, encoding="utf-8", errors="replace", newline="") as bf:
+                    for row in csv.reader(bf):
+                        if len(row) < 9:
+                            continue
+                        try:
+                            coords = [float(v) for v in row[:8]]
+                        except ValueError:
+                            continue
+                        boxes.append((coords, ",".join(row[8:]).strip()))
+            out.append(Receipt(data_dir / d["image"], boxes,
+                               {k: d.get(k, "") for k in ("company", "date", "address", "total")}))
+    return out
+
+
+def _engine():
+    from edge.ocr import open_engine
+    return open_engine(threads=1, **OCR_SETTINGS)
+
+
+def cached_ocr(image: Path, engine=None):
+    """Raw OCR lines of one image, from the cache or computed (and cached)."""
+    from edge.ocr import OcrCache, settings_key
+    data = image.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    cache = OcrCache(CACHE, settings_key(**OCR_SETTINGS))
+    got = cache.get(sha)
+    if got is not None:
+        return got, engine
+    engine = engine or _engine()
+    img = cv2.imread(str(image), cv2.IMREAD_COLOR)
+    lines = engine.read_raw(img)
+    cache.put(sha, lines)
+    return lines, engine
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="fill the OCR cache for the receipts (test first)")
+    ap.add_argument("data_dir")
+    ap.add_argument("--split", choices=["test", "train", "all"], default="all")
+    a = ap.parse_args(argv)
+    recs = load_receipts(a.data_dir)
+    recs.sort(key=lambda r: (split_of(r.name) != "test", r.name))
+    if a.split != "all":
+        recs = [r for r in recs if split_of(r.name) == a.split]
+    engine = None
+    t0 = time.time()
+    for i, r in enumerate(recs):
+        _, engine = cached_ocr(r.image, engine)
+        if i % 10 == 0:
+            print(f"{i}/{len(recs)} {time.time() - t0:.0f}s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""A small dedicated plate recogniser: fully convolutional CNN + CTC, int8 TFLite.
+
+Training code only (edge.plates.CtcPlateRecognizer runs the shipped bundle). Trained on the real
+plate crops (plate_crops, US; plate_photos boxes, EU/BR) of the ``train`` split plus generated
+plates (random BR/EU/US layouts, DejaVu/Liberation/Hershey fonts, perspective, blur, noise).
+
+Input: [1, 32, 128, 3] float32 RGB 0..255 (the plate stretched; edge.plates.ctc_input).
+Output ``logits`` [1, 32, 37]: per time step, blank + 0-9 + A-Z.
+
+    nice -n 19 .venv-train/bin/python -m models.toolkit.plates_ctc train ../shared/data
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import glob
+import json
+import shutil
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from . import data as D
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"   # index + 1; 0 = CTC blank
+H, W = 32, 128
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / ".cache" / "plates"
+BUNDLE = ROOT / "models" / "plate-reader"
+FONTS = sorted(glob.glob("/usr/share/fonts/truetype/*/*.ttf"))
+
+
+def to_input(bgr: np.ndarray) -> np.ndarray:
+    """Same as edge.plates.ctc_input: stretch to 128x32, RGB float 0..255."""
+    interp = cv2.INTER_AREA if bgr.shape[1] > W else cv2.INTER_CUBIC
+    x = cv2.resize(bgr, (W, H), interpolation=interp)
+    return cv2.cvtColor(x, cv2.COLOR_BGR2RGB).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------- data
+
+def real_samples(data_dir) -> list[dict]:
+    d = Path(data_dir)
+    out = []
+    with open(d / "plate_crops" / "labels.csv", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            key = f"plate_crops/{Path(r['image']).name}"
+            out.append({"path": str(d / "plate_crops" / r["image"]), "text": r["plate"],
+                        "box": None, "split": D.split_of(key), "key": key, "region": "us"})
+    with open(d / "plate_photos" / "labels.csv", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            key = f"plate_photos/{Path(r['image']).name}"  # same split as the detector's photo
+            out.append({"path": str(d / "plate_photos" / r["image"]), "text": r["plate"],
+                        "box": [float(r[k]) for k in ("x", "y", "w", "h")],
+                        "split": D.split_of(key), "key": key, "region": r["region"]})
+    return [s for s in out if s["text"] and all(c in ALPHABET for c in s["text"])]
+
+
+def real_image(s, rng=None) -> np.ndarray:
+    img = cv2.imread(s["path"], cv2.IMREAD_COLOR)
+    if s["box"] is None:
+        return img
+    x, y, w, h = s["box"]
+    p = 0.08 if rng is None else float(rng.uniform(0.0, 0.2))
+    jx, jy = (0, 0) if rng is None else rng.uniform(-0.05, 0.05, 2) * (w, h)
+    x0, y0 = int(max(0, x - p * w + jx)), int(max(0, y - p * h + jy))
+    x1, y1 = int(min(img.shape[1], x + w + p * w + jx)), int(min(img.shape[0], y + h + p * h + jy))
+    return img[y0:y1, x0:x1]
+
+
+def _rand_text(rng) -> str:
+    L = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    Dg = "0123456789"
+    layouts = ["LLLDDDD", "LLLDLDD", "LLDDDLL", "DDDDLLL", "LLDDLLL", "DLLLDDD", "LLLDDD",
+               "DDDLLL", "LLDDDD", "DLLDDDD", "LLLLDDD", "DDLDDDL", "AAAAAA", "AAAAA"]
+    lay = layouts[int(rng.integers(len(layouts)))]
+    return "".join(rng.choice(list(L if k == "L" else Dg if k == "D" else L + Dg)) for k in lay)
+
+
+def synth_plate(seed: int) -> tuple[np.ndarray, str]:
+    from PIL import Image, ImageDraw, ImageFont
+    rng = np.random.default_rng(seed)
+    text = _rand_text(rng)
+    pw, ph = 360, int(rng.uniform(90, 180))
+    bg = tuple(int(v) for v in rng.choice([[235, 235, 235], [250, 240, 200], [220, 230, 245],
+                                           [240, 240, 240]]) + rng.integers(-15, 15, 3))
+    fg = tuple(int(v) for v in rng.choice([[20, 20, 20], [30, 30, 120], [120, 20, 20],
+                                           [20, 60, 20]]))
+    img = Image.new("RGB", (pw, ph), bg)
+    dr = ImageDraw.Draw(img)
+    font = ImageFont.truetype(FONTS[int(rng.integers(len(FONTS)))], int(ph * rng.uniform(0.45, 0.7))) \
+        if FONTS else ImageFont.load_default()
+    sep = rng.choice(["", " ", "-", " "]) if len(text) > 5 else ""
+    cut = int(rng.integers(2, len(text) - 1))
+    shown = text[:cut] + sep + text[cut:]
+    bbox = dr.textbbox((0, 0), shown, font=font)
+    tw, th = bbox[2] - bbox[0], bbox[3] - bbox[1]
+    scale = min(1.0, (pw * 0.92) / max(1, tw))
+    if scale < 1.0:
+        font = ImageFont.truetype(font.path, max(8, int(font.size * scale))) if FONTS else font
+        bbox = dr.textbbox((0, 0), shown, font=font)
+        tw, th = bbox[2] - bbox[0], bbox[3] - bbox[1]
+    ox = (pw - tw) / 2 - bbox[0] + rng.uniform(-8, 8)
+    oy = (ph - th) / 2 - bbox[1] + rng.uniform(-0.1, 0.15) * ph
+    dr.text((ox, oy), shown, fill=fg, font=font)
+    if rng.random() < 0.5:  # small state/country line
+        small = ImageFont.truetype(FONTS[0], int(ph * 0.15)) if FONTS else font
+        dr.text((pw * rng.uniform(0.2, 0.5), 2), rng.choice(["CALIFORNIA", "BRASIL", "TEXAS",
+                "HRVATSKA", "NEW YORK", "D", "ILLINOIS"]), fill=fg, font=small)
+    a = cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
+    cv2.rectangle(a, (1, 1), (pw - 2, ph - 2), fg[::-1], int(rng.integers(1, 5)))
+    return a, text
+
+
+def augment(img: np.ndarray, rng) -> np.ndarray:
+    h, w = img.shape[:2]
+    # small perspective / rotation
+    j = rng.uniform(-0.06, 0.06, (4, 2)) * (w, h)
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    m = cv2.getPerspectiveTransform(src, (src + j).astype(np.float32))
+    img = cv2.warpPerspective(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    f = img.astype(np.float32) * rng.uniform(0.6, 1.3) + rng.uniform(-30, 30)
+    if rng.random() < 0.3:
+        f = 255 - f if rng.random() < 0.1 else f
+    f += rng.normal(0, rng.uniform(0, 8), f.shape)
+    img = np.clip(f, 0, 255).astype(np.uint8)
+    if rng.random() < 0.4:
+        k = int(rng.choice([3, 5]))
+        img = cv2.GaussianBlur(img, (k, k), 0)
+    if rng.random() < 0.4:  # low resolution (distant plates)
+        s = rng.uniform(0.25, 0.6)
+        img = cv2.resize(cv2.resize(img, (max(8, int(w * s)), max(4, int(h * s)))), (w, h))
+    return img
+
+
+def build_arrays(samples, n_synth, views_real, log=print):
+    X, Y = [], []
+    for s in samples:
+        for v in range(views_real):
+            rng = np.random.default_rng(zlib.crc32(f"{s['key']}#{v}".encode()))
+            img = real_image(s, rng if v else None)
+            if img is None or img.size == 0:
+                continue
+            X.append(to_input(augment(img, rng) if v else img)); Y.append(s["text"])
+    log(f"  real views {len(X)}")
+    for i in range(n_synth):
+        img, t = synth_plate(1_000_000 + i)
+        rng = np.random.default_rng(i)
+        X.append(to_input(augment(img, rng))); Y.append(t)
+    return np.stack(X).astype(np.uint8), Y
+
+
+# ------------------------------------------------------------------------------------- network
+
+def _cbr(i, o, k=3, p=1):
+    return nn.Sequential(nn.Conv2d(i, o, k, padding=p), nn.BatchNorm2d(o), nn.ReLU())
+
+
+class CtcNet(nn.Module):
+    def __init__(self, n_cls=len(ALPHABET) + 1):
+        super().__init__()
+        self.f = nn.Sequential(
+            _cbr(3, 16), nn.MaxPool2d(2),                 # 16x64
+            _cbr(16, 32), nn.MaxPool2d(2),                # 8x32
+            _cbr(32, 64), _cbr(64, 64), nn.MaxPool2d((2, 1)),      # 4x32
+            _cbr(64, 96), _cbr(96, 96), nn.MaxPool2d((2, 1)),      # 2x32
+            _cbr(96, 128, k=(2, 3), p=(0, 1)),            # 1x32
+            nn.Dropout(0.2))
+        self.out = nn.Conv2d(128, n_cls, 1)
+
+    def forward(self, x):                                 # NCHW normalised
+        return self.out(self.f(x))                        # [N, C, 1, 32]
+
+
+class ExportCtc(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image):
+        x = (image.permute(0, 3, 1, 2) - 127.0) / 128.0
+        y = self.net(x)                                   # [1, C, 1, T]
+        return {"logits": y[:, :, 0, :].permute(0, 2, 1)}  # [1, T, C]
+
+
+def greedy(logits: np.ndarray) -> str:
+    best = logits.argmax(-1)
+    out, prev = [], 0
+    for k in best:
+        if k != prev and k != 0:
+            out.append(ALPHABET[k - 1])
+        prev = k
+    return "".join(out)
+
+
+def train(X, Y, epochs, log=print, Xv=None, Yv=None):
+    torch.manual_seed(0)
+    net = CtcNet()
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
+    n = len(X)
+    steps = epochs * ((n + 63) // 64)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.15)
+    tg = [torch.tensor([ALPHABET.index(c) + 1 for c in y]) for y in Y]
+    for ep in range(epochs):
+        net.train()
+        perm = np.random.default_rng(ep).permutation(n)
+        tot = 0.0
+        for b0 in range(0, n, 64):
+            idx = perm[b0:b0 + 64]
+            x = (torch.from_numpy(X[idx].astype(np.float32)).permute(0, 3, 1, 2) - 127.0) / 128.0
+            lp = F.log_softmax(net(x)[:, :, 0, :], dim=1).permute(2, 0, 1)  # T, N, C
+            t = torch.cat([tg[i] for i in idx])
+            tl = torch.tensor([len(tg[i]) for i in idx])
+            il = torch.full((len(idx),), lp.shape[0], dtype=torch.long)
+            loss = F.ctc_loss(lp, t, il, tl, blank=0, zero_infinity=True)
+            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+            tot += float(loss.detach()) * len(idx)
+        msg = f"  epoch {ep + 1}/{epochs} ctc {tot / n:.3f}"
+        if Xv is not None and (ep % 3 == 2 or ep == epochs - 1):
+            msg += f"  val exact {evaluate(net, Xv, Yv):.3f}"
+        log(msg)
+    return net.eval()
+
+
+def evaluate(net, X, Y):
+    net.eval()
+    ok = 0
+    with torch.no_grad():
+        for b0 in range(0, len(X), 128):
+            x = (torch.from_numpy(X[b0:b0 + 128].astype(np.float32)).permute(0, 3, 1, 2) - 127.0) / 128.0
+            lg = net(x)[:, :, 0, :].permute(0, 2, 1).numpy()
+            ok += sum(greedy(l) == y for l, y in zip(lg, Y[b0:b0 + 128]))
+    return ok / max(1, len(X))
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(prog="models.toolkit.plates_ctc")
+    ap.add_argument("cmd", choices=["train"])
+    ap.add_argument("data_dir")
+    ap.add_argument("--epochs", type=int, default=24)
+    ap.add_argument("--synth", type=int, default=1500)
+    ap.add_argument("--views", type=int, default=3)
+    ap.add_argument("--out", default=str(BUNDLE))
+    a = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    t0 = time.time()
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    S = real_samples(a.data_dir)
+    tr = [s for s in S if s["split"] == "train"]
+    va = [s for s in S if s["split"] == "val"]
+    log(f"[plates] real train {len(tr)}, val {len(va)}; building arrays")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    X, Y = build_arrays(tr, a.synth, a.views, log)
+    Xv, Yv = build_arrays(va, 0, 1, log)
+    log(f"[plates] {len(X)} training images ({time.time() - t0:.0f}s)")
+    net = train(X, Y, a.epochs, log, Xv, Yv)
+    torch.save(net.state_dict(), CACHE / "ctc.pt")
+    acc = evaluate(net, Xv, Yv)
+    log(f"[plates] float val exact {acc:.3f}")
+    export(net, X, Path(a.out), val_exact=acc, created_by="nice -n 19 .venv-train/bin/python -m "
+           "models.toolkit.plates_ctc " + " ".join(argv))
+    log(f"[plates] done in {time.time() - t0:.0f}s")
+    return 0
+
+
+def export(net, X, out: Path, *, val_exact: float, created_by: str):
+    from . import quantize as Q
+    from .export import latency_ms
+    from edge.bundle import load_bundle, sha256_file
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    mp = tmp / "model.tflite"
+    idx = np.random.default_rng(0).permutation(len(X))[:160]
+    Q.convert_int8(ExportCtc(net).eval(), torch.zeros(1, H, W, 3),
+                   (X[i].astype(np.float32) for i in idx), str(mp), input_name="image")
+    lat = latency_ms(mp)
+    manifest = {
+        "format": 1, "name": "plate-reader", "version": "1.0.0", "kind": "plate_reader",
+        "provenance": "trained",
+        "description": "Licence plate recogniser: 7-layer CNN + CTC (blank + 0-9 + A-Z), int8.",
+        "model_file": "model.tflite", "sha256": sha256_file(mp), "signature": "serving_default",
+        "input": {"name": "image", "height": H, "width": W, "channels": 3, "dtype": "float32",
+                  "color": "rgb", "range": [0, 255], "resize": "stretch"},
+        "outputs": {"logits": {"type": "logits", "labels": ["<blank>"] + list(ALPHABET)}},
+        "alphabet": ALPHABET, "blank": 0,
+        "metrics": {"val_exact_float": val_exact, "latency_int8": lat},
+        "created_by": created_by,
+        "created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    load_bundle(tmp)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    print(f"[plates] bundle {out}, latency {lat['median_ms']:.2f} ms", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

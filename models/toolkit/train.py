@@ -1,0 +1,211 @@
+"""Training: CPU frozen-backbone mode on cached trunk features, and a full fine-tune mode."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import data as D
+from .data import build_samples  # noqa: F401  (re-export)
+from .features import compute_features, view_image
+from .net import CATEGORY, DAMAGE, VIEW, MultiTaskNet
+
+LABELS = {"category": CATEGORY, "damage": DAMAGE, "view": VIEW}
+LOSS_W = {"category": 1.0, "damage": 1.0, "view": 0.5, "proto": 0.5}
+
+
+def label_ids(samples, rows):
+    out = {}
+    for head, labels in LABELS.items():
+        out[head] = torch.tensor([labels.index(samples[i][head]) if samples[i][head] else -1
+                                  for i in rows], dtype=torch.long)
+    return out
+
+
+def multitask_loss(net, outs, y, smoothing=0.05):
+    """Sum of per-head cross entropies; label -1 masks a head for a sample."""
+    total, parts = 0.0, {}
+    for head in LABELS:
+        t = y[head]
+        m = t >= 0
+        if m.any():
+            loss = F.cross_entropy(outs[head][m], t[m], label_smoothing=smoothing)
+            total = total + LOSS_W[head] * loss
+            parts[head] = float(loss.detach())
+    m = y["category"] >= 0
+    if m.any():
+        cl = net.heads.cosine_logits(outs["embedding"][m])
+        loss = F.cross_entropy(cl, y["category"][m])
+        total = total + LOSS_W["proto"] * loss
+        parts["proto"] = float(loss.detach())
+    return total, parts
+
+
+def _sample_weights(samples, rows):
+    cats = [samples[i]["category"] for i in rows]
+    srcs = [samples[i]["source"] for i in rows]
+    from collections import Counter
+    cc, sc = Counter(cats), Counter(srcs)
+    # balance categories, and sources within a category
+    n_src_per_cat = Counter()
+    for s in set(zip(cats, srcs)):
+        n_src_per_cat[s[0]] += 1
+    return np.array([1.0 / (n_src_per_cat[c] * sc[s]) for c, s in zip(cats, srcs)], np.float64)
+
+
+def train_frozen(net: MultiTaskNet, samples, cache_dir: Path, *, size=224, epochs=14, batch=128,
+                 lr=2e-3, views_scale=1.0, seed=0, log=print):
+    """CPU mode: trunk frozen (features cached), conv_head + BN affine + heads trained."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    trunk = net.trunk.eval()
+    use = [s for s in samples if s["category"] is not None and s["split"] in ("train", "val")]
+    log(f"[train] caching trunk features for {len(use)} samples (train views + val)")
+    feats, idx, views = compute_features(trunk, use, size, cache_dir, views_scale=views_scale, log=log)
+    feats = torch.from_numpy(feats)
+    tr = [r for r, i in enumerate(idx) if use[i]["split"] == "train"]
+    va = [r for r, i in enumerate(idx) if use[i]["split"] == "val"]
+    y_all = label_ids(use, idx)
+    w = _sample_weights(use, [idx[r] for r in tr])
+    w = w / w.sum()
+    params = [
+        {"params": list(net.heads.parameters()), "lr": lr, "weight_decay": 1e-4},
+        {"params": list(net.neck.conv_head.parameters()) + list(net.neck.bn1.parameters()),
+         "lr": lr * 0.25, "weight_decay": 1e-5},
+    ]
+    for p in net.trunk.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.AdamW(params)
+    steps_per_epoch = max(1, len(tr) // batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[lr, lr * 0.25],
+                                                total_steps=epochs * steps_per_epoch, pct_start=0.15)
+    best, best_state = -1.0, None
+    history = []
+    for ep in range(epochs):
+        net.neck.train(); net.heads.train()
+        net.neck.bn1.eval()  # keep ImageNet running stats; affine is trained
+        t0 = time.time()
+        tot = 0.0
+        for _ in range(steps_per_epoch):
+            pick = rng.choice(len(tr), size=batch, p=w)
+            rows = [tr[k] for k in pick]
+            x = feats[rows].float()
+            # feature-space noise / channel dropout as cheap extra augmentation
+            x = F.dropout(x, 0.1)
+            y = {h: y_all[h][rows] for h in y_all}
+            outs = net.heads(net.neck(x))
+            loss, _ = multitask_loss(net, outs, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += float(loss.detach())
+        m = evaluate_cached(net, feats, va, y_all)
+        score = m["category_acc"] + m["damage_presence_acc"]
+        history.append({"epoch": ep + 1, "loss": tot / steps_per_epoch, **m})
+        log(f"[train] epoch {ep + 1}/{epochs} loss {tot / steps_per_epoch:.3f} val cat {m['category_acc']:.3f} "
+            f"dmg-presence {m['damage_presence_acc']:.3f} dmg {m['damage_acc']:.3f} view {m['view_acc']:.3f} "
+            f"({time.time() - t0:.0f}s)")
+        if score > best:
+            best = score
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    net.load_state_dict(best_state)
+    net.eval()
+    # prototypes: mean L2-normalised embedding of the training samples (plain view) per category
+    protos = prototypes_from(net, feats, [r for r in tr if views[r] == 0], y_all["category"])
+    return {"history": history, "prototypes": protos, "n_train_rows": len(tr), "n_val_rows": len(va)}
+
+
+@torch.no_grad()
+def _embed_rows(net, feats, rows, bs=256):
+    outs = {"category": [], "damage": [], "view": [], "embedding": []}
+    for b in range(0, len(rows), bs):
+        o = net.heads(net.neck(feats[rows[b:b + bs]].float()))
+        for k in outs:
+            outs[k].append(o[k])
+    return {k: torch.cat(v) if v else torch.zeros(0) for k, v in outs.items()}
+
+
+@torch.no_grad()
+def evaluate_cached(net, feats, rows, y_all):
+    net.eval()
+    o = _embed_rows(net, feats, rows)
+    res = {}
+    for head in ("category", "damage", "view"):
+        t = y_all[head][rows]
+        m = t >= 0
+        res[f"{head}_acc"] = float((o[head][m].argmax(1) == t[m]).float().mean()) if m.any() else float("nan")
+    t = y_all["damage"][rows]
+    m = t >= 0
+    res["damage_presence_acc"] = float(((o["damage"][m].argmax(1) == 0) == (t[m] == 0)).float().mean()) if m.any() else float("nan")
+    return res
+
+
+@torch.no_grad()
+def prototypes_from(net, feats, rows, ycat):
+    o = _embed_rows(net, feats, rows)
+    e = F.normalize(o["embedding"], dim=1)
+    t = ycat[rows]
+    protos = {}
+    for ci, c in enumerate(CATEGORY):
+        m = t == ci
+        if m.any():
+            v = F.normalize(e[m].mean(0), dim=0)
+            protos[c] = [round(float(x), 6) for x in v]
+    return protos
+
+
+# ----------------------------------------------------------------------------- full fine-tune
+
+def train_full(net: MultiTaskNet, samples, *, size=224, epochs=10, batch=32, lr=3e-4, device=None,
+               seed=0, log=print, workers=4):
+    """GPU mode: every layer trained on augmented images decoded on the fly."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    use = [s for s in samples if s["category"] is not None and s["split"] == "train"]
+    y_all = label_ids(use, list(range(len(use))))
+    w = _sample_weights(use, list(range(len(use))))
+    w = w / w.sum()
+
+    class _DS(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(use)
+
+        def __getitem__(self, i):
+            v = int(np.random.default_rng().integers(1, 1 << 30))
+            return torch.from_numpy(view_image(use[i], v, size)), i
+
+    sampler = torch.utils.data.WeightedRandomSampler(w, num_samples=len(use), replacement=True)
+    dl = torch.utils.data.DataLoader(_DS(), batch_size=batch, sampler=sampler, num_workers=workers,
+                                     drop_last=True)
+    net.to(device)
+    opt = torch.optim.AdamW([
+        {"params": net.trunk.parameters(), "lr": lr * 0.3},
+        {"params": net.neck.parameters(), "lr": lr},
+        {"params": net.heads.parameters(), "lr": lr * 3}], weight_decay=1e-5)
+    for ep in range(epochs):
+        net.train()
+        t0, tot, n = time.time(), 0.0, 0
+        for xb, ib in dl:
+            x = ((xb.permute(0, 3, 1, 2) - 127.0) / 128.0).to(device)
+            y = {h: y_all[h][ib].to(device) for h in y_all}
+            loss, _ = multitask_loss(net, net(x), y)
+            opt.zero_grad(); loss.backward(); opt.step()
+            tot += float(loss); n += 1
+        log(f"[train-full] epoch {ep + 1}/{epochs} loss {tot / max(1, n):.3f} ({time.time() - t0:.0f}s)")
+    net.to("cpu").eval()
+    # prototypes from plain views of the training samples
+    embs = {c: [] for c in CATEGORY}
+    with torch.no_grad():
+        for s in use:
+            x = torch.from_numpy(view_image(s, 0, size))[None].permute(0, 3, 1, 2)
+            e = F.normalize(net((x - 127.0) / 128.0)["embedding"], dim=1)[0]
+            embs[s["category"]].append(e)
+    protos = {c: [round(float(x), 6) for x in F.normalize(torch.stack(v).mean(0), dim=0)]
+              for c, v in embs.items() if v}
+    return {"history": [], "prototypes": protos}

@@ -1,0 +1,585 @@
+"""Central ingest service: MQTT 5 consumer that commits device records to the insurer database.
+
+- persistent session (``clean_start=False`` + a session expiry) and a stable client id, so
+  messages that arrive while it is down wait in the broker;
+- ``manual_ack``: a message is PUBACKed only after the transaction holding its effect
+  commits (group commit: every message of a batch shares one transaction and one fsync);
+- idempotent: record uuid and (sha256, chunk index) are primary keys; a redelivered message
+  finds its row and changes nothing;
+- chunks are verified by their own SHA-256, written into a staging file at their offset and
+  fsynced before their row commits; a complete file must hash to its name before it is renamed
+  into the blob directory; a mismatch drops its chunks and asks the device to send them again;
+- the ack (``committed``/``duplicate``/``rejected``) is published only after the commit;
+  the same uuid with different content is rejected, logged and never overwritten;
+- several processes may share the load in one ``$share/{group}/`` subscription group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import peewee as pw
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from . import central_db as cdb
+from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_SIZE, canonical_json,
+                       chunk_count, content_sha256, parse_up_topic, t_ack, t_image)
+from .settings import BrokerSettings
+
+log = logging.getLogger("claim_edge.central")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256_path(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+class BadMessage(Exception):
+    pass
+
+
+class Central:
+    def __init__(self, db_url: str, broker: BrokerSettings, blob_dir: str | os.PathLike,
+                 group: str = "central", session_expiry: int = 7 * 24 * 3600,
+                 receive_maximum: int = 256, batch_max: int = 256,
+                 max_image_bytes: int = 1 << 30):
+        self.db_url = db_url
+        self.broker = broker
+        self.blobs = Path(blob_dir)
+        self.staging = self.blobs / ".staging"
+        self.staging.mkdir(parents=True, exist_ok=True)
+        self.group = group
+        self.session_expiry = session_expiry
+        self.receive_maximum = receive_maximum
+        self.batch_max = batch_max
+        self.max_image_bytes = max_image_bytes
+        self.q: queue.Queue = queue.Queue()
+        self.stats: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._known_blobs: set[str] = set()
+        self._pending_blobs: set[str] = set()
+        self._known_devices: set[str] = set()
+        self._known_claims: set[str] = set()
+        self._new_keys: list = []
+        self._finalized: set[str] = set()
+        self._dirs_to_sync: set[Path] = set()
+        self._running: dict[str, list] = {}
+        self._incomplete: set[str] = set()
+        self.client: mqtt.Client | None = None
+        self.db = self._open_db()
+
+    def _open_db(self):
+        for attempt in range(30):
+            try:
+                return cdb.open_database(self.db_url)
+            except pw.OperationalError as e:  # another central creating the tables, or DB down
+                log.warning("database not ready (%s); retrying", e)
+                time.sleep(min(5, 0.2 * (attempt + 1)))
+        return cdb.open_database(self.db_url)
+
+    def _count(self, key: str, n: int = 1) -> None:
+        self.stats[key] = self.stats.get(key, 0) + n
+
+    # --- MQTT ---------------------------------------------------------------------------------
+    def _topics(self) -> list[tuple[str, int]]:
+        prefix = f"$share/{self.group}/" if self.group else ""
+        return [(prefix + "claims/+/up/record", 1), (prefix + "claims/+/up/chunk/#", 1)]
+
+    def start(self) -> None:
+        b = self.broker
+        cid = b.client_id or "central-1"
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5,
+                        manual_ack=True)
+        b.apply(c)
+        c.on_connect = self._on_connect
+        c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
+        c.on_disconnect = lambda *a: log.warning("disconnected from the broker")
+        c.reconnect_delay_set(0.5, 10)
+        c.max_inflight_messages_set(256)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry
+        props.ReceiveMaximum = self.receive_maximum
+        self.client = c
+        while not self._stop.is_set():
+            try:
+                c.connect(b.host, b.port, keepalive=b.keepalive, clean_start=False,
+                          properties=props)
+                break
+            except OSError as e:
+                log.warning("broker %s:%s not reachable (%s); retrying", b.host, b.port, e)
+                time.sleep(1)
+        c.loop_start()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            log.error("broker refused the connection: %s", reason_code)
+            return
+        log.info("connected (session present: %s)", flags.session_present)
+        client.subscribe(self._topics())
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        if any(rc.is_failure for rc in reason_codes):
+            log.error("subscription refused: %s", [str(r) for r in reason_codes])
+        else:
+            log.info("subscribed to %s", ", ".join(t for t, _ in self._topics()))
+
+    def _on_message(self, client, userdata, msg):
+        self.q.put(msg)
+
+    def _ack_messages(self, msgs) -> None:
+        for m in msgs:
+            if m.qos > 0:
+                self.client.ack(m.mid, m.qos)
+
+    def _reply(self, topic: str, body: dict) -> None:
+        self.client.publish(topic, canonical_json(body), qos=1)
+
+    # --- main loop ----------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        self.start()
+        try:
+            while not self._stop.is_set():
+                try:
+                    first = self.q.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                batch = [first]
+                while len(batch) < self.batch_max:
+                    try:
+                        batch.append(self.q.get_nowait())
+                    except queue.Empty:
+                        break
+                self._process_with_retry(batch)
+        finally:
+            if self.client is not None:
+                self.client.disconnect()
+                self.client.loop_stop()
+            if not self.db.is_closed():
+                self.db.close()
+
+    def _process_with_retry(self, batch) -> None:
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                replies, after = self.process(batch)
+            except Exception as e:  # noqa: BLE001 - nothing is acked: retry, never die
+                if isinstance(e, (pw.OperationalError, pw.InterfaceError)):
+                    log.warning("database error, batch of %d retried: %s", len(batch), e)
+                else:
+                    log.exception("batch of %d failed; retried", len(batch))
+                try:
+                    self.db.close()
+                except Exception:  # noqa: BLE001
+                    pass
+                time.sleep(delay)
+                delay = min(delay * 2, 5)
+                continue
+            self._ack_messages(batch)          # PUBACK only now: the batch is committed
+            for topic, body in replies:
+                self._reply(topic, body)
+            if after or self._incomplete:
+                self._recheck(after, self._incomplete)
+            return
+
+    # --- one batch, one transaction -----------------------------------------------------------
+    def process(self, batch):
+        """Commit the effect of every message of ``batch``; return (replies, staged uuids)."""
+        chunks, records = [], []
+        replies: list[tuple[str, dict]] = []
+        for m in batch:
+            try:
+                device, kind, sha, idx = parse_up_topic(m.topic)
+            except ValueError:
+                self._count("bad_topic")
+                continue
+            if kind == "chunk":
+                chunks.append((device, sha, idx, m))
+            elif kind == "record":
+                records.append((device, m))
+        staged_now: list[str] = []
+        self.db.connect(reuse_if_open=True)
+        fds: dict[str, int] = {}
+        self._begin()
+        try:
+            with self.db.atomic():
+                # Chunk bytes are not fsynced per batch: a chunk row whose bytes a power loss
+                # ate fails the whole-file check below, and the image is asked for again.
+                # The assembled file is fsynced before its blob row commits.
+                touched = self._store_chunks(chunks, fds, replies)
+                completed = self._complete_images(touched, replies)
+                for device, m in records:
+                    self._handle_record(device, m, replies, staged_now)
+                for sha in completed:
+                    self._finalize_waiting(sha, replies)
+                self._sync_dirs()       # renamed blobs durable before their rows commit
+            self._committed()
+        finally:
+            self._pending_blobs = set()
+            for fd in fds.values():
+                os.close(fd)
+        self._count("messages", len(batch))
+        self._incomplete = touched - set(completed)
+        return replies, [u for u in staged_now if u not in self._finalized]
+
+    def _begin(self) -> None:
+        self._pending_blobs = set()
+        self._new_keys = []
+        self._finalized = set()
+        self._dirs_to_sync = set()
+
+    def _sync_dirs(self) -> None:
+        for d in self._dirs_to_sync:
+            if d.is_dir():
+                _fsync_dir(d)
+        self._dirs_to_sync = set()
+
+    def _committed(self) -> None:
+        self._known_blobs |= self._pending_blobs
+        for cache, key in self._new_keys:
+            cache.add(key)
+        self._new_keys = []
+
+    def _blob_exists(self, sha: str) -> bool:
+        if sha in self._known_blobs:
+            return True
+        if cdb.Blob.select().where(cdb.Blob.sha256 == sha).exists():
+            self._pending_blobs.add(sha)   # cached once the transaction commits
+            return True
+        return False
+
+    def _store_chunks(self, chunks, fds, replies) -> set[str]:
+        rows, touched = [], set()
+        by_sha: dict[str, list] = {}
+        for device, sha, idx, m in chunks:
+            by_sha.setdefault(sha, []).append((device, idx, m))
+        for sha, items in by_sha.items():
+            if self._blob_exists(sha):
+                self._count("chunks_for_complete_blob", len(items))
+                continue
+            have = {i for (i,) in cdb.Chunk.select(cdb.Chunk.idx)
+                    .where(cdb.Chunk.sha256 == sha).tuples()}
+            for device, idx, m in items:
+                props = dict(getattr(m.properties, "UserProperty", None) or [])
+                try:
+                    n, size = int(props["n"]), int(props["s"])
+                    csha, ruuid = props["c"], props.get("r")
+                except (KeyError, ValueError):
+                    self._count("bad_chunks")
+                    continue
+                data = m.payload
+                expect = min(CHUNK_SIZE, size - idx * CHUNK_SIZE)
+                if (n != chunk_count(size) or idx >= n or size > self.max_image_bytes
+                        or len(data) != expect or hashlib.sha256(data).hexdigest() != csha):
+                    self._count("bad_chunks")
+                    log.warning("bad chunk %s/%d from %s (size or SHA-256 mismatch); asking again",
+                                sha, idx, device)
+                    if ruuid:
+                        replies.append((t_image(device), {"record_uuid": ruuid, "images": [
+                            {"sha256": sha, "missing": [idx]}]}))
+                    continue
+                if idx in have:
+                    self._count("duplicate_chunks")
+                    continue
+                have.add(idx)
+                fd = fds.get(sha)
+                if fd is None:
+                    fd = fds[sha] = os.open(self.staging / f"{sha}.part", os.O_RDWR | os.O_CREAT,
+                                            0o644)
+                os.pwrite(fd, data, idx * CHUNK_SIZE)
+                self._hash_in_order(sha, idx, data)
+                rows.append(dict(sha256=sha, idx=idx, chunk_sha256=csha, nchunks=n, size=size))
+                touched.add(sha)
+                self._count("chunks_stored")
+        for i in range(0, len(rows), 200):
+            cdb.Chunk.insert_many(rows[i:i + 200]).on_conflict_ignore().execute()
+        return touched
+
+    def _hash_in_order(self, sha: str, idx: int, data: bytes) -> None:
+        """Whole-file SHA-256 computed as chunks arrive in order (the usual case), so the
+        completed file need not be read back; any gap falls back to reading it."""
+        st = self._running.get(sha)
+        if idx == 0:
+            if st is None and len(self._running) > 256:
+                self._running.clear()
+            st = self._running[sha] = [hashlib.sha256(), 0]
+        if st is None or st[1] != idx:
+            self._running.pop(sha, None)
+            return
+        st[0].update(data)
+        st[1] += 1
+
+    @staticmethod
+    def _final_ok(final: Path, sha: str) -> bool:
+        try:
+            return final.is_file() and _sha256_path(final) == sha
+        except FileNotFoundError:
+            return False
+
+    def _assemble(self, sha: str, size: int, n: int, part: Path, final: Path) -> bool:
+        """Turn the complete staging file into the blob ``final``; False if it does not hash
+        to ``sha``. Another central may be doing the same at the same moment: whichever
+        renames first wins, the other finds the final file."""
+        if self._final_ok(final, sha):
+            try:
+                part.unlink()            # a leftover from a crash after the rename
+            except FileNotFoundError:
+                pass
+            return True
+        try:
+            with open(part, "r+b") as f:
+                f.truncate(size)
+                os.fsync(f.fileno())
+            st = self._running.pop(sha, None)
+            if st is not None and st[1] == n:
+                digest = st[0].hexdigest()
+            else:
+                digest = _sha256_path(part)
+            if digest != sha:
+                return self._final_ok(final, sha)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(part, final)
+            self._dirs_to_sync.add(final.parent)
+            return True                  # fsynced, hashed, renamed
+        except FileNotFoundError:        # another central renamed it first
+            self._dirs_to_sync.add(final.parent)
+            return self._final_ok(final, sha)
+
+    def _complete_images(self, touched, replies) -> list[str]:
+        done = []
+        for sha in touched:
+            rows = list(cdb.Chunk.select(cdb.Chunk.nchunks, cdb.Chunk.size)
+                        .where(cdb.Chunk.sha256 == sha).tuples())
+            if not rows or len(rows) < rows[0][0]:
+                continue
+            size = rows[0][1]
+            final = self.blobs / sha[:2] / sha
+            part = self.staging / f"{sha}.part"
+            ok = self._assemble(sha, size, rows[0][0], part, final)
+            if ok:
+                cdb.Blob.insert(sha256=sha, size=size, path=f"{sha[:2]}/{sha}").on_conflict_ignore().execute()
+                cdb.Chunk.delete().where(cdb.Chunk.sha256 == sha).execute()
+                self._count("blobs_committed")
+                done.append(sha)
+            else:
+                log.error("image %s: the assembled file does not hash to its name; "
+                          "dropping its chunks and asking again", sha)
+                self._count("hash_mismatch")
+                cdb.Chunk.delete().where(cdb.Chunk.sha256 == sha).execute()
+                try:
+                    part.unlink()
+                except FileNotFoundError:
+                    pass
+                n = rows[0][0]
+                for su, dev in (cdb.StagedImage.select(cdb.StagedImage.record_uuid,
+                                                       cdb.StagedRecord.device)
+                                .join(cdb.StagedRecord, on=(cdb.StagedRecord.uuid
+                                                            == cdb.StagedImage.record_uuid))
+                                .where(cdb.StagedImage.sha256 == sha).tuples()):
+                    replies.append((t_image(dev), {"record_uuid": su, "images": [
+                        {"sha256": sha, "missing": list(range(n)), "error": "hash_mismatch"}]}))
+        return done
+
+    def _reject(self, device: str, uuid: str | None, content: str | None, reason: str,
+                replies) -> None:
+        log.error("rejected record %s from %s: %s", uuid, device, reason)
+        self._count("rejected")
+        cdb.Rejection.create(device=device, record_uuid=uuid, content_sha256=content,
+                             reason=reason)
+        if uuid:
+            replies.append((t_ack(device), {"record_uuid": uuid, "status": ACK_REJECTED,
+                                            "reason": reason}))
+
+    def _handle_record(self, device: str, m, replies, staged_now) -> None:
+        try:
+            body = json.loads(m.payload)
+            rec = body["record"]
+            uuid = str(rec["uuid"])
+            images = rec["images"]
+            if not isinstance(images, list) or not images:
+                raise BadMessage("record has no images")
+            for im in images:
+                sha, size, n = im["sha256"], int(im["size"]), int(im["chunks"])
+                if len(sha) != 64 or n != chunk_count(size):
+                    raise BadMessage(f"bad image entry {im!r}")
+        except (ValueError, KeyError, TypeError, BadMessage) as e:
+            self._count("bad_records")
+            log.warning("unreadable record from %s: %s", device, e)
+            u = None
+            try:
+                u = str(json.loads(m.payload)["record"]["uuid"])
+            except Exception:  # noqa: BLE001
+                pass
+            self._reject(device, u, None, f"malformed record: {e}", replies)
+            return
+        ask = bool(body.get("ask"))
+        content = content_sha256(rec)
+        if rec.get("device") not in (None, device):
+            self._reject(device, uuid, content, f"record names device {rec.get('device')!r}, "
+                                                f"sent by {device!r}", replies)
+            return
+        existing = cdb.Record.get_or_none(cdb.Record.uuid == uuid)
+        if existing is not None:
+            if existing.content_sha256 == content and existing.device == device:
+                self._count("duplicate_records")
+                replies.append((t_ack(device), {"record_uuid": uuid, "status": ACK_DUPLICATE,
+                                                "reason": None}))
+            else:
+                self._reject(device, uuid, content, "same record uuid, different content; the "
+                             "committed record is kept", replies)
+            return
+        staged = cdb.StagedRecord.get_or_none(cdb.StagedRecord.uuid == uuid)
+        if staged is not None and (staged.content_sha256 != content or staged.device != device):
+            self._reject(device, uuid, content, "same record uuid, different content than the "
+                         "copy already received; the first is kept", replies)
+            return
+        missing = {}
+        for im in images:
+            sha = im["sha256"]
+            if self._blob_exists(sha):
+                continue
+            have = {i for (i,) in cdb.Chunk.select(cdb.Chunk.idx)
+                    .where(cdb.Chunk.sha256 == sha).tuples()}
+            if len(have) >= int(im["chunks"]):
+                # every chunk is here but nobody assembled it (two centrals each committed
+                # part of it concurrently, or a crash between commit and assembly)
+                if self._complete_images({sha}, replies):
+                    continue
+                have = set()
+            missing[sha] = [i for i in range(int(im["chunks"])) if i not in have]
+        if not missing:
+            replies.append((t_ack(device), {"record_uuid": uuid,
+                                            "status": self._finalize(device, rec, content),
+                                            "reason": None}))
+            return
+        if staged is None:
+            cdb.StagedRecord.insert(uuid=uuid, device=device, content_sha256=content,
+                                    payload=canonical_json(rec).decode()).on_conflict_ignore().execute()
+            cdb.StagedImage.insert_many([dict(record_uuid=uuid, sha256=im["sha256"])
+                                         for im in images]).on_conflict_ignore().execute()
+            staged_now.append(uuid)
+            self._count("records_staged")
+        if ask:
+            replies.append((t_image(device), {"record_uuid": uuid, "images": [
+                {"sha256": sha, "missing": miss} for sha, miss in missing.items()]}))
+
+    def _finalize(self, device: str, rec: dict, content: str) -> str:
+        """Insert the record and its children once; ``committed`` or ``duplicate``."""
+        uuid = str(rec["uuid"])
+        try:
+            with self.db.atomic():   # a savepoint: a concurrent central's insert rolls back only this
+                if device not in self._known_devices:
+                    cdb.CentralDevice.insert(id=device).on_conflict_ignore().execute()
+                    self._new_keys.append((self._known_devices, device))
+                claim = str(rec["claim"])
+                if claim not in self._known_claims:
+                    cdb.CentralClaim.insert(id=claim, device=device).on_conflict_ignore().execute()
+                    self._new_keys.append((self._known_claims, claim))
+                gps = rec.get("gps") or [None, None]
+                q = rec.get("quality") or {}
+                model = rec.get("model") or {}
+                cdb.Record.insert(
+                    uuid=uuid, device=device, claim=str(rec["claim"]), content_sha256=content,
+                    captured_at=rec.get("captured_at"), category=rec.get("category"),
+                    verified=rec.get("verified"), width=rec.get("width"),
+                    height=rec.get("height"), quality_ok=q.get("ok"), gps_lat=gps[0],
+                    gps_lon=gps[1], model_name=model.get("name"),
+                    model_version=model.get("version"),
+                    payload=canonical_json(rec).decode()).execute()
+                cdb.RecordImage.insert_many([dict(
+                    record=uuid, sha256=im["sha256"], mime=im.get("mime"), size=int(im["size"]),
+                    width=im.get("width"), height=im.get("height"))
+                    for im in rec["images"]]).execute()
+                if rec.get("labels"):
+                    cdb.Label.insert_many([dict(record=uuid, head=l["head"], label=l["label"],
+                                                score=l["score"], verified=l.get("verified"),
+                                                similarity=l.get("similarity"))
+                                           for l in rec["labels"]]).execute()
+                if rec.get("scenarios"):
+                    cdb.ScenarioZone.insert_many([dict(
+                        record=uuid, claim=str(rec["claim"]), device=device,
+                        scenario=s["scenario"], reason=s.get("reason") or "",
+                        retain_until=s.get("retain_until")) for s in rec["scenarios"]]).execute()
+                if rec.get("fields"):
+                    cdb.KeyField.insert_many([dict(
+                        record=uuid, idx=i, name=f["name"], value=f["value"],
+                        confidence=f["confidence"], valid=f["valid"], source=f["source"],
+                        reason=f.get("reason")) for i, f in enumerate(rec["fields"])]).execute()
+                if rec.get("text"):
+                    cdb.TextLine.insert_many([dict(
+                        record=uuid, idx=t["idx"], text=t["text"], score=t["score"],
+                        box=json.dumps(t["box"])) for t in rec["text"]]).execute()
+                cdb.StagedImage.delete().where(cdb.StagedImage.record_uuid == uuid).execute()
+                cdb.StagedRecord.delete().where(cdb.StagedRecord.uuid == uuid).execute()
+        except pw.IntegrityError:
+            self._count("duplicate_records")
+            return ACK_DUPLICATE
+        self._count("records_committed")
+        self._finalized.add(uuid)
+        return ACK_COMMITTED
+
+    def _finalize_waiting(self, sha: str, replies) -> None:
+        """Records staged for image ``sha``: commit those whose every image is now stored."""
+        waiting = [u for (u,) in cdb.StagedImage.select(cdb.StagedImage.record_uuid)
+                   .where(cdb.StagedImage.sha256 == sha).tuples()]
+        for u in waiting:
+            self._finalize_staged(u, replies)
+
+    def _finalize_staged(self, u: str, replies) -> None:
+        st = cdb.StagedRecord.get_or_none(cdb.StagedRecord.uuid == u)
+        if st is None:
+            return
+        shas = [s for (s,) in cdb.StagedImage.select(cdb.StagedImage.sha256)
+                .where(cdb.StagedImage.record_uuid == u).tuples()]
+        if all(self._blob_exists(s) for s in shas):
+            rec = json.loads(st.payload)
+            status = self._finalize(st.device, rec, st.content_sha256)
+            replies.append((t_ack(st.device), {"record_uuid": u, "status": status,
+                                               "reason": None}))
+
+    def _recheck(self, uuids, shas) -> None:
+        """After commit, in a new transaction: images this batch touched but could not
+        complete, and records it staged. With several centrals, two transactions can each
+        commit part of the same image (or stage a record while the other completes its last
+        image) without either seeing the other; looking again after the commit closes that
+        gap (whichever commits last sees everything)."""
+        replies: list = []
+        self._begin()
+        try:
+            with self.db.atomic():
+                for sha in self._complete_images(set(shas), replies):
+                    self._finalize_waiting(sha, replies)
+                for u in uuids:
+                    self._finalize_staged(u, replies)
+                self._sync_dirs()
+            self._committed()
+        except Exception as e:  # noqa: BLE001 - the device asks again
+            log.warning("recheck after commit failed (%s); the device will ask again", e)
+            return
+        for topic, body in replies:
+            self._reply(topic, body)

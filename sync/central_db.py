@@ -1,0 +1,217 @@
+"""Central ingest database (peewee): PostgreSQL (``postgresql://...``) or SQLite (default).
+
+The schema mirrors the device's scenario zones so the insurer can query by claim and by scenario:
+``record`` (one per photo, keyed by the device's record uuid) with ``scenario_zone``,
+``label``, ``key_field``, ``text_line`` and ``record_image``; ``blob`` is the content-addressed
+image store (files on disk, named by SHA-256). ``chunk`` and ``staged_record``/``staged_image``
+hold what has arrived but is not complete yet. ``rejection`` logs refused records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from urllib.parse import parse_qs, unquote, urlparse
+
+import peewee as pw
+
+db = pw.DatabaseProxy()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(pw.Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class CentralDevice(Base):
+    id = pw.CharField(primary_key=True)
+    first_seen = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "device"
+
+
+class CentralClaim(Base):
+    id = pw.CharField(primary_key=True)
+    device = pw.CharField(index=True)       # the device that filed it first
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "claim"
+
+
+class Record(Base):
+    uuid = pw.CharField(primary_key=True, max_length=36)
+    device = pw.CharField(index=True)
+    claim = pw.CharField(index=True)
+    content_sha256 = pw.CharField(max_length=64)
+    captured_at = pw.CharField(null=True)
+    category = pw.CharField(null=True, index=True)
+    verified = pw.BooleanField(null=True)
+    width = pw.IntegerField(null=True)
+    height = pw.IntegerField(null=True)
+    quality_ok = pw.BooleanField(null=True)
+    gps_lat = pw.FloatField(null=True)
+    gps_lon = pw.FloatField(null=True)
+    model_name = pw.CharField(null=True)
+    model_version = pw.CharField(null=True)
+    payload = pw.TextField()                # the record JSON as the device sent it (canonical)
+    received_at = pw.DateTimeField(default=utcnow)
+
+
+class RecordImage(Base):
+    record = pw.ForeignKeyField(Record, backref="images", on_delete="CASCADE")
+    sha256 = pw.CharField(max_length=64, index=True)
+    mime = pw.CharField(null=True)
+    size = pw.BigIntegerField()
+    width = pw.IntegerField(null=True)
+    height = pw.IntegerField(null=True)
+
+    class Meta:
+        indexes = ((("record", "sha256"), True),)
+
+
+class Label(Base):
+    record = pw.ForeignKeyField(Record, backref="labels", on_delete="CASCADE")
+    head = pw.CharField()
+    label = pw.CharField()
+    score = pw.FloatField()
+    verified = pw.BooleanField(null=True)
+    similarity = pw.FloatField(null=True)
+
+    class Meta:
+        indexes = ((("record", "head"), True),)
+
+
+class ScenarioZone(Base):
+    """The storage zones, as on the device: one row per (record, scenario)."""
+    record = pw.ForeignKeyField(Record, backref="scenarios", on_delete="CASCADE")
+    claim = pw.CharField(index=True)
+    device = pw.CharField()
+    scenario = pw.CharField(index=True)
+    reason = pw.CharField()
+    retain_until = pw.CharField(null=True)
+
+    class Meta:
+        indexes = ((("record", "scenario"), True), (("scenario", "claim"), False))
+
+
+class KeyField(Base):
+    record = pw.ForeignKeyField(Record, backref="fields", on_delete="CASCADE")
+    idx = pw.IntegerField()
+    name = pw.CharField(index=True)
+    value = pw.TextField()
+    confidence = pw.FloatField()
+    valid = pw.BooleanField()
+    source = pw.CharField()
+    reason = pw.TextField(null=True)
+
+    class Meta:
+        indexes = ((("record", "idx"), True),)
+
+
+class TextLine(Base):
+    record = pw.ForeignKeyField(Record, backref="text_lines", on_delete="CASCADE")
+    idx = pw.IntegerField()
+    text = pw.TextField()
+    score = pw.FloatField()
+    box = pw.TextField()
+
+    class Meta:
+        indexes = ((("record", "idx"), True),)
+
+
+class Blob(Base):
+    sha256 = pw.CharField(primary_key=True, max_length=64)
+    size = pw.BigIntegerField()
+    path = pw.CharField()                    # relative to the blob directory
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Chunk(Base):
+    sha256 = pw.CharField(max_length=64)
+    idx = pw.IntegerField()
+    chunk_sha256 = pw.CharField(max_length=64)
+    nchunks = pw.IntegerField()
+    size = pw.BigIntegerField()              # whole file
+    received_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        primary_key = pw.CompositeKey("sha256", "idx")
+
+
+class StagedRecord(Base):
+    uuid = pw.CharField(primary_key=True, max_length=36)
+    device = pw.CharField()
+    content_sha256 = pw.CharField(max_length=64)
+    payload = pw.TextField()
+    received_at = pw.DateTimeField(default=utcnow)
+
+
+class StagedImage(Base):
+    record_uuid = pw.CharField(max_length=36)
+    sha256 = pw.CharField(max_length=64, index=True)
+
+    class Meta:
+        primary_key = pw.CompositeKey("record_uuid", "sha256")
+
+
+class Rejection(Base):
+    id = pw.AutoField()
+    at = pw.DateTimeField(default=utcnow)
+    device = pw.CharField()
+    record_uuid = pw.CharField(null=True, index=True)
+    content_sha256 = pw.CharField(null=True)
+    reason = pw.TextField()
+
+
+TABLES = [CentralDevice, CentralClaim, Record, RecordImage, Label, ScenarioZone, KeyField,
+          TextLine, Blob, Chunk, StagedRecord, StagedImage, Rejection]
+
+_SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def make_database(url: str) -> pw.Database:
+    """``postgresql://user:pw@host:port/db?schema=name`` or ``sqlite:///path`` or a file path."""
+    if url.startswith(("postgres://", "postgresql://")):
+        u = urlparse(url)
+        q = parse_qs(u.query)
+        kw = dict(host=u.hostname or "127.0.0.1", port=u.port or 5432,
+                  user=unquote(u.username) if u.username else None,
+                  password=unquote(u.password) if u.password else None)
+        schema = q.get("schema", [None])[0]
+        if schema:
+            if not _SCHEMA_RE.match(schema):
+                raise ValueError(f"bad schema name {schema!r}")
+            kw["options"] = f"-c search_path={schema}"
+        if "connect_timeout" in q:
+            kw["connect_timeout"] = int(q["connect_timeout"][0])
+        else:
+            kw["connect_timeout"] = 10
+        database = pw.PostgresqlDatabase(u.path.lstrip("/") or "postgres",
+                                         **{k: v for k, v in kw.items() if v is not None})
+        database.central_schema = schema
+        return database
+    path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url
+    database = pw.SqliteDatabase(path, pragmas={"journal_mode": "wal", "synchronous": 2,
+                                                "busy_timeout": 30000, "foreign_keys": 1},
+                                 check_same_thread=False)
+    database.central_schema = None
+    return database
+
+
+def open_database(url: str, create: bool = True) -> pw.Database:
+    database = make_database(url)
+    db.initialize(database)
+    database.connect(reuse_if_open=True)
+    if create:
+        schema = getattr(database, "central_schema", None)
+        if schema:
+            database.execute_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        database.create_tables(TABLES, safe=True)
+    return database

@@ -1,0 +1,522 @@
+"""Device sync worker: drains the store's outbox to central over MQTT 5, exactly once.
+
+Single-threaded: the worker drives paho's network loop itself (``client.loop``), so callbacks,
+store reads and outbox updates all happen on one thread and nothing needs a lock.
+
+Guarantees (see ../shared/DESIGN.md "Sync protocol"):
+- a record is marked ``acked`` only on central's ``committed``/``duplicate`` ack;
+- on every (re)connect everything not acked is resent, as an *ask* when it was sent before,
+  so only the chunks central lacks travel again;
+- at most ``record_window`` records and ``publish_window`` unacknowledged publishes are in
+  flight: memory stays flat however long the outbox is;
+- a record that can never be sent (photo or image gone, image too big, message above the
+  broker's maximum packet size, image corrupt on the device, rejected by central) is
+  ``quarantined`` with a reason and the rest keeps flowing.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import time
+import uuid as uuidlib
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from .backoff import Backoff
+from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_SIZE, record_message,
+                       sha256_file, t_ack, t_chunk, t_image, t_record, t_status)
+from .settings import BrokerSettings
+
+log = logging.getLogger("claim_edge.sync")
+
+ACTIVE_STATES = ("pending", "inflight")
+# PUBACK reason codes after which the same message can never get through
+PERMANENT_PUBACK = {0x95: "packet too large", 0x99: "payload format invalid",
+                    0x90: "topic name invalid"}
+
+
+@dataclasses.dataclass
+class SyncOptions:
+    record_window: int = 64          # records sent and awaiting central's ack
+    publish_window: int = 32         # QoS 1 publishes awaiting the broker's PUBACK
+    ack_timeout: float = 20.0        # re-ask a record after this long without any progress
+    max_image_bytes: int = 256 * 1024 * 1024
+    max_packet_bytes: int = 16 * 1024 * 1024   # lowered by the broker's CONNACK if smaller
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    connect_timeout: float = 10.0
+    poll_interval: float = 1.0       # how often to look for new outbox rows when idle
+    flush_interval: float = 0.25     # outbox updates are committed in small batches
+
+
+@dataclasses.dataclass
+class _Active:
+    uuid: str
+    images: list                     # [(sha, path, size, nchunks)]
+    last_progress: float
+    queued: set = dataclasses.field(default_factory=set)
+    mismatches: int = 0
+
+
+def _uuid(u: str) -> uuidlib.UUID:
+    return uuidlib.UUID(str(u))
+
+
+class SyncWorker:
+    def __init__(self, store_path: str | os.PathLike, broker: BrokerSettings,
+                 options: SyncOptions | None = None, device: str | None = None):
+        from edge.store import Store  # the device store (opens/migrates the SQLite file)
+
+        self.store = Store.open(store_path)
+        self.broker = broker
+        self.opt = options or SyncOptions()
+        self.device = device or broker.username
+        if not self.device:
+            raise ValueError("the device id (= MQTT username) is not set")
+        self.backoff = Backoff(self.opt.backoff_base, self.opt.backoff_cap)
+        self.stats = collections.Counter()
+        self._client: mqtt.Client | None = None
+        self._ready = False
+        self._lost = False
+        self._connect_started = 0.0
+        self._next_connect = 0.0
+        self._max_packet = self.opt.max_packet_bytes
+        self._active: dict[str, _Active] = {}
+        self._sendq: collections.deque = collections.deque()
+        self._unacked: dict[int, tuple] = {}
+        self._cursor = 0
+        self._rows: collections.deque = collections.deque()
+        self._scan_done_at = 0.0
+        self._updates: list[tuple] = []
+        self._last_flush = 0.0
+        self._stop = False
+
+    # --- outbox -------------------------------------------------------------------------------
+    def _outbox(self):
+        from edge.store.schema import Outbox
+        return Outbox
+
+    def _flush(self, force: bool = False) -> None:
+        if not self._updates:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_flush < self.opt.flush_interval and len(self._updates) < 256:
+            return
+        Outbox = self._outbox()
+        stamp = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        with self.store.db.atomic():
+            for kind, u, arg in self._updates:
+                q = None
+                if kind == "sent":
+                    q = (Outbox.update(state="inflight", attempts=Outbox.attempts + 1,
+                                       last_attempt_at=stamp)
+                         .where((Outbox.record_uuid == _uuid(u)) & Outbox.state.in_(ACTIVE_STATES)))
+                elif kind == "acked":
+                    q = (Outbox.update(state="acked", acked_at=stamp, ack_status=arg, reason=None)
+                         .where((Outbox.record_uuid == _uuid(u)) & (Outbox.state != "acked")))
+                elif kind == "quarantined":
+                    q = (Outbox.update(state="quarantined", reason=arg, last_attempt_at=stamp)
+                         .where((Outbox.record_uuid == _uuid(u)) & Outbox.state.in_(ACTIVE_STATES)))
+                elif kind == "rejected":
+                    q = (Outbox.update(state="quarantined", ack_status=ACK_REJECTED, reason=arg,
+                                       acked_at=stamp)
+                         .where((Outbox.record_uuid == _uuid(u)) & (Outbox.state != "acked")))
+                q.execute()
+        self._updates.clear()
+        self._last_flush = now
+
+    def _next_row(self):
+        if not self._rows:
+            now = time.monotonic()
+            if self._scan_done_at and now - self._scan_done_at < self.opt.poll_interval:
+                return None
+            Outbox = self._outbox()
+            rows = list(Outbox.select(Outbox.id, Outbox.record_uuid, Outbox.attempts)
+                        .where(Outbox.state.in_(ACTIVE_STATES) & (Outbox.id > self._cursor))
+                        .order_by(Outbox.id).limit(64).tuples())
+            if not rows:
+                self._scan_done_at = now
+                return None
+            self._scan_done_at = 0.0
+            self._rows.extend(rows)
+            self._cursor = rows[-1][0]
+        return self._rows.popleft()
+
+    def remaining(self) -> int:
+        Outbox = self._outbox()
+        return Outbox.select().where(Outbox.state.in_(ACTIVE_STATES)).count()
+
+    def _quarantine(self, u: str, reason: str) -> None:
+        log.warning("quarantined record %s: %s", u, reason)
+        self.stats["quarantined"] += 1
+        self._updates.append(("quarantined", u, reason))
+        self._drop(u)
+
+    def _drop(self, u: str) -> None:
+        self._active.pop(u, None)
+
+    # --- connection ---------------------------------------------------------------------------
+    def _connect(self) -> None:
+        b = self.broker
+        cid = b.client_id or f"{self.device}-sync"
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid,
+                        protocol=mqtt.MQTTv5)
+        b.apply(c)
+        c.will_set(t_status(self.device), "offline", qos=1, retain=True)
+        c.max_inflight_messages_set(self.opt.publish_window + 8)
+        c.max_queued_messages_set(0)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_subscribe = self._on_subscribe
+        c.on_publish = self._on_publish
+        c.on_message = self._on_message
+        c.connect_timeout = self.opt.connect_timeout
+        self._lost = False
+        self._ready = False
+        self._connect_started = time.monotonic()
+        self.stats["connect_attempts"] += 1
+        try:
+            c.connect(b.host, b.port, keepalive=b.keepalive, clean_start=True)
+        except (OSError, ValueError) as e:
+            log.info("connect to %s:%s failed: %s", b.host, b.port, e)
+            self._schedule_reconnect()
+            return
+        self._client = c
+
+    def _schedule_reconnect(self) -> None:
+        delay = self.backoff.next()
+        self._next_connect = time.monotonic() + delay
+        log.info("reconnecting in %.2f s", delay)
+
+    def _teardown(self) -> None:
+        c, self._client = self._client, None
+        self._ready = False
+        if c is not None:
+            try:
+                c.socket() and c.socket().close()
+            except OSError:
+                pass
+        self._active.clear()
+        self._sendq.clear()
+        self._unacked.clear()
+        self._rows.clear()
+        self._flush(force=True)
+        self._schedule_reconnect()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            log.error("broker refused the connection: %s", reason_code)
+            self.stats["connect_refused"] += 1
+            self._lost = True
+            return
+        mp = getattr(properties, "MaximumPacketSize", None) if properties else None
+        self._max_packet = min(self.opt.max_packet_bytes, mp) if mp else self.opt.max_packet_bytes
+        client.subscribe([(t_ack(self.device), 1), (t_image(self.device), 1)])
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        if any(rc.is_failure for rc in reason_codes):
+            log.error("subscription refused: %s", [str(r) for r in reason_codes])
+            self.stats["subscribe_refused"] += 1
+            self._lost = True
+            return
+        client.publish(t_status(self.device), "online", qos=1, retain=True)
+        self._ready = True
+        self.backoff.reset()
+        self.stats["sessions"] += 1
+        # resend everything not acked, from the oldest
+        self._cursor = 0
+        self._rows.clear()
+        self._scan_done_at = 0.0
+        log.info("connected to %s:%s as %s", self.broker.host, self.broker.port, self.device)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        if client is self._client:
+            self._lost = True
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties):
+        info = self._unacked.pop(mid, None)
+        if info is None:
+            return
+        kind, u = info[0], info[1]
+        code = getattr(reason_code, "value", 0)
+        if code >= 0x80:
+            self.stats["puback_failures"] += 1
+            if code in PERMANENT_PUBACK and u in self._active:
+                self._quarantine(u, f"broker refused the {kind} message: {PERMANENT_PUBACK[code]}")
+            else:
+                log.error("broker refused a %s publish for %s: %s", kind, u, reason_code)
+            return
+        a = self._active.get(u)
+        if a is not None:
+            a.last_progress = time.monotonic()
+
+    def _on_message(self, client, userdata, msg):
+        try:
+            body = json.loads(msg.payload)
+            u = str(body["record_uuid"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable message on %s", msg.topic)
+            return
+        if msg.topic == t_ack(self.device):
+            self._handle_ack(u, body)
+        elif msg.topic == t_image(self.device):
+            self._handle_image(u, body)
+
+    def _handle_ack(self, u: str, body: dict) -> None:
+        status = body.get("status")
+        if status in (ACK_COMMITTED, ACK_DUPLICATE):
+            self.stats[f"ack_{status}"] += 1
+            self._updates.append(("acked", u, status))
+            self._drop(u)
+        elif status == ACK_REJECTED:
+            reason = f"rejected by central: {body.get('reason') or 'no reason given'}"
+            log.warning("record %s %s", u, reason)
+            self.stats["ack_rejected"] += 1
+            self._updates.append(("rejected", u, reason))
+            self._drop(u)
+
+    def _handle_image(self, u: str, body: dict) -> None:
+        a = self._active.get(u)
+        if a is None:
+            return
+        a.last_progress = time.monotonic()
+        files = {sha: (path, size, n) for sha, path, size, n in a.images}
+        for im in body.get("images", []):
+            sha = im.get("sha256")
+            if sha not in files:
+                continue
+            path, size, n = files[sha]
+            if im.get("error") == "hash_mismatch":
+                a.mismatches += 1
+                self.stats["hash_mismatch_reports"] += 1
+                try:
+                    ok = sha256_file(path) == sha
+                except OSError:
+                    ok = False
+                if not ok:
+                    self._quarantine(u, f"image {sha} on the device no longer matches its SHA-256")
+                    return
+                if a.mismatches > 3:
+                    self._quarantine(u, f"central found image {sha} corrupt {a.mismatches} times")
+                    return
+            for idx in im.get("missing", []):
+                if isinstance(idx, int) and 0 <= idx < n and (sha, idx) not in a.queued:
+                    a.queued.add((sha, idx))
+                    self._sendq.append((u, sha, idx))
+
+    # --- sending ------------------------------------------------------------------------------
+    def _publish(self, kind: str, u: str, topic: str, payload: bytes, props=None) -> bool:
+        info = self._client.publish(topic, payload, qos=1, properties=props)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            self._lost = info.rc in (mqtt.MQTT_ERR_NO_CONN, mqtt.MQTT_ERR_CONN_LOST)
+            return False
+        self._unacked[info.mid] = (kind, u, len(payload))
+        self.stats[f"{kind}_msgs"] += 1
+        self.stats[f"{kind}_bytes"] += len(payload)
+        return True
+
+    def _send_record(self, row) -> None:
+        from .record import RecordUnavailable, build_record
+        _id, ru, attempts = row
+        u = str(_uuid(ru))
+        try:
+            record, files = build_record(u, self.store.images)
+        except RecordUnavailable as e:
+            self._quarantine(u, str(e))
+            return
+        images = []
+        for sha, path, size in files:
+            if size > self.opt.max_image_bytes:
+                self._quarantine(u, f"image {sha} is {size} bytes, above the "
+                                    f"{self.opt.max_image_bytes}-byte limit")
+                return
+            try:
+                st = os.stat(path)
+            except OSError:
+                self._quarantine(u, f"image file {path} is missing on the device")
+                return
+            if st.st_size != size:
+                self._quarantine(u, f"image file {path} is {st.st_size} bytes, the store says {size}")
+                return
+            images.append((sha, path, size, -(-size // CHUNK_SIZE) or 1))
+        if CHUNK_SIZE + 512 > self._max_packet:
+            self._quarantine(u, f"the broker's maximum packet size ({self._max_packet}) is below "
+                                f"one {CHUNK_SIZE}-byte chunk")
+            return
+        ask = attempts > 0
+        payload = record_message(record, ask=ask)
+        if len(payload) + 512 > self._max_packet:
+            self._quarantine(u, f"record message is {len(payload)} bytes, above the broker's "
+                                f"maximum packet size {self._max_packet}")
+            return
+        if not self._publish("record", u, t_record(self.device), payload):
+            return
+        a = _Active(u, images, time.monotonic())
+        self._active[u] = a
+        self._updates.append(("sent", u, None))
+        self.stats["records_sent"] += 1
+        if not ask:
+            for sha, _p, _s, n in images:
+                for i in range(n):
+                    a.queued.add((sha, i))
+                    self._sendq.append((u, sha, i))
+
+    def _send_chunk(self, u: str, sha: str, idx: int) -> None:
+        a = self._active.get(u)
+        if a is None or (sha, idx) not in a.queued:
+            return
+        a.queued.discard((sha, idx))
+        path, size, n = next((p, s, n) for h, p, s, n in a.images if h == sha)
+        want = min(CHUNK_SIZE, size - idx * CHUNK_SIZE)
+        try:
+            with open(path, "rb") as f:
+                f.seek(idx * CHUNK_SIZE)
+                data = f.read(CHUNK_SIZE)
+        except OSError as e:
+            self._quarantine(u, f"cannot read image file {path}: {e.strerror}")
+            return
+        if len(data) != want:
+            self._quarantine(u, f"image file {path} is truncated")
+            return
+        props = Properties(PacketTypes.PUBLISH)
+        props.UserProperty = [("c", hashlib.sha256(data).hexdigest()), ("n", str(n)),
+                              ("s", str(size)), ("r", u)]
+        if self._publish("chunk", u, t_chunk(self.device, sha, idx), data, props):
+            self.stats["chunk_payload_bytes"] += len(data)
+
+    def _pump(self) -> None:
+        while self._ready and len(self._unacked) < self.opt.publish_window:
+            if self._sendq:
+                self._send_chunk(*self._sendq.popleft())
+                continue
+            if len(self._active) >= self.opt.record_window:
+                break
+            row = self._next_row()
+            if row is None:
+                break
+            if str(_uuid(row[1])) in self._active:
+                continue
+            self._send_record(row)
+
+    def _check_timeouts(self) -> None:
+        now = time.monotonic()
+        for a in list(self._active.values()):
+            if a.queued or now - a.last_progress < self.opt.ack_timeout:
+                continue
+            if not self._ready or len(self._unacked) >= self.opt.publish_window:
+                return
+            self.stats["reasks"] += 1
+            a.last_progress = now
+            try:
+                from .record import build_record
+                record, _ = build_record(a.uuid, self.store.images)
+            except Exception as e:  # noqa: BLE001 - the photo vanished: quarantine
+                self._quarantine(a.uuid, f"cannot rebuild record: {e}")
+                continue
+            if self._publish("record", a.uuid, t_record(self.device),
+                             record_message(record, ask=True)):
+                self._updates.append(("sent", a.uuid, None))
+
+    # --- main loop ----------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop = True
+
+    def run(self, until_empty: bool = False, max_seconds: float | None = None) -> dict:
+        """Drain the outbox. ``until_empty``: return once nothing is pending or in flight."""
+        t0 = time.monotonic()
+        last_timeout_check = 0.0
+        last_empty_check = 0.0
+        try:
+            while not self._stop:
+                now = time.monotonic()
+                if max_seconds is not None and now - t0 > max_seconds:
+                    self.stats["timed_out"] = 1
+                    break
+                if self._client is None:
+                    if now >= self._next_connect:
+                        self._connect()
+                    else:
+                        time.sleep(min(0.1, self._next_connect - now))
+                        continue
+                c = self._client
+                if c is None:
+                    continue
+                busy = self._ready and (self._sendq or len(self._unacked) < self.opt.publish_window)
+                rc = c.loop(timeout=0.005 if busy else 0.05)
+                if rc != mqtt.MQTT_ERR_SUCCESS:
+                    self._lost = True
+                if not self._ready and not self._lost and \
+                        time.monotonic() - self._connect_started > self.opt.connect_timeout:
+                    log.info("no CONNACK/SUBACK within %.0f s", self.opt.connect_timeout)
+                    self._lost = True
+                if self._lost:
+                    self.stats["disconnects"] += 1
+                    self._teardown()
+                    continue
+                self._pump()
+                if now - last_timeout_check > 0.25:
+                    last_timeout_check = now
+                    self._check_timeouts()
+                self._flush()
+                if until_empty and not self._active and not self._rows and self._ready \
+                        and now - last_empty_check > 0.2:
+                    last_empty_check = now
+                    self._flush(force=True)
+                    if self.remaining() == 0:
+                        break
+        finally:
+            self._flush(force=True)
+            self._close()
+        self.stats["seconds"] = round(time.monotonic() - t0, 3)
+        return dict(self.stats)
+
+    def _close(self) -> None:
+        c, self._client = self._client, None
+        if c is not None and self._ready:
+            try:
+                info = c.publish(t_status(self.device), "offline", qos=1, retain=True)
+                deadline = time.monotonic() + 2
+                while not info.is_published() and time.monotonic() < deadline:
+                    if c.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:
+                        break
+                c.disconnect()
+                c.loop(timeout=0.05)
+            except (OSError, ValueError, RuntimeError):
+                pass
+        self.store.close()
+
+
+def outbox_status(store_path: str | os.PathLike) -> dict:
+    """Counts per outbox state and the age of the oldest pending record (``sync status``)."""
+    from edge.store import Store
+    from edge.store.schema import Outbox
+    import peewee as pw
+
+    store = Store.open(store_path)
+    try:
+        counts = {s: 0 for s in ("pending", "inflight", "acked", "quarantined")}
+        for state, n in (Outbox.select(Outbox.state, pw.fn.COUNT(Outbox.id))
+                         .group_by(Outbox.state).tuples()):
+            counts[state] = n
+        oldest = (Outbox.select(pw.fn.MIN(Outbox.created_at))
+                  .where(Outbox.state.in_(ACTIVE_STATES)).scalar())
+        if isinstance(oldest, str):
+            oldest = dt.datetime.fromisoformat(oldest)
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        counts["oldest_pending_age_s"] = (round((now - oldest).total_seconds(), 1)
+                                          if oldest else None)
+        reasons = [dict(record_uuid=str(r.record_uuid), reason=r.reason)
+                   for r in Outbox.select().where(Outbox.state == "quarantined")
+                   .order_by(Outbox.id.desc()).limit(20)]
+        counts["quarantined_recent"] = reasons
+        return counts
+    finally:
+        store.close()

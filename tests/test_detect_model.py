@@ -1,0 +1,100 @@
+"""The shipped detector bundle through the runtime: output contract, zoom second pass, pipeline
+stage (timings, fail-soft), on generated photos."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.bundle import load_bundle
+from edge.config import load_profile
+from edge.detect import DetectStage, DetectTimings, Detector, PlateStage, detect_photo
+from edge.samples import plate_closeup, street_scene
+
+BUNDLE = Path(__file__).resolve().parent.parent / "models" / "detector"
+LABELS = {"plate", "vin", "damage", "text_block"}
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return Detector(load_bundle(BUNDLE), threads=2)
+
+
+def _photo(text="XYZ1234"):
+    big = street_scene(1600, 1200, seed=4)
+    plate = cv2.resize(plate_closeup(text, 960, 540, seed=4)[160:380, 120:840], (300, 92))
+    big[900:992, 650:950] = plate
+    return big
+
+
+def test_manifest_describes_levels_and_labels(detector):
+    b = detector.bundle
+    assert b.kind == "detector" and b.provenance == "trained"
+    assert set(detector.labels) == LABELS
+    assert [s for s, _, _ in detector.levels] == sorted(s for s, _, _ in detector.levels)
+    for _, c, bx in detector.levels:
+        assert c in b.outputs and bx in b.outputs
+
+
+def test_detections_are_in_original_pixels(detector):
+    img = _photo()
+    small = cv2.resize(img, (800, 600), interpolation=cv2.INTER_AREA)
+    cfg = replace(load_profile("kiosk-x86").detect, score_threshold=0.05)
+    t = DetectTimings()
+    dets = detect_photo(detector, small, lambda: img, 1600, 1200, cfg, timings=t)
+    assert t.first_ms > 0
+    for d in dets:
+        x, y, w, h = d.box
+        assert d.label in LABELS and 0.0 <= d.score <= 1.0
+        assert 0 <= x and 0 <= y and x + w <= 1600 + 1e-3 and y + h <= 1200 + 1e-3 and w > 0
+    # the same photo at another reduced scale gives boxes in the same original-pixel frame
+    small2 = cv2.resize(img, (400, 300), interpolation=cv2.INTER_AREA)
+    dets2 = detect_photo(detector, small2, lambda: img, 1600, 1200, cfg, zoom=False)
+    assert all(0 <= d.box[0] <= 1600 for d in dets2)
+
+
+def test_zoom_pass_marks_and_replaces_small_boxes(detector):
+    img = _photo()
+    small = cv2.resize(img, (800, 600), interpolation=cv2.INTER_AREA)
+    cfg = replace(load_profile("kiosk-x86").detect, score_threshold=0.05,
+                  zoom_min_side_px=10_000, zoom_max_boxes=2)   # every box is "small"
+    t = DetectTimings()
+    dets = detect_photo(detector, small, lambda: img, 1600, 1200, cfg, timings=t)
+    assert t.zooms <= 2
+    zoomed = [d for d in dets if d.zoomed]
+    assert len(zoomed) <= t.zooms * 50
+    if t.zooms:
+        assert t.zoom_ms > 0
+
+
+def test_pipeline_runs_detection_stage(tmp_path, profile_path):
+    from edge.pipeline import Pipeline
+    p = tmp_path / "photo.jpg"
+    cv2.imwrite(str(p), _photo("PLT2024"))
+    prof = load_profile(str(profile_path))
+    cfg = replace(prof.detect, detector=str(BUNDLE), plate_region="br")
+    pipe = Pipeline(prof, stages=[DetectStage(cfg), PlateStage(cfg)])
+    r, _ = pipe.analyze(str(p))
+    assert r.ok and "detect" in r.timings_ms and "plates" in r.timings_ms
+    out = r.to_contract()
+    assert out["detections"]
+    for d in out["detections"]:
+        assert d["label"] in LABELS and len(d["box"]) == 4 and isinstance(d["zoomed"], bool)
+    assert out["fields"]["plate"]["value"] == "PLT2024" and out["fields"]["plate"]["valid"]
+
+
+def test_generated_plate_in_a_wide_photo_is_found_by_the_zoom_pass(detector):
+    from edge.detect import iou_xywh
+    img = _photo("ABC1D23")
+    small = cv2.resize(img, (800, 600), interpolation=cv2.INTER_AREA)
+    cfg = load_profile("kiosk-x86").detect
+    dets = detect_photo(detector, small, lambda: img, 1600, 1200, cfg)
+    plates = [d for d in dets if d.label == "plate"]
+    assert plates and plates[0].zoomed                     # 92 px high: under zoom_min_side_px
+    assert iou_xywh(plates[0].box, (650, 900, 300, 92)) >= 0.5
+    # a scene without plate or text: nothing invented
+    street = street_scene(1280, 720, seed=2)
+    assert not [d for d in detect_photo(detector, street, lambda: street, 1280, 720, cfg)
+                if d.label == "plate"]

@@ -1,0 +1,66 @@
+"""OCR with the real RapidOCR engine on generated text images: lines, word gaps, the cache."""
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.ocr import OcrCache, RawLine, lines_from_raw, open_engine, recover_spaces
+from edge.result import TextLine
+
+FONT = cv2.FONT_HERSHEY_DUPLEX
+
+
+def text_image(lines, scale=1.4, width=1100):
+    h = 70 + 80 * len(lines)
+    img = np.full((h, width, 3), 250, np.uint8)
+    for i, t in enumerate(lines):
+        cv2.putText(img, t, (40, 80 + 80 * i), FONT, scale, (20, 20, 20), 2, cv2.LINE_AA)
+    return img
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return open_engine(threads=2, max_side=1600, word_boxes=True)
+
+
+@pytest.fixture(scope="module")
+def page(engine):
+    img = text_image(["INVOICE NO: 20391", "DATE: 05/03/2018", "TOTAL 159.00",
+                      "NAME: JOHN OKAFOR"])
+    return img, engine.read_raw(img)
+
+
+def test_reads_generated_text_lines_with_quadrilateral_boxes(page):
+    img, raw = page
+    lines = lines_from_raw(raw)
+    assert all(isinstance(t, TextLine) and len(t.box) == 4 and 0.5 <= t.score <= 1
+               for t in lines)
+    fold = lambda s: s.upper().replace(" ", "").replace("O", "0")  # noqa: E731 (a drawn O is narrow)
+    texts = [fold(t.text) for t in lines]
+    for want in ("INVOICENO:20391", "DATE:05/03/2018", "TOTAL159.00", "NAME:JOHNOKAFOR"):
+        assert fold(want) in texts, texts
+    ys = [min(y for _, y in t.box) for t in lines]
+    assert ys == sorted(ys)
+    for t in lines:  # boxes lie on the image
+        assert all(0 <= x <= img.shape[1] + 2 and 0 <= y <= img.shape[0] + 2 for x, y in t.box)
+
+
+def test_character_cells_put_the_word_gaps_back(page):
+    _, raw = page
+    name = next(r for r in raw if "KAF" in r.text.upper())
+    assert name.chars and len(name.chars) == len(name.char_boxes)
+    assert "JOHN OKAFOR" in recover_spaces(name).upper().replace("0", "O")
+    # the same line with its spaces removed, as the recogniser often returns it
+    glued = RawLine(name.box, name.text.replace(" ", ""), name.score,
+                    tuple(c for c in name.chars if c != " "),
+                    tuple(b for c, b in zip(name.chars, name.char_boxes) if c != " "))
+    assert "JOHN OKAFOR" in recover_spaces(glued).upper().replace("0", "O")
+
+
+def test_cache_round_trip_by_sha256(tmp_path, page):
+    _, raw = page
+    cache = OcrCache(tmp_path, "k1")
+    assert cache.get("ab" * 32) is None
+    cache.put("ab" * 32, raw)
+    assert cache.get("ab" * 32) == raw
+    assert OcrCache(tmp_path, "k2").get("ab" * 32) is None  # other engine settings

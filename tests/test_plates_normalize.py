@@ -1,0 +1,90 @@
+"""Plate normalisation per region (US, EU, BR) and candidate scoring."""
+
+import numpy as np
+import pytest
+
+from edge.plates import best_candidate, normalize_plate, plates_agree
+
+
+@pytest.mark.parametrize("raw,value,pattern", [
+    ("ABC-1234", "ABC1234", "BR old"),
+    ("abc 1d23", "ABC1D23", "BR Mercosul"),
+    ("A8C-1234", "ABC1234", "BR old"),        # 8 in a letter slot -> B
+    ("ABC-I234", "ABC1234", "BR old"),        # I in a digit slot -> 1
+    ("AB0 1234", "ABO1234", "BR old"),
+])
+def test_br(raw, value, pattern):
+    p = normalize_plate(raw, "br")
+    assert (p.value, p.valid, p.pattern) == (value, True, pattern)
+
+
+def test_br_invalid_has_reason():
+    p = normalize_plate("AB12", "br")
+    assert not p.valid and "LLLDDDD" in p.reason
+
+
+@pytest.mark.parametrize("raw,value", [
+    ("RK 755-AJ", "RK755AJ"), ("AB-123-CD", "AB123CD"), ("1234 BCD", "1234BCD"),
+    ("LM298AI", "LM298AI"), ("WA 56660", "WA56660"), ("RKO99AN", "RKO99AN"),
+])
+def test_eu_valid_without_spaces_or_dashes(raw, value):
+    p = normalize_plate(raw, "eu")
+    assert p.valid and p.value == value and " " not in p.value and "-" not in p.value
+
+
+def test_eu_corrects_only_when_no_layout_fits():
+    assert normalize_plate("AB12CDE", "eu").corrections == 0         # UK layout as read
+    p = normalize_plate("RK7S5AJ", "eu")                              # S in a digit slot
+    assert p.value == "RK755AJ" and p.corrections == 1 or p.valid
+    bad = normalize_plate("GWAGEN", "eu")                             # letters only
+    assert not bad.valid and "European" in bad.reason
+
+
+@pytest.mark.parametrize("raw", ["6A5730A", "FUW 999", "UNI", "NOX-218", "7ABC123"])
+def test_us_vanity_and_numbers_kept_as_read(raw):
+    p = normalize_plate(raw, "us")
+    assert p.valid and p.value == raw.replace(" ", "").replace("-", "") and p.corrections == 0
+
+
+def test_us_too_long():
+    p = normalize_plate("ABCDEFGHJ", "us")
+    assert not p.valid and "2 to 8" in p.reason
+
+
+def test_no_region_keeps_the_read_as_is():
+    assert normalize_plate("A8C1234").value == "A8C1234"
+    assert normalize_plate("ABC1234").region == "br"
+    with pytest.raises(ValueError):
+        normalize_plate("ABC1234", "mars")
+
+
+def test_best_candidate_prefers_pattern_valid_reads():
+    fv = best_candidate([("ABC12", 0.99), ("ABC1234", 0.8), ("A8C1234", 0.85)], "br")
+    assert fv.value == "ABC1234" and fv.valid
+    fv = best_candidate([("A8C1234", 0.95)], "br")
+    assert fv.value == "ABC1234" and fv.confidence == pytest.approx(0.855)
+    assert best_candidate([], "br") is None
+    assert best_candidate([("--", 0.9)], "eu") is None
+
+
+def test_plates_agree_across_a_claim():
+    assert plates_agree(["ABC-1234", "abc 1234", "ABC1234"]) == (True, ["ABC1234"])
+    ok, vals = plates_agree(["ABC1234", "ABC1284"])
+    assert not ok and vals == ["ABC1234", "ABC1284"]
+
+
+def test_ctc_greedy_collapses_repeats_and_blanks():
+    from edge.plates import CTC_ALPHABET, ctc_greedy
+    seq = [0, 11, 11, 0, 0, 12, 0, 12, 1, 1, 0]   # blank A A - - B - B 0 0 -
+    logits = np.full((len(seq), len(CTC_ALPHABET) + 1), -5.0, np.float32)
+    for t, k in enumerate(seq):
+        logits[t, k] = 5.0
+    text, conf = ctc_greedy(logits)
+    assert text == "ABB0" and 0.99 < conf <= 1.0
+    assert ctc_greedy(np.zeros((4, 37), np.float32) + np.eye(37)[0] * 9) == ("", 0.0)
+
+
+def test_missing_plate_reader_bundle_falls_back_to_rapidocr(tmp_path):
+    from edge.plates import RapidPlateRecognizer, open_recognizer
+    assert isinstance(open_recognizer(str(tmp_path / "none")), RapidPlateRecognizer)
+    assert isinstance(open_recognizer("rapidocr"), RapidPlateRecognizer)

@@ -1,0 +1,60 @@
+"""A plate read on generated plate images: crop -> rectify -> recognise -> normalise."""
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.plates import (RapidPlateRecognizer, read_plate_field, read_plate_image, rectify)
+from edge.result import Detection
+from edge.samples import plate_closeup
+
+
+def _plate_box(width=960, height=540):
+    pw = int(width * 0.7)
+    ph = int(width * 0.7 / 4.5)
+    return (width - pw) // 2, (height - ph) // 2, pw, ph
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return RapidPlateRecognizer(threads=2)
+
+
+@pytest.mark.parametrize("text,region", [("ABC1234", "br"), ("RIO2A18", "br"),
+                                         ("AB123CD", "eu"), ("7XYZ123", "us")])
+def test_generated_plate_reads_exactly(rec, text, region):
+    img = plate_closeup(text, 960, 540, seed=len(text))
+    x, y, w, h = _plate_box()
+    fv = read_plate_image(img[y - 6:y + h + 6, x - 6:x + w + 6], rec, region)
+    assert fv is not None and fv.value == text and fv.valid and fv.confidence > 0.5
+
+
+def test_perspective_plate_is_rectified_and_read(rec):
+    img = plate_closeup("BRA2E19", 960, 540, seed=5)
+    x, y, w, h = _plate_box()
+    crop = img[y - 30:y + h + 30, x - 30:x + w + 30]
+    H, W = crop.shape[:2]
+    src = np.float32([[0, 0], [W, 0], [W, H], [0, H]])
+    dst = np.float32([[0, 12], [W, 0], [W - 8, H], [6, H - 14]])
+    warped = cv2.warpPerspective(crop, cv2.getPerspectiveTransform(src, dst), (W, H),
+                                 borderMode=cv2.BORDER_REPLICATE)
+    flat = rectify(warped, 64)
+    assert flat.shape[0] == 64 and 2.0 < flat.shape[1] / 64 < 8.0
+    fv = read_plate_image(warped, rec, "br")
+    assert fv.value == "BRA2E19" and fv.valid
+
+
+def test_plate_field_from_detections_in_a_photo(rec):
+    class Decoded:                            # the DecodedImage.crop interface
+        def __init__(self, img):
+            self.img = img
+
+        def crop(self, x, y, w, h):
+            return self.img[max(0, int(y)):int(y + h), max(0, int(x)):int(x + w)]
+
+    img = plate_closeup("QRS4321", 960, 540, seed=9)
+    x, y, w, h = _plate_box()
+    dets = [Detection("plate", (x, y, w, h), 0.9, zoomed=True),
+            Detection("plate", (0, 0, 40, 20), 0.4)]
+    fv = read_plate_field(Decoded(img), dets, "br", rec)
+    assert fv.value == "QRS4321" and fv.valid and 0 < fv.confidence <= 0.9

@@ -1,0 +1,57 @@
+"""Small, broker-free pieces of the sync protocol."""
+
+import random
+
+import pytest
+
+from sync.backoff import Backoff
+from sync.protocol import (CHUNK_SIZE, chunk_count, content_sha256, parse_up_topic, t_chunk,
+                           t_record)
+from sync.settings import BrokerSettings
+
+
+def test_backoff_grows_caps_and_jitters():
+    b = Backoff(base=0.5, cap=8.0, rng=random.Random(1))
+    ceilings, delays = [], []
+    for _ in range(10):
+        ceilings.append(b.ceiling())
+        delays.append(b.next())
+    assert ceilings[:5] == [0.5, 1.0, 2.0, 4.0, 8.0] and set(ceilings[4:]) == {8.0}
+    assert all(0 <= d <= c for d, c in zip(delays, ceilings))
+    assert len(set(delays)) == len(delays)            # jittered: no two equal
+    b.reset()
+    assert b.ceiling() == 0.5
+    # many devices reconnecting at once spread over the window instead of stampeding
+    draws = [Backoff(1, 60, rng=random.Random(i)).next() for i in range(200)]
+    assert min(draws) < 0.1 and max(draws) > 0.9
+    with pytest.raises(ValueError):
+        Backoff(base=0)
+
+
+def test_topics_round_trip_and_reject_garbage():
+    sha = "ab" * 32
+    assert parse_up_topic(t_chunk("kiosk-1", sha, 7)) == ("kiosk-1", "chunk", sha, 7)
+    assert parse_up_topic(t_record("kiosk-1")) == ("kiosk-1", "record", None, None)
+    for bad in ("claims/x/down/ack", f"claims/x/up/chunk/{sha}", "claims/x/up/chunk/zz/1",
+                f"claims/x/up/chunk/{sha}/-1", "other/x/up/record"):
+        with pytest.raises(ValueError):
+            parse_up_topic(bad)
+
+
+def test_chunking_and_content_identity():
+    assert chunk_count(0) == 1 and chunk_count(1) == 1
+    assert chunk_count(CHUNK_SIZE) == 1 and chunk_count(CHUNK_SIZE + 1) == 2
+    a = {"uuid": "u", "fields": [{"name": "plate", "value": "ABC"}]}
+    b = {"fields": [{"value": "ABC", "name": "plate"}], "uuid": "u"}
+    assert content_sha256(a) == content_sha256(b)            # key order does not matter
+    assert content_sha256(a) != content_sha256({**a, "fields": []})
+
+
+def test_broker_settings_password_sources(tmp_path, monkeypatch):
+    f = tmp_path / "pw"
+    f.write_text("from-file\n")
+    assert BrokerSettings(password_file=str(f)).resolved_password() == "from-file"
+    monkeypatch.setenv("X_PW", "from-env")
+    assert BrokerSettings(password_env="X_PW", password_file=str(f)).resolved_password() == "from-env"
+    s = BrokerSettings.from_mapping({"host": "h", "port": 8883, "tls": True, "unknown": 1})
+    assert (s.host, s.port, s.tls) == ("h", 8883, True)

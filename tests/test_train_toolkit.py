@@ -1,0 +1,54 @@
+"""Toolkit pieces that need no training: deterministic splits, the index over the shared-data
+label formats (on a generated folder), synthetic generators, AUROC/F1 helpers."""
+import numpy as np
+
+from models.toolkit import data as D
+from models.toolkit import synth
+from models.toolkit.evaluate import _auroc, _macro_f1, claim_score
+
+
+def test_split_is_deterministic_and_roughly_70_15_15():
+    keys = [f"set/img_{i}.jpg" for i in range(3000)]
+    a = [D.split_of(k) for k in keys]
+    assert a == [D.split_of(k) for k in keys]
+    frac = {s: a.count(s) / len(a) for s in ("train", "val", "test")}
+    assert abs(frac["train"] - 0.70) < 0.04 and abs(frac["val"] - 0.15) < 0.03
+
+
+def test_synthetic_render_is_deterministic():
+    for kind in synth.DOC_KINDS + synth.OTHER_KINDS + synth.OOD_KINDS:
+        a, b = synth.render(kind, 5), synth.render(kind, 5)
+        assert a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3
+        assert np.array_equal(a, b), kind
+    assert not np.array_equal(synth.render("id_card", 1), synth.render("id_card", 2))
+
+
+def test_index_reads_the_label_formats(tmp_path):
+    from tests.test_train_e2e import make_data_dir
+    d = make_data_dir(tmp_path / "data", per_set=4)
+    s = D.index_real(d)
+    by = {}
+    for x in s:
+        by.setdefault(x["source"], []).append(x)
+    assert set(by) == {"vehicles", "damage_severity", "plate_crops", "plate_photos", "plate_photo_crops",
+                       "vin_boxes", "receipts", "not_claim", "damage_boxes"}
+    assert {x["category"] for x in by["plate_photo_crops"]} == {"plate"}
+    assert all(x["crop"] for x in by["plate_photo_crops"])
+    assert {x["damage"] for x in by["damage_severity"]} <= {"minor", "moderate", "severe"}
+    assert all(x["damage"] is None for x in by["damage_boxes"])
+    assert {(x["damage"], x["view"]) for x in by["vin_boxes"]} == {("none", "unknown")}
+    # a plate crop shares its photo's split (no leak between train and held-out)
+    sp = {x["path"]: x["split"] for x in by["plate_photos"]}
+    assert all(sp[x["path"]] == x["split"] for x in by["plate_photo_crops"])
+    rgb = D.load_sample_rgb(by["plate_photo_crops"][0])
+    x = D.to_input(rgb, 96)
+    assert x.shape == (96, 96, 3) and x.dtype == np.float32 and x.max() <= 255
+
+
+def test_metric_helpers():
+    assert _auroc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert _auroc([0.1], [0.9]) == 0.0
+    assert _auroc([0.5], [0.5]) == 0.5
+    assert _macro_f1(["a", "b"], ["a", "b"], ["a", "b", "c"]) == 1.0
+    r = {"pred": {"category": "other"}, "probs": {"category": [0, 0, 0, 0, 0, 0.9]}, "similarity": 0.99}
+    assert claim_score(r) < -1.0
