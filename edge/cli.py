@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_models)
 
     f = sub.add_parser("fleet", help="signed model updates over MQTT: publish, rollback, status, "
-                       "keys, follow (extra 'central' for publishing)")
+                       "keys (operator), follow (device)")
     f.add_argument("rest", nargs=argparse.REMAINDER, help="see `claim-edge fleet --help`")
     f.set_defaults(func=lambda a: _delegate(*DELEGATED["fleet"], a.rest))
 

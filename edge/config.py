@@ -100,7 +100,7 @@ class DetectConfig:
     zoom_max_fraction: float = 0.05     # ... or whose area is below this fraction of the image: zoom
     zoom_margin: float = 0.5            # crop margin around a zoomed box, as a fraction of its size
     zoom_max_boxes: int = 4             # at most this many second passes per photo
-    zoom_labels: list[str] = field(default_factory=lambda: ["plate", "vin"])
+    zoom_labels: list[str] = field(default_factory=lambda: ["plate"])  # see the profiles
     tile_categories: list[str] = field(default_factory=lambda: ["plate", "vin"])
     tile_min_side_px: int = 1600        # tile a photo this large when the first pass finds none
     read_plates: bool = True            # read plate text from plate detections (edge/plates.py)

@@ -108,13 +108,13 @@ def clip_box(box, width: float, height: float) -> tuple[float, float, float, flo
 
 # ------------------------------------------------------------------------------ zoom rules
 
-ZOOM_MAX_CROP_FRACTION = 0.5
+ZOOM_MAX_CROP_FRACTION = 0.8
 
 
 def needs_zoom(box, image_w: int, image_h: int, label: str, cfg: DetectConfig) -> bool:
     """A detection is zoomed when its label is one the profile zooms and its box is small: short
     side under ``zoom_min_side_px`` (original pixels) or area under ``zoom_max_fraction`` of the
-    image; and the zoom crop is less than half the photo (else it would repeat the first
+    image; and the zoom crop is under 80% of the photo (else it would repeat the first
     pass: a VIN sticker in a 256 px photo is small but its crop is the whole photo)."""
     if label not in cfg.zoom_labels:
         return False

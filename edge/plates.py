@@ -9,8 +9,8 @@ checks the region's patterns:
   (Corrections are made only when the region is named: with region "" a read is kept as is.)
 - ``eu``: the common national layouts (``LLDDDLL`` FR/IT/HR, ``DDDDLLL`` ES, ``LLDDLLL`` UK,
   German ``L{1,3}L{1,2}D{1,4}`` without the separator, ...) and, as the fallback, 4 to 8 letters
-  and digits with at least one of each. Corrected by position only when the raw read fits no
-  layout and one correction makes it fit one.
+  and digits with at least one of each. EU layouts vary too much to rewrite a read that has that
+  generic shape: corrections (at most 2) apply only to a read that fits neither.
 - ``us``: 2 to 8 letters and digits (vanity plates exist: no correction, a plate of letters only
   is valid).
 

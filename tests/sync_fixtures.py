@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from sync.harness import Broker, find_mosquitto
@@ -29,7 +31,10 @@ def broker(tmp_path):
 def _db_url(kind: str, tmp_path):
     if kind == "postgresql":
         if not _pg_ok():
-            pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432 (database test)")
+            msg = "PostgreSQL not reachable at 127.0.0.1:5432 (database test; SYNC_TEST_PG overrides)"
+            if os.environ.get("CI") or os.environ.get("SYNC_REQUIRE_PG"):
+                pytest.fail(msg)          # CI runs the fault tests against the real PostgreSQL
+            pytest.skip(msg)
         url, schema = new_pg_url()
         return url, lambda: drop_pg_schema(schema)
     return f"sqlite:///{tmp_path / 'central.db'}", lambda: None

@@ -106,13 +106,15 @@ def test_device_sigkilled_at_random_points(tmp_path, broker, central_db):
 
 
 def test_central_sigkilled_mid_transaction(tmp_path, broker, central_db):
-    store = _device(tmp_path, 24, size=600_000, seed=3)
+    store = _device(tmp_path, 24, size=1_500_000, seed=3)
     central = CentralProc(central_db, broker.port, tmp_path / "blobs").start()
     w = start_worker(store, broker.port, tmp_path / "w.log")
     rng = random.Random(7)
     try:
-        for _ in range(4):
-            time.sleep(rng.uniform(0.3, 1.2))
+        for committed in (1, 5, 9, 13):    # SIGKILL while batches are being committed
+            wait_for(lambda: central_counts(central_db)["record"] >= committed, 120,
+                     interval=0.02, what=f"{committed} commits")
+            time.sleep(rng.uniform(0, 0.2))
             central.kill()
             time.sleep(0.3)
             central.start()

@@ -1,5 +1,11 @@
 """A small dedicated plate recogniser: fully convolutional CNN + CTC, int8 TFLite.
 
+STATUS: not shipped. On the shared 2-core machine one epoch took ~6 minutes; the one run that got
+3 of 10 epochs in (CTC loss 10.9 -> 3.75) still read 0% of the val plates exactly, so RapidOCR's
+recogniser is what the runtime uses (profile ``detect.plate_reader = "rapidocr"``). The runtime
+side (edge.plates.CtcPlateRecognizer, ``kind: plate_reader`` bundles) is ready for a bundle
+trained on a faster machine.
+
 Training code only (edge.plates.CtcPlateRecognizer runs the shipped bundle). Trained on the real
 plate crops (plate_crops, US; plate_photos boxes, EU/BR) of the ``train`` split plus generated
 plates (random BR/EU/US layouts, DejaVu/Liberation/Hershey fonts, perspective, blur, noise).
