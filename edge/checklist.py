@@ -61,7 +61,24 @@ def claim_checklist(claim_id: str, profile: Profile) -> list[CheckItem]:
         if doc is None:
             continue
         items.extend(document_checks(p, doc.label, profile))
+    items.extend(cross_checks(labelled))
     return items
+
+
+def cross_checks(labelled: list[tuple[Photo, dict[str, Label]]]) -> list[CheckItem]:
+    """The plate read from a vehicle photo, a plate close-up and a registration must agree."""
+    from .plates import plates_agree
+    reads = [(p, f) for p, _ in labelled
+             for f in [_latest_fields(p).get("plate")] if f is not None and f.valid]
+    if len(reads) < 2:
+        return []
+    agree, distinct = plates_agree(f.value for _, f in reads)
+    if agree:
+        return [CheckItem("cross-check: plate", "present",
+                          f"{distinct[0]} on {len(reads)} photos", str(reads[0][0].uuid))]
+    where = ", ".join(f"{f.value} ({p.category})" for p, f in reads)
+    return [CheckItem("cross-check: plate", "invalid", f"plates differ: {where}",
+                      str(reads[0][0].uuid))]
 
 
 def _latest_fields(photo: Photo) -> dict[str, KeyField]:

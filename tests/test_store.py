@@ -161,3 +161,20 @@ def test_exif_time_and_gps_are_filed(tmp_path, setup):
     assert str(photo.exif_time) == "2026-11-20 02:13:00"
     assert round(photo.gps_lat, 4) == 48.8583 and round(photo.gps_lon, 3) == -2.295
     assert photo.model_sha256 == pipe.bundle.sha256
+
+
+def test_claim_checklist_cross_checks_the_plate(tmp_path, setup):
+    from edge.checklist import claim_checklist
+    from edge.store.schema import KeyField
+    profile, pipe, store = setup
+    ingest(write_photos(tmp_path / "in", 3), "X", pipe, store)
+    photos = list(Photo.select().where(Photo.claim == "X"))
+    KeyField.delete().where(KeyField.name == "plate").execute()
+    for p, value in zip(photos, ("ABC1234", "ABC-1234", "ABC1284")):
+        KeyField.create(photo=p, name="plate", value=value, confidence=0.9, valid=True,
+                        source="plate_reader")
+    item = [i for i in claim_checklist("X", profile) if i.item == "cross-check: plate"][0]
+    assert item.status == "invalid" and "ABC1284" in item.detail
+    KeyField.update(value="ABC1234").where(KeyField.value == "ABC1284").execute()
+    item = [i for i in claim_checklist("X", profile) if i.item == "cross-check: plate"][0]
+    assert item.status == "present" and "on 3 photos" in item.detail
