@@ -277,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
         mp.add_argument("--name", help="model name (default: the profile's runtime.classifier)")
     m.set_defaults(func=cmd_models)
 
+    sub.add_parser("sync", help="drain the outbox to central over MQTT (`sync --until-empty`, "
+                   "`sync status`; see `claim-edge sync --help`)")
+    sub.add_parser("central", help="the insurer's ingest service: MQTT -> PostgreSQL/SQLite "
+                   "(extra 'central'; see `claim-edge central --help`)")
     f = sub.add_parser("fleet", help="signed model updates over MQTT: publish, rollback, status, "
                        "keys (operator), follow (device)")
     f.add_argument("rest", nargs=argparse.REMAINDER, help="see `claim-edge fleet --help`")
@@ -311,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-DELEGATED = {"fleet": ("sync.fleet.cli", "main")}  # own parsers, own --help
+# Own parsers, own --help.
+DELEGATED = {"fleet": ("sync.fleet.cli", "main"), "sync": ("sync.cli", "main_sync"),
+             "central": ("sync.cli", "main_central")}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,7 +70,7 @@ class Store:
                         detail=json.dumps(detail, default=str, sort_keys=True))
 
     def ensure_claim(self, claim_id: str, profile: Profile) -> Claim:
-        with self.db.atomic():
+        with self.db.atomic("IMMEDIATE"):
             Device.get_or_create(id=profile.device.id, defaults={"profile": profile.name})
             claim, created = Claim.get_or_create(id=claim_id,
                                                  defaults={"device": profile.device.id})
@@ -97,7 +97,9 @@ class Store:
         photo_uuid = uuid.uuid4()
         now = utcnow()
         cat, ver, q = result.category, result.verification, result.quality
-        with self.db.atomic():
+        # IMMEDIATE: take the write lock before the first read, so a commit by the sync worker in
+        # between cannot make SQLite refuse this transaction (busy_timeout then applies).
+        with self.db.atomic("IMMEDIATE"):
             Image.get_or_create(sha256=decoded.sha256, defaults=dict(
                 path=rel, size=len(decoded.data), mime=decoded.mime, width=decoded.width,
                 height=decoded.height))

@@ -1,7 +1,8 @@
 """The scenario store's tables (peewee). Migrations in ``migrations.py`` create and evolve them.
 
 Ownership: the edge runtime writes every table; the sync worker (``sync/``) reads the store and
-updates only ``outbox`` rows (state, attempts, acks). One writer process at a time.
+updates only ``outbox`` rows (state, attempts, acks). Writers take the lock up front
+(``BEGIN IMMEDIATE``) and wait on ``busy_timeout``.
 """
 
 from __future__ import annotations
