@@ -14,7 +14,7 @@ from typing import Protocol
 from .bundle import Bundle
 from .classifier import Classifier
 from .config import Profile
-from .decode import DecodedImage, decode_file
+from .decode import DecodedImage, decode_bytes, read_file
 from .errors import PhotoError
 from .quality import measure
 from .registry import ModelRegistry, resolve_model
@@ -59,23 +59,28 @@ class Pipeline:
             stages = default_stages(profile)
         self.stages = list(stages)
 
-    def decode(self, path: str) -> DecodedImage:
+    def decode(self, path: str, name: str | None = None,
+               max_bytes: int | None = None) -> DecodedImage:
         rt = self.profile.runtime
-        return decode_file(path, max_bytes=rt.max_file_mb * 1024 * 1024, max_pixels=rt.max_pixels,
-                           classify_side=rt.classify_max_side)
+        data = read_file(path, max_bytes or rt.max_file_mb * 1024 * 1024)
+        return decode_bytes(data, name or path, max_pixels=rt.max_pixels,
+                            classify_side=rt.classify_max_side)
 
-    def analyze(self, path: str) -> tuple[PhotoResult, DecodedImage | None]:
-        """Never raises for a bad photo: the error is in the result."""
+    def analyze(self, path: str, name: str | None = None,
+                max_bytes: int | None = None) -> tuple[PhotoResult, DecodedImage | None]:
+        """Read and analyse ``path`` (reported as ``name``, default the path). Never raises for
+        a bad photo: the error is in the result."""
+        shown = name or path
         t0 = time.perf_counter()
         try:
-            decoded = self.decode(path)
+            decoded = self.decode(path, shown, max_bytes)
         except PhotoError as e:
-            return PhotoResult(image=path, ok=False, error=e.as_dict()), None
+            return PhotoResult(image=shown, ok=False, error=e.as_dict()), None
         t_decode = (time.perf_counter() - t0) * 1000
         try:
             result = self.analyze_decoded(decoded)
         except PhotoError as e:
-            return PhotoResult(image=path, ok=False, error=e.as_dict()), decoded
+            return PhotoResult(image=shown, ok=False, error=e.as_dict()), decoded
         result.timings_ms = {"decode": t_decode, **result.timings_ms,
                              "total": (time.perf_counter() - t0) * 1000}
         return result, decoded

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .bundle import Bundle, BundleError, load_bundle, resolve_bundle
+from .store.files import fsync_dir
 
 log = logging.getLogger(__name__)
 ACTIVE = "active.json"
@@ -54,11 +55,7 @@ def _atomic_write_json(path: Path, data: dict) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fsync_dir(path.parent)
 
 
 class ModelRegistry:

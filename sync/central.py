@@ -30,20 +30,14 @@ import peewee as pw
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge.store.files import fsync_dir
+
 from . import central_db as cdb
 from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_SIZE, canonical_json,
                        chunk_count, content_sha256, parse_up_topic, t_ack, t_image)
 from .settings import BrokerSettings
 
 log = logging.getLogger("claim_edge.central")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sha256_path(path: Path) -> str:
@@ -256,7 +250,7 @@ class Central:
     def _sync_dirs(self) -> None:
         for d in self._dirs_to_sync:
             if d.is_dir():
-                _fsync_dir(d)
+                fsync_dir(d)
         self._dirs_to_sync = set()
 
     def _committed(self) -> None:
@@ -446,6 +440,7 @@ class Central:
         existing = cdb.Record.get_or_none(cdb.Record.uuid == uuid)
         if existing is not None:
             if existing.content_sha256 == content and existing.device == device:
+                self._drop_staged(uuid)
                 self._count("duplicate_records")
                 replies.append((t_ack(device), {"record_uuid": uuid, "status": ACK_DUPLICATE,
                                                 "reason": None}))
@@ -534,14 +529,22 @@ class Central:
                     cdb.TextLine.insert_many([dict(
                         record=uuid, idx=t["idx"], text=t["text"], score=t["score"],
                         box=json.dumps(t["box"])) for t in rec["text"]]).execute()
-                cdb.StagedImage.delete().where(cdb.StagedImage.record_uuid == uuid).execute()
-                cdb.StagedRecord.delete().where(cdb.StagedRecord.uuid == uuid).execute()
+                self._drop_staged(uuid)
         except pw.IntegrityError:
+            # Committed by another central of the group meanwhile: its staged copy here (staged
+            # while the other finished the images) is no longer needed.
+            if cdb.Record.get_or_none(cdb.Record.uuid == uuid) is not None:
+                self._drop_staged(uuid)
             self._count("duplicate_records")
             return ACK_DUPLICATE
         self._count("records_committed")
         self._finalized.add(uuid)
         return ACK_COMMITTED
+
+    @staticmethod
+    def _drop_staged(uuid: str) -> None:
+        cdb.StagedImage.delete().where(cdb.StagedImage.record_uuid == uuid).execute()
+        cdb.StagedRecord.delete().where(cdb.StagedRecord.uuid == uuid).execute()
 
     def _finalize_waiting(self, sha: str, replies) -> None:
         """Records staged for image ``sha``: commit those whose every image is now stored."""

@@ -16,7 +16,7 @@ def relpath_for(sha256: str, suffix: str) -> str:
     return f"{sha256[:2]}/{sha256}{suffix}"
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         os.fsync(fd)
@@ -37,7 +37,7 @@ def write_blob(root: Path, rel: str, data: bytes) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
     except OSError as e:
         try:
             os.unlink(tmp)

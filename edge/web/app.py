@@ -26,7 +26,7 @@ import peewee as pw
 
 from ..checklist import CheckItem, claim_checklist, record_checklist
 from ..config import FIELD_NAMES, Profile
-from ..decode import DECODABLE, decode_bytes, read_file, sniff
+from ..decode import DECODABLE, sniff
 from ..errors import PhotoError
 from ..result import PhotoResult
 from ..store import Store, StoreWriteError
@@ -304,23 +304,9 @@ class WebApp:
     def _analyse(self, job: Job) -> tuple[PhotoResult, object]:
         if job.spool_key is None:
             return self.pipeline.analyze(job.path)
-        rt = self.profile.runtime
-        t0 = time.perf_counter()
-        path = f"upload/{job.name}"  # what the store records as the photo's source
-        try:
-            data = read_file(job.path, max(self.max_upload_bytes, rt.max_file_mb * MB))
-            decoded = decode_bytes(data, path, max_pixels=rt.max_pixels,
-                                   classify_side=rt.classify_max_side)
-        except PhotoError as e:
-            return PhotoResult(image=path, ok=False, error=e.as_dict()), None
-        t_decode = (time.perf_counter() - t0) * 1000
-        try:
-            result = self.pipeline.analyze_decoded(decoded)
-        except PhotoError as e:
-            return PhotoResult(image=path, ok=False, error=e.as_dict()), decoded
-        result.timings_ms = {"decode": t_decode, **result.timings_ms,
-                             "total": (time.perf_counter() - t0) * 1000}
-        return result, decoded
+        # the store records "upload/NAME" as the photo's source, not the spool file
+        limit = max(self.max_upload_bytes, self.profile.runtime.max_file_mb * MB)
+        return self.pipeline.analyze(job.path, name=f"upload/{job.name}", max_bytes=limit)
 
     def _process(self, job: Job) -> None:
         result, decoded = self._analyse(job)
