@@ -50,16 +50,21 @@ VEHICLE_VIEW = {"front": "front", "front_three_quarter": "front", "rear": "rear"
                 "rear_three_quarter": "rear"}  # side: left/right unknown -> masked
 
 
+def read_labels(data_dir: str | Path, name: str) -> list[dict]:
+    """Rows of ``<data_dir>/<name>/labels.csv`` (none when the set is absent)."""
+    p = Path(data_dir) / name / "labels.csv"
+    if not p.is_file():
+        return []
+    with open(p, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def index_real(data_dir: str | Path) -> list[dict]:
     d = Path(data_dir)
     out: list[dict] = []
 
     def rows(name):
-        p = d / name / "labels.csv"
-        if not p.is_file():
-            return []
-        with open(p, newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
+        return read_labels(d, name)
 
     for r in rows("vehicles"):
         out.append(_s("vehicles", d / "vehicles" / r["image"], "vehicle", "none",

@@ -47,11 +47,7 @@ def index(data_dir: str | Path) -> list[dict]:
     out = []
 
     def rows(name):
-        p = d / name / "labels.csv"
-        if not p.is_file():
-            return []
-        with open(p, newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
+        return D.read_labels(d, name)
 
     def add(source, path, boxes, **kw):
         key = f"{source}/{Path(path).name}"
