@@ -11,10 +11,8 @@ from edge.store import Store
 from sync.devicedata import add_photos
 from sync.protocol import canonical_json
 from sync_fixtures import *  # noqa: F401,F403
-from sync_fixtures import needs_mosquitto
 from sync_helpers import PASSWORDS, CentralProc, assert_invariant, central_counts, run_worker
 
-pytestmark = needs_mosquitto
 
 
 def _client(broker, user, client_id, password=None):

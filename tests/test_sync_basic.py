@@ -8,11 +8,9 @@ from edge.store import Store
 from sync import central_db as cdb
 from sync.devicedata import add_photos
 from sync_fixtures import *  # noqa: F401,F403
-from sync_fixtures import needs_mosquitto
 from sync_helpers import (ROOT, CentralProc, assert_invariant, run_worker, start_worker,
                           finish_worker)
 
-pytestmark = needs_mosquitto
 
 
 def _device(tmp_path, n, size=300_000, seed=0, claim="CLM-1", device="dev-a"):

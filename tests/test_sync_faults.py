@@ -20,12 +20,10 @@ from sync.devicedata import add_photos, add_photos_bulk
 from sync.harness import Broker
 from sync.protocol import CHUNK_SIZE, chunk_count, t_chunk
 from sync_fixtures import *  # noqa: F401,F403
-from sync_fixtures import needs_mosquitto
 from sync_helpers import (PASSWORDS, ROOT, CentralProc, assert_invariant, central_counts,
                           device_snapshot, finish_worker, kill_process, run_worker,
                           start_worker, wait_for)
 
-pytestmark = needs_mosquitto
 
 
 def _rss_kb(pid: int) -> int:

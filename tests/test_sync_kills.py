@@ -13,12 +13,9 @@ import pytest
 from edge.store import Store
 from sync.devicedata import add_photos
 from sync_fixtures import *  # noqa: F401,F403
-from sync_fixtures import needs_mosquitto
 from sync_helpers import (ROOT, CentralProc, assert_invariant, central_counts, env_with_passwords,
                           finish_worker, kill_process, run_worker, start_worker, wait_for)
 
-pytestmark = needs_mosquitto
-KILLS = {}
 
 
 def _device(tmp_path, n, size, seed=0):
@@ -98,8 +95,7 @@ def test_device_sigkilled_at_random_points(tmp_path, broker, central_db):
     finally:
         kill_process(capture, signal.SIGKILL)
         central.stop()
-    KILLS[central_db] = kills
-    assert kills >= 10
+    assert kills >= 10  # per database: the two runs make the 20 kills
     res = assert_invariant(store, central_db, tmp_path / "blobs")
     assert res["records"] > 8                    # the captured photos arrived too
     assert final.get("quarantined", 0) == 0
@@ -144,9 +140,3 @@ def test_broker_restarted(tmp_path, broker, pg_db, sig):
         central.stop()
     assert stats["sessions"] >= 2, stats
     assert_invariant(store, pg_db, tmp_path / "blobs")
-
-
-def test_at_least_20_device_kills_in_ci():
-    if len(KILLS) < 2:
-        pytest.skip("the kill test did not run for both databases in this session")
-    assert sum(KILLS.values()) >= 20, KILLS

@@ -10,11 +10,9 @@ from sync.devicedata import add_photos
 from sync.harness import TcpProxy
 from sync.protocol import CHUNK_SIZE
 from sync_fixtures import *  # noqa: F401,F403
-from sync_fixtures import needs_mosquitto
 from sync_helpers import (CentralProc, assert_invariant, central_counts, finish_worker,
                           kill_process, start_worker, wait_for)
 
-pytestmark = needs_mosquitto
 
 
 def _device(tmp_path, n, size, seed=0):
