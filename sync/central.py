@@ -10,7 +10,9 @@
   fsynced before their row commits; a complete file must hash to its name before it is renamed
   into the blob directory; a mismatch drops its chunks and asks the device to send them again;
 - the ack (``committed``/``duplicate``/``rejected``) is published only after the commit;
-  the same uuid with different content is rejected, logged and never overwritten;
+  the same uuid with different content is rejected, logged and never overwritten, except by a
+  higher revision that changes only the fields (an operator's correction; the superseded
+  revision is kept in ``record_revision``);
 - several processes may share the load in one ``$share/{group}/`` subscription group.
 """
 
@@ -34,7 +36,8 @@ from edge.store.files import fsync_dir
 
 from . import central_db as cdb
 from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_SIZE, canonical_json,
-                       chunk_count, content_sha256, parse_up_topic, t_ack, t_image)
+                       chunk_count, compare_revisions, content_sha256, parse_up_topic, t_ack,
+                       t_image)
 from .settings import BrokerSettings
 
 log = logging.getLogger("claim_edge.central")
@@ -409,6 +412,48 @@ class Central:
             replies.append((t_ack(device), {"record_uuid": uuid, "status": ACK_REJECTED,
                                             "reason": reason}))
 
+    @staticmethod
+    def _ack(replies, device: str, uuid: str, status: str, held: dict,
+             reason: str | None = None) -> None:
+        """The ack names the revision central holds, so the device knows which corrections
+        it covers."""
+        replies.append((t_ack(device), {"record_uuid": uuid, "status": status, "reason": reason,
+                                        "rev": int(held.get("rev") or 0)}))
+
+    def _revise(self, existing: cdb.Record, rec: dict, content: str) -> str:
+        """Replace a committed record's fields with a newer revision's; keep the old one."""
+        uuid = existing.uuid
+        try:
+            with self.db.atomic():
+                cdb.RecordRevision.insert(record=uuid, rev=existing.rev,
+                                          content_sha256=existing.content_sha256,
+                                          payload=existing.payload,
+                                          received_at=existing.revised_at or existing.received_at
+                                          ).execute()
+                n = (cdb.Record.update(rev=int(rec.get("rev") or 0), content_sha256=content,
+                                       payload=canonical_json(rec).decode(),
+                                       revised_at=cdb.utcnow())
+                     .where((cdb.Record.uuid == uuid)
+                            & (cdb.Record.content_sha256 == existing.content_sha256)).execute())
+                if n != 1:
+                    raise pw.IntegrityError("revised concurrently")
+                cdb.KeyField.delete().where(cdb.KeyField.record == uuid).execute()
+                self._insert_fields(uuid, rec)
+                self._drop_staged(uuid)
+        except pw.IntegrityError:   # another central of the group applied a revision first
+            self._count("duplicate_records")
+            return ACK_DUPLICATE
+        self._count("records_revised")
+        return ACK_COMMITTED
+
+    @staticmethod
+    def _insert_fields(uuid: str, rec: dict) -> None:
+        if rec.get("fields"):
+            cdb.KeyField.insert_many([dict(
+                record=uuid, idx=i, name=f["name"], value=f["value"],
+                confidence=f["confidence"], valid=f["valid"], source=f["source"],
+                reason=f.get("reason")) for i, f in enumerate(rec["fields"])]).execute()
+
     def _handle_record(self, device: str, m, replies, staged_now) -> None:
         try:
             body = json.loads(m.payload)
@@ -439,20 +484,34 @@ class Central:
             return
         existing = cdb.Record.get_or_none(cdb.Record.uuid == uuid)
         if existing is not None:
-            if existing.content_sha256 == content and existing.device == device:
+            held = json.loads(existing.payload)
+            rel = (compare_revisions(held, existing.content_sha256, rec, content)
+                   if existing.device == device else "conflict")
+            if rel == "newer":
+                self._ack(replies, device, uuid, self._revise(existing, rec, content), rec)
+            elif rel in ("same", "older"):
                 self._drop_staged(uuid)
                 self._count("duplicate_records")
-                replies.append((t_ack(device), {"record_uuid": uuid, "status": ACK_DUPLICATE,
-                                                "reason": None}))
+                self._ack(replies, device, uuid, ACK_DUPLICATE, held,
+                          None if rel == "same" else f"superseded by revision {existing.rev}")
             else:
                 self._reject(device, uuid, content, "same record uuid, different content; the "
-                             "committed record is kept", replies)
+                             "committed record is kept (a revision may change only the fields, "
+                             "under a higher rev)", replies)
             return
         staged = cdb.StagedRecord.get_or_none(cdb.StagedRecord.uuid == uuid)
-        if staged is not None and (staged.content_sha256 != content or staged.device != device):
-            self._reject(device, uuid, content, "same record uuid, different content than the "
-                         "copy already received; the first is kept", replies)
-            return
+        if staged is not None and staged.content_sha256 != content:
+            rel = (compare_revisions(json.loads(staged.payload), staged.content_sha256, rec,
+                                     content) if staged.device == device else "conflict")
+            if rel == "conflict":
+                self._reject(device, uuid, content, "same record uuid, different content than "
+                             "the copy already received; the first is kept", replies)
+                return
+            if rel == "newer":     # corrected before its images were complete: commit this one
+                (cdb.StagedRecord.update(content_sha256=content,
+                                         payload=canonical_json(rec).decode())
+                 .where(cdb.StagedRecord.uuid == uuid).execute())
+                self._count("records_restaged")
         missing = {}
         for im in images:
             sha = im["sha256"]
@@ -468,9 +527,10 @@ class Central:
                 have = set()
             missing[sha] = [i for i in range(int(im["chunks"])) if i not in have]
         if not missing:
-            replies.append((t_ack(device), {"record_uuid": uuid,
-                                            "status": self._finalize(device, rec, content),
-                                            "reason": None}))
+            if staged is not None:          # the newest copy (staged, or this one) commits
+                self._finalize_staged(uuid, replies)
+            else:
+                self._ack(replies, device, uuid, self._finalize(device, rec, content), rec)
             return
         if staged is None:
             cdb.StagedRecord.insert(uuid=uuid, device=device, content_sha256=content,
@@ -500,6 +560,7 @@ class Central:
                 model = rec.get("model") or {}
                 cdb.Record.insert(
                     uuid=uuid, device=device, claim=str(rec["claim"]), content_sha256=content,
+                    rev=int(rec.get("rev") or 0),
                     captured_at=rec.get("captured_at"), category=rec.get("category"),
                     verified=rec.get("verified"), width=rec.get("width"),
                     height=rec.get("height"), quality_ok=q.get("ok"), gps_lat=gps[0],
@@ -520,11 +581,7 @@ class Central:
                         record=uuid, claim=str(rec["claim"]), device=device,
                         scenario=s["scenario"], reason=s.get("reason") or "",
                         retain_until=s.get("retain_until")) for s in rec["scenarios"]]).execute()
-                if rec.get("fields"):
-                    cdb.KeyField.insert_many([dict(
-                        record=uuid, idx=i, name=f["name"], value=f["value"],
-                        confidence=f["confidence"], valid=f["valid"], source=f["source"],
-                        reason=f.get("reason")) for i, f in enumerate(rec["fields"])]).execute()
+                self._insert_fields(uuid, rec)
                 if rec.get("text"):
                     cdb.TextLine.insert_many([dict(
                         record=uuid, idx=t["idx"], text=t["text"], score=t["score"],
@@ -561,9 +618,8 @@ class Central:
                 .where(cdb.StagedImage.record_uuid == u).tuples()]
         if all(self._blob_exists(s) for s in shas):
             rec = json.loads(st.payload)
-            status = self._finalize(st.device, rec, st.content_sha256)
-            replies.append((t_ack(st.device), {"record_uuid": u, "status": status,
-                                               "reason": None}))
+            self._ack(replies, st.device, u, self._finalize(st.device, rec, st.content_sha256),
+                      rec)
 
     def _recheck(self, uuids, shas) -> None:
         """After commit, in a new transaction: images this batch touched but could not

@@ -2,7 +2,7 @@
 
 The schema mirrors the device's scenario zones so the insurer can query by claim and by scenario:
 ``record`` (one per photo, keyed by the device's record uuid) with ``scenario_zone``,
-``label``, ``key_field``, ``text_line`` and ``record_image``; ``blob`` is the content-addressed
+``label``, ``key_field``, ``text_line`` and ``record_image``, and ``record_revision`` (what an operator's correction superseded); ``blob`` is the content-addressed
 image store (files on disk, named by SHA-256). ``chunk`` and ``staged_record``/``staged_image``
 hold what has arrived but is not complete yet. ``rejection`` logs refused records.
 """
@@ -62,6 +62,22 @@ class Record(Base):
     model_version = pw.CharField(null=True)
     payload = pw.TextField()                # the record JSON as the device sent it (canonical)
     received_at = pw.DateTimeField(default=utcnow)
+    rev = pw.IntegerField(default=0)        # operator corrections in it (sync/protocol.py)
+    revised_at = pw.DateTimeField(null=True)
+
+
+class RecordRevision(Base):
+    """A superseded revision of a record, kept when a newer one (an operator's correction)
+    replaced its fields."""
+    record = pw.ForeignKeyField(Record, backref="revisions", on_delete="CASCADE")
+    rev = pw.IntegerField()
+    content_sha256 = pw.CharField(max_length=64)
+    payload = pw.TextField()
+    received_at = pw.DateTimeField()
+    superseded_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("record", "rev"), True),)
 
 
 class RecordImage(Base):
@@ -170,7 +186,7 @@ class Rejection(Base):
     reason = pw.TextField()
 
 
-TABLES = [CentralDevice, CentralClaim, Record, RecordImage, Label, ScenarioZone, KeyField,
+TABLES = [CentralDevice, CentralClaim, Record, RecordRevision, RecordImage, Label, ScenarioZone, KeyField,
           TextLine, Blob, Chunk, StagedRecord, StagedImage, Rejection]
 
 _SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -214,4 +230,17 @@ def open_database(url: str, create: bool = True) -> pw.Database:
         if schema:
             database.execute_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         database.create_tables(TABLES, safe=True)
+        _add_missing_columns(database, schema)
     return database
+
+
+def _add_missing_columns(database: pw.Database, schema: str | None) -> None:
+    """Columns added after a table was first created (``create_tables`` adds none)."""
+    from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
+
+    have = {c.name for c in database.get_columns(Record._meta.table_name, schema)}
+    missing = [f for f in (Record.rev, Record.revised_at) if f.column_name not in have]
+    if missing:
+        m = (PostgresqlMigrator if isinstance(database, pw.PostgresqlDatabase) else
+             SqliteMigrator)(database)
+        migrate(*[m.add_column(Record._meta.table_name, f.column_name, f) for f in missing])

@@ -6,8 +6,8 @@ Topics (``{device}`` is the MQTT username; the broker's ACL pins each device to 
 - ``claims/{device}/up/chunk/{sha256}/{index}``  256 KiB of an image; MQTT 5 user properties
   ``c`` (chunk SHA-256), ``n`` (chunk count), ``s`` (file size), ``r`` (record uuid)
 - ``claims/{device}/up/status``                  retained ``online`` / ``offline`` (last will)
-- ``claims/{device}/down/ack``                   ``{record_uuid, status, reason}``,
-  status = committed | duplicate | rejected
+- ``claims/{device}/down/ack``                   ``{record_uuid, status, reason, rev}``,
+  status = committed | duplicate | rejected; ``rev`` = the revision central now holds
 - ``claims/{device}/down/image``                 ``{record_uuid, images: [{sha256, missing: [..],
   error?}]}``: which chunks central still lacks
 
@@ -29,6 +29,7 @@ CHUNK_SIZE = 256 * 1024
 ACK_COMMITTED = "committed"
 ACK_DUPLICATE = "duplicate"
 ACK_REJECTED = "rejected"
+OPERATOR = "operator"             # KeyField.source of an operator's correction
 
 
 def t_record(device: str) -> str:
@@ -80,6 +81,27 @@ def canonical_json(obj: Any) -> bytes:
 def content_sha256(record: dict) -> str:
     """The identity of a record's content: same uuid + different hash = rejected."""
     return hashlib.sha256(canonical_json(record)).hexdigest()
+
+
+def revision(record: dict) -> int:
+    """A record's revision: how many operator corrections its fields hold."""
+    return sum(1 for f in record.get("fields") or () if f.get("source") == OPERATOR)
+
+
+def base_sha256(record: dict) -> str:
+    """The identity of a record's fixed part: what no revision may change."""
+    return content_sha256({k: v for k, v in record.items() if k not in ("fields", "rev")})
+
+
+def compare_revisions(held: dict, held_content: str, new: dict, new_content: str) -> str:
+    """How ``new`` relates to the ``held`` copy of the same uuid: ``same``, ``older``,
+    ``newer`` or ``conflict``."""
+    if new_content == held_content:
+        return "same"
+    old_rev, new_rev = int(held.get("rev") or 0), int(new.get("rev") or 0)
+    if new_rev == old_rev or base_sha256(held) != base_sha256(new):
+        return "conflict"
+    return "newer" if new_rev > old_rev else "older"
 
 
 def record_message(record: dict, ask: bool) -> bytes:

@@ -12,7 +12,7 @@ from pathlib import Path
 from edge.store.schema import (Claim, Image, KeyField, Label, Photo, ScenarioAssignment,
                                TextLine)
 
-from .protocol import CHUNK_SIZE, chunk_count
+from .protocol import CHUNK_SIZE, chunk_count, revision
 
 
 def _t(v: dt.datetime | None) -> str | None:
@@ -72,4 +72,5 @@ def build_record(record_uuid: str, images_root: Path) -> tuple[dict, list[tuple[
                     "width": img.width, "height": img.height,
                     "chunks": chunk_count(img.size), "chunk_size": CHUNK_SIZE}],
     }
+    record["rev"] = revision(record)
     return record, [(img.sha256, images_root / img.path, img.size)]

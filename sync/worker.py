@@ -27,11 +27,13 @@ import time
 import uuid as uuidlib
 
 import paho.mqtt.client as mqtt
+import peewee as pw
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from .backoff import Backoff
-from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_SIZE, record_message,
+from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_SIZE, OPERATOR,
+                       record_message,
                        sha256_file, t_ack, t_chunk, t_image, t_record, t_status)
 from .settings import BrokerSettings
 
@@ -64,6 +66,7 @@ class _Active:
     last_progress: float
     queued: set = dataclasses.field(default_factory=set)
     mismatches: int = 0
+    rev: int = 0                     # the revision last sent
 
 
 def _uuid(u: str) -> uuidlib.UUID:
@@ -94,6 +97,7 @@ class SyncWorker:
         self._unacked: dict[int, tuple] = {}
         self._cursor = 0
         self._rows: collections.deque = collections.deque()
+        self._requeued: dict[str, tuple] = {}   # rows found again while their uuid was active
         self._scan_done_at = 0.0
         self._updates: list[tuple] = []
         self._last_flush = 0.0
@@ -110,6 +114,7 @@ class SyncWorker:
         now = time.monotonic()
         if not force and now - self._last_flush < self.opt.flush_interval and len(self._updates) < 256:
             return
+        from edge.store.schema import KeyField
         Outbox = self._outbox()
         stamp = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         with self.store.db.atomic():
@@ -120,8 +125,15 @@ class SyncWorker:
                                        last_attempt_at=stamp)
                          .where((Outbox.record_uuid == _uuid(u)) & Outbox.state.in_(ACTIVE_STATES)))
                 elif kind == "acked":
-                    q = (Outbox.update(state="acked", acked_at=stamp, ack_status=arg, reason=None)
-                         .where((Outbox.record_uuid == _uuid(u)) & (Outbox.state != "acked")))
+                    status, rev = arg
+                    # an ack for an older revision does not cover a correction made since
+                    corrections = (KeyField.select(pw.fn.COUNT(KeyField.id))
+                                   .where((KeyField.photo == _uuid(u))
+                                          & (KeyField.source == OPERATOR)))
+                    q = (Outbox.update(state="acked", acked_at=stamp, ack_status=status,
+                                       reason=None)
+                         .where((Outbox.record_uuid == _uuid(u)) & (Outbox.state != "acked")
+                                & (corrections <= rev)))
                 elif kind == "quarantined":
                     q = (Outbox.update(state="quarantined", reason=arg, last_attempt_at=stamp)
                          .where((Outbox.record_uuid == _uuid(u)) & Outbox.state.in_(ACTIVE_STATES)))
@@ -162,6 +174,7 @@ class SyncWorker:
 
     def _drop(self, u: str) -> None:
         self._active.pop(u, None)
+        self._requeued.pop(u, None)
 
     # --- connection ---------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -208,6 +221,7 @@ class SyncWorker:
         self._sendq.clear()
         self._unacked.clear()
         self._rows.clear()
+        self._requeued.clear()
         self._flush(force=True)
         self._schedule_reconnect()
 
@@ -274,8 +288,19 @@ class SyncWorker:
         status = body.get("status")
         if status in (ACK_COMMITTED, ACK_DUPLICATE):
             self.stats[f"ack_{status}"] += 1
-            self._updates.append(("acked", u, status))
+            try:
+                rev = int(body.get("rev") or 0)
+            except (TypeError, ValueError):
+                rev = 0
+            a = self._active.get(u)
+            if a is not None and rev < a.rev:    # for a revision sent before the one in flight
+                self.stats["ack_superseded"] += 1
+                return
+            self._updates.append(("acked", u, (status, rev)))
+            later = self._requeued.pop(u, None)
             self._drop(u)
+            if later is not None:      # corrected while in flight: send the new revision now
+                self._rows.appendleft(later)
         elif status == ACK_REJECTED:
             reason = f"rejected by central: {body.get('reason') or 'no reason given'}"
             log.warning("record %s %s", u, reason)
@@ -359,7 +384,7 @@ class SyncWorker:
             return
         if not self._publish("record", u, t_record(self.device), payload):
             return
-        a = _Active(u, images, time.monotonic())
+        a = _Active(u, images, time.monotonic(), rev=record["rev"])
         self._active[u] = a
         self._updates.append(("sent", u, None))
         self.stats["records_sent"] += 1
@@ -402,7 +427,9 @@ class SyncWorker:
             row = self._next_row()
             if row is None:
                 break
-            if str(_uuid(row[1])) in self._active:
+            u = str(_uuid(row[1]))
+            if u in self._active:
+                self._requeued[u] = row
                 continue
             self._send_record(row)
 
@@ -423,6 +450,7 @@ class SyncWorker:
                 continue
             if self._publish("record", a.uuid, t_record(self.device),
                              record_message(record, ask=True)):
+                a.rev = record["rev"]
                 self._updates.append(("sent", a.uuid, None))
 
     # --- main loop ----------------------------------------------------------------------------

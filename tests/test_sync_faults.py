@@ -14,7 +14,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.store import Store
-from edge.store.schema import KeyField, Outbox, Photo
+from edge.store.schema import Label, Outbox, Photo
 from sync import central_db as cdb
 from sync.devicedata import add_photos, add_photos_bulk
 from sync.harness import Broker
@@ -164,10 +164,10 @@ def test_same_uuid_different_content_is_rejected_never_overwritten(tmp_path, bro
     try:
         run_worker(store_path, broker.port, tmp_path / "w.log")
         first = device_snapshot(store_path)["records"][uuids[0]]["content"]
-        # the record changes on the device after central committed it, and is queued again
+        # the record's fixed part (here a label score: not an operator correction, which would
+        # be a new revision) changes on the device after central committed it, and is queued again
         s = Store.open(store_path)
-        KeyField.create(photo=uuids[0], name="plate", value="XYZ999", confidence=1.0, valid=True,
-                        source="operator")
+        Label.update(score=0.11).where(Label.photo == uuidlib.UUID(uuids[0])).execute()
         Outbox.update(state="pending").where(Outbox.record_uuid == uuidlib.UUID(uuids[0])).execute()
         s.close()
         stats = run_worker(store_path, broker.port, tmp_path / "w.log")
@@ -182,7 +182,7 @@ def test_same_uuid_different_content_is_rejected_never_overwritten(tmp_path, bro
     try:
         rec = cdb.Record.get_by_id(uuids[0])
         assert rec.content_sha256 == first                         # never overwritten
-        assert cdb.KeyField.select().where(cdb.KeyField.value == "XYZ999").count() == 0
+        assert cdb.Label.select().where(cdb.Label.score == 0.11).count() == 0
         rej = list(cdb.Rejection.select())
         assert [r.record_uuid for r in rej] == [uuids[0]] and rej[0].device == "dev-a"
         assert cdb.Record.select().count() == 3

@@ -5,8 +5,8 @@ import random
 import pytest
 
 from sync.backoff import Backoff
-from sync.protocol import (CHUNK_SIZE, chunk_count, content_sha256, parse_up_topic, t_chunk,
-                           t_record)
+from sync.protocol import (CHUNK_SIZE, chunk_count, compare_revisions, content_sha256,
+                           parse_up_topic, revision, t_chunk, t_record)
 from sync.settings import BrokerSettings
 
 
@@ -55,3 +55,52 @@ def test_broker_settings_password_sources(tmp_path, monkeypatch):
     assert BrokerSettings(password_env="X_PW", password_file=str(f)).resolved_password() == "from-env"
     s = BrokerSettings.from_mapping({"host": "h", "port": 8883, "tls": True, "unknown": 1})
     assert (s.host, s.port, s.tls) == ("h", 8883, True)
+
+
+def _rec(fields, **kw):
+    r = {"uuid": "u-1", "claim": "C", "labels": [{"head": "category", "label": "plate"}],
+         "images": [{"sha256": "a" * 64}], "fields": fields, **kw}
+    r["rev"] = revision(r)
+    return r
+
+
+def test_revisions_may_change_only_the_fields_and_only_upwards():
+    model = {"name": "plate", "value": "A8C1234", "source": "ocr"}
+    v0 = _rec([model])
+    v1 = _rec([model, {"name": "plate", "value": "ABC1234", "source": "operator"}])
+    v2 = _rec(v1["fields"] + [{"name": "vin", "value": "X", "source": "operator"}])
+    assert (v0["rev"], v1["rev"], v2["rev"]) == (0, 1, 2)
+    c = content_sha256
+    assert compare_revisions(v0, c(v0), dict(v0), c(dict(v0))) == "same"
+    assert compare_revisions(v0, c(v0), v1, c(v1)) == "newer"
+    assert compare_revisions(v2, c(v2), v1, c(v1)) == "older"
+    # a different correction under the same revision number is a conflict, not a newer copy
+    v1b = _rec([model, {"name": "plate", "value": "ABC1235", "source": "operator"}])
+    assert compare_revisions(v1, c(v1), v1b, c(v1b)) == "conflict"
+    # a "revision" that changes anything but the fields (here the label) is refused
+    relabelled = {**v1, "labels": [{"head": "category", "label": "damage"}]}
+    assert compare_revisions(v0, c(v0), relabelled, c(relabelled)) == "conflict"
+
+
+def test_an_ack_for_an_older_revision_leaves_the_correction_pending(tmp_path):
+    from edge.corrections import correct_field
+    from edge.store import Store
+    from edge.store.schema import Outbox
+    from sync.devicedata import add_photos
+    from sync.worker import SyncWorker
+
+    path = tmp_path / "store.db"
+    s = Store.open(path)
+    u = add_photos(s, "dev-a", 1, size=2_000)[0]
+    correct_field(s, u, "plate", "ABC 1235")     # made while revision 0 was on its way
+    s.close()
+    w = SyncWorker(path, BrokerSettings(username="dev-a"))
+    try:
+        w._handle_ack(u, {"record_uuid": u, "status": "committed", "rev": 0})
+        w._flush(force=True)
+        assert Outbox.get(Outbox.record_uuid == u).state == "pending"
+        w._handle_ack(u, {"record_uuid": u, "status": "committed", "rev": 1})
+        w._flush(force=True)
+        assert Outbox.get(Outbox.record_uuid == u).state == "acked"
+    finally:
+        w.store.close()

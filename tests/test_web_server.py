@@ -18,7 +18,7 @@ from edge import samples
 from edge.config import load_profile_file
 from edge.store import Store
 from edge.store.schema import AuditLog, Image, KeyField, Outbox, Photo, utcnow
-from edge.web.app import check_field
+from edge.corrections import check_field
 from edge.web.browser import ServerProcess
 
 from conftest import ROOT, run_cli

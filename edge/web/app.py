@@ -25,7 +25,8 @@ from pathlib import Path
 import peewee as pw
 
 from ..checklist import CheckItem, claim_checklist, record_checklist
-from ..config import FIELD_NAMES, Profile
+from ..config import Profile
+from ..corrections import ACTIVE_OUTBOX, CorrectionError, correct_field
 from ..decode import DECODABLE, sniff
 from ..errors import PhotoError
 from ..result import PhotoResult
@@ -36,8 +37,6 @@ from ..store.schema import Claim, KeyField, Outbox, Photo, utcnow
 log = logging.getLogger("claim_edge.web")
 
 CLAIM_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-ACTIVE_OUTBOX = ("pending", "inflight")   # not yet acknowledged by central (sync/worker.py)
-MAX_FIELD_VALUE = 200
 MB = 1024 * 1024
 JOBS_KEPT = 200           # progress entries remembered (per process, all claims)
 CHUNK = 1 << 20
@@ -69,28 +68,6 @@ class Job:
     @property
     def done(self) -> bool:
         return self.state in ("filed", "already", "failed")
-
-
-VALIDATED = ("date_of_birth", "expiry_date", "date", "vin", "plate", "license_number",
-             "policy_number", "invoice_number", "name")
-
-
-def check_field(name: str, value: str) -> tuple[str, bool, str]:
-    """(value, valid, reason) for an operator's value, through the same normalisation and
-    validation as the values read by OCR (edge.documents.fields), so that a typo in a VIN or an
-    expired licence shows in the checklist. A value the rules do not recognise is kept as typed
-    and marked invalid with the reason; fields without rules are kept as typed."""
-    if name not in VALIDATED:
-        return value, True, ""
-    try:
-        from ..documents.fields import normalise
-        got = normalise(name, value)
-    except (ImportError, ValueError, TypeError) as e:
-        log.debug("no validation for %s: %s", name, e)
-        return value, True, ""
-    if got is None:
-        return value, False, f"not recognised as a {name.replace('_', ' ')}; kept as typed"
-    return got
 
 
 def safe_name(name: str) -> str:
@@ -362,54 +339,15 @@ class WebApp:
 
     # --- corrections --------------------------------------------------------------------------
     def correct_field(self, photo_uuid: str, name: str, value: str) -> KeyField:
-        """Store the operator's value as a new KeyField row (the model's row stays), audit it
-        and queue the photo's record for sync again."""
-        name = (name or "").strip()
-        value = " ".join((value or "").split())
-        if name not in FIELD_NAMES:
-            raise WebError(f"Unknown field '{name}'.", code="bad_field")
-        if not value:
-            raise WebError("Type the correct value before saving.", code="empty_value")
-        if len(value) > MAX_FIELD_VALUE:
-            raise WebError(f"A field value is at most {MAX_FIELD_VALUE} characters.",
-                           code="value_too_long")
-        try:
-            u = uuidlib.UUID(photo_uuid)
-        except ValueError:
-            raise WebError("No such photo.", 404, "no_photo") from None
+        """Store the operator's value (edge/corrections.py) and refresh the claim checklist."""
         with self.write_lock:
-            photo = Photo.get_or_none(Photo.uuid == u)
-            if photo is None:
-                raise WebError("No such photo.", 404, "no_photo")
-            value, valid, reason = check_field(name, value)
-            with self.store.db.atomic():
-                prev = (KeyField.select().where((KeyField.photo == u) & (KeyField.name == name))
-                        .order_by(KeyField.id.desc()).first())
-                kf = KeyField.create(photo=u, name=name, value=value, confidence=1.0, valid=valid,
-                                     source="operator", reason=reason or None)
-                self.store.audit("operator", "field.correct", str(u), claim=photo.claim_id,
-                                 field=name, value=value, valid=valid,
-                                 previous=prev.value if prev else None,
-                                 previous_source=prev.source if prev else None)
-                self._requeue(u, photo.claim_id, f"operator corrected {name}")
-            record_checklist(photo.claim_id, claim_checklist(photo.claim_id, self.profile))
+            try:
+                kf = correct_field(self.store, photo_uuid, name, value)
+            except CorrectionError as e:
+                raise WebError(str(e), e.status, e.code) from None
+            claim_id = Photo.get_by_id(kf.__data__["photo"]).claim_id
+            record_checklist(claim_id, claim_checklist(claim_id, self.profile))
         return kf
-
-    @staticmethod
-    def _requeue(u: uuidlib.UUID, claim_id: str, why: str) -> None:
-        """Put the photo's record at the back of the outbox as pending, so that the sync worker
-        sends it again, with the correction. The row gets a new, highest id: the worker scans the
-        outbox by increasing id from a cursor (sync/worker.py ``_next_row``), so a row left at
-        its old id would wait for the worker's next reconnect. Ack fields are cleared; attempts
-        are kept."""
-        row = Outbox.get_or_none(Outbox.record_uuid == u)
-        if row is None:
-            Outbox.create(record_uuid=u, claim=claim_id, reason=why)
-            return
-        last = Outbox.select(pw.fn.MAX(Outbox.id)).scalar() or 0
-        Outbox.update(id=last + 1, state="pending", acked_at=None, ack_status=None, reason=why,
-                      created_at=row.created_at if row.state in ACTIVE_OUTBOX else utcnow()
-                      ).where(Outbox.id == row.id).execute()
 
     # --- status bar ---------------------------------------------------------------------------
     def broker_state(self) -> tuple[bool, str]:

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from ..checklist import CheckItem
 from ..config import FIELD_NAMES
+from ..corrections import MAX_FIELD_VALUE
 from ..quality import REASONS
 from ..store.schema import Claim, KeyField, Label, Photo, ScenarioAssignment
 from ..store.schema import Image as ImageRow
@@ -388,7 +389,7 @@ model {h(photo.model_name)} {h(photo.model_version)}</p>
 <input type="hidden" name="csrf" value="{h(csrf)}">
 <label for="field-name">Correct a field</label>
 <select id="field-name" name="name">{options}</select>
-<input id="field-value" name="value" required maxlength="200" value="{h(form_value)}"
+<input id="field-value" name="value" required maxlength="{MAX_FIELD_VALUE}" value="{h(form_value)}"
  autocomplete="off" placeholder="the value as it should read">
 <button type="submit">Save correction</button>
 </form>{err}{note}
