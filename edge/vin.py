@@ -118,6 +118,7 @@ def read_vin(text: str) -> VinRead:
     return VinRead(v, True, "", na, ok, region, country, maker, mapped)
 
 
+_LABEL = re.compile(r"(?:VIN|V1N|CHASSIS\s*(?:NO)?|FRAME\s*(?:NO)?)\s*[:#.]?\s*")
 _RUN = re.compile(r"[A-Z0-9][A-Z0-9 \-.:]{15,30}[A-Z0-9]")
 
 
@@ -135,6 +136,18 @@ def find_vins(text: str) -> list[VinRead]:
                 out.append(read_vin(cand))
     out.sort(key=lambda r: (not r.valid, not r.check_digit_ok, -len(r.manufacturer)))
     return out
+
+
+def checked_vin(text: str) -> str | None:
+    """A VIN in a text nothing labels as one: a whole 17-character token (dashes allowed) that
+    is pattern-valid, whose check digit holds and that has at least 4 digits. Stricter than
+    :func:`find_vins`, which joins words: "LICENSE NO: D1234567" is 17 characters too."""
+    up = _LABEL.sub(" ", text.upper()).replace("-", "")
+    for tok in re.findall(r"(?<![A-Z0-9])[A-Z0-9]{17}(?![A-Z0-9])", up):
+        r = read_vin(tok)
+        if r.valid and r.check_digit_ok and sum(c.isdigit() for c in r.value) >= 4:
+            return r.value
+    return None
 
 
 def vin_field(text: str, confidence: float = 1.0) -> FieldValue | None:

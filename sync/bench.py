@@ -67,6 +67,15 @@ def raw_throughput(port: int, files: list[Path]) -> float:
     return dt
 
 
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc (0.0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="claim-edge bench sync")
     p.add_argument("--photos", type=int, default=100)
@@ -101,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             [sys.executable, "-m", "sync", "central", "--db", db, "--blobs", str(work / "blobs"),
              "--broker", f"127.0.0.1:{broker.port}", "--client-id", "central-bench",
              "--log-level", "WARNING"],
-            env=env, cwd=str(Path(__file__).resolve().parent.parent))
+            env=env, cwd=str(Path(__file__).resolve().parent.parent), stdout=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while "as central-bench" not in broker.log_text() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -109,16 +118,23 @@ def main(argv: list[str] | None = None) -> int:
         worker = SyncWorker(store_path, BrokerSettings(port=broker.port, username=DEVICE,
                                                         password=DEVICE_PW),
                             SyncOptions(), device=DEVICE)
-        t0 = time.perf_counter()
+        broker_cpu0 = _proc_cpu_s(broker.proc.pid)
+        t0, cpu0 = time.perf_counter(), time.thread_time()
         stats = worker.run(until_empty=True, max_seconds=600)
         sync_s = time.perf_counter() - t0
+        worker_cpu = time.thread_time() - cpu0
+        broker_cpu = _proc_cpu_s(broker.proc.pid) - broker_cpu0
         acked = stats.get("ack_committed", 0) + stats.get("ack_duplicate", 0)
         if acked != a.photos:
             raise RuntimeError(f"only {acked} of {a.photos} records acked: {stats}")
     finally:
+        central_stats = {}
         if central is not None:
             central.terminate()
-            central.wait(20)
+            out, _ = central.communicate(timeout=20)
+            for line in out.decode().splitlines():
+                if line.startswith("{"):
+                    central_stats = json.loads(line).get("central", {})
         broker.stop()
     mb = nbytes / 1e6
     out = {"photos": a.photos, "mb": round(mb, 1),
@@ -126,7 +142,10 @@ def main(argv: list[str] | None = None) -> int:
            "sync_mb_per_s": round(mb / sync_s, 1),
            "raw_s": round(raw_s, 3), "raw_mb_per_s": round(mb / raw_s, 1),
            "ratio": round(raw_s / sync_s, 3), "central_db": "postgresql" if a.db and
-           a.db.startswith("postgres") else "sqlite"}
+           a.db.startswith("postgres") else "sqlite",
+           # CPU seconds during the sync (central's include its start-up and idle wait)
+           "cpu_s": {"worker": round(worker_cpu, 2), "broker": round(broker_cpu, 2),
+                     "central": central_stats.get("cpu_s")}}
     if a.json:
         print(json.dumps(out))
     else:
@@ -135,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
               f"(central on {out['central_db']})")
         print(f"raw broker (same bytes, 256 KiB QoS 1): {raw_s:.2f} s = {out['raw_mb_per_s']} MB/s")
         print(f"ratio sync/raw: {out['ratio']:.2f} (budget >= 0.50)")
+        cpu = out["cpu_s"]
+        print(f"CPU seconds: worker {cpu['worker']}, broker {cpu['broker']}, "
+              f"central {cpu['central']} (with its start-up)")
     if tmp is not None:
         tmp.cleanup()
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -151,6 +152,8 @@ def main_central(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: c.stop())
     signal.signal(signal.SIGINT, lambda *_: c.stop())
     c.run()
+    t = os.times()
+    c.stats["cpu_s"] = round(t.user + t.system, 2)
     print(json.dumps({"central": c.stats}, sort_keys=True), flush=True)
     return 0
 

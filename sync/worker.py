@@ -98,6 +98,7 @@ class SyncWorker:
         self._cursor = 0
         self._rows: collections.deque = collections.deque()
         self._requeued: dict[str, tuple] = {}   # rows found again while their uuid was active
+        self._built: dict = {}                  # records built for the rows of the last scan
         self._scan_done_at = 0.0
         self._updates: list[tuple] = []
         self._last_flush = 0.0
@@ -160,6 +161,8 @@ class SyncWorker:
             self._scan_done_at = 0.0
             self._rows.extend(rows)
             self._cursor = rows[-1][0]
+            from .record import build_records
+            self._built = build_records([r[1] for r in rows], self.store.images)
         return self._rows.popleft()
 
     def remaining(self) -> int:
@@ -222,6 +225,7 @@ class SyncWorker:
         self._unacked.clear()
         self._rows.clear()
         self._requeued.clear()
+        self._built = {}
         self._flush(force=True)
         self._schedule_reconnect()
 
@@ -352,11 +356,16 @@ class SyncWorker:
         from .record import RecordUnavailable, build_record
         _id, ru, attempts = row
         u = str(_uuid(ru))
-        try:
-            record, files = build_record(u, self.store.images)
-        except RecordUnavailable as e:
-            self._quarantine(u, str(e))
+        got = self._built.pop(u, None)       # built with the rest of its scan
+        if got is None:
+            try:
+                got = build_record(u, self.store.images)
+            except RecordUnavailable as e:
+                got = e
+        if isinstance(got, RecordUnavailable):
+            self._quarantine(u, str(got))
             return
+        record, files = got
         images = []
         for sha, path, size in files:
             if size > self.opt.max_image_bytes:

@@ -8,7 +8,7 @@ from edge.config import load_profile
 from edge.documents.fields import extract_identity, label_of, normalise
 from edge.documents.layout import Box
 from edge.documents.normalize import (find_dates, parse_amount, parse_date, validate_plate,
-                                      validate_vin, vin_check_digit)
+                                      vin_check_digit)
 from edge.documents.stage import completeness
 from edge.result import FieldValue
 
@@ -53,10 +53,14 @@ def test_amounts_with_currency_symbols_and_separators(text, value, currency, sep
 
 def test_vin_check_digit_and_plate_rules():
     assert vin_check_digit("1HGCM82633A004352") == "3"
-    assert validate_vin("1HGCM82633A004352") == (True, "")
-    ok, why = validate_vin("1HGCM82643A004352")
-    assert not ok and "check digit" in why
-    assert not validate_vin("1HGCM8263OA00435")[0]
+    # a labelled VIN goes through the VIN rules (edge/vin.py): O read for 0 is mapped back,
+    # a North American VIN's check digit is enforced, and a short read is kept but invalid
+    assert normalise("vin", "1HGCM8263 3A00 4352") == ("1HGCM82633A004352", True, "")
+    assert normalise("vin", "1HGCM82633AOO4352")[:2] == ("1HGCM82633A004352", True)
+    value, ok, why = normalise("vin", "1HGCM82643A004352")
+    assert value == "1HGCM82643A004352" and not ok and "check digit" in why
+    value, ok, why = normalise("vin", "1HGCM8263OA00435")
+    assert not ok and "17 characters" in why
     assert validate_plate("ABC1234")[0] and not validate_plate("ABCDEFG")[0]
 
 

@@ -104,7 +104,15 @@ def test_corrupted_chunks_are_never_committed(tmp_path, broker, pg_db):
         c.publish(t_chunk("dev-a", sha1, 0), forged, qos=1,
                   properties=_chunk_props(hashlib.sha256(forged).hexdigest(), chunk_count(size1),
                                           size1, uuids[1])).wait_for_publish(5)
-        wait_for(lambda: central_counts(pg_db)["chunk"] >= 1, 30, what="the forged chunk")
+        # (d) an in-order chunk whose bytes do not match the SHA-256 it names: taken on the
+        #     whole-file check, which then finds that chunk and asks for it alone again
+        sha3, path3 = photos[uuids[3]]
+        size3 = path3.stat().st_size
+        real0 = path3.read_bytes()[:CHUNK_SIZE]
+        c.publish(t_chunk("dev-a", sha3, 0), bytes(b ^ 0x5A for b in real0), qos=1,
+                  properties=_chunk_props(hashlib.sha256(real0).hexdigest(), chunk_count(size3),
+                                          size3, uuids[3])).wait_for_publish(5)
+        wait_for(lambda: central_counts(pg_db)["chunk"] >= 2, 30, what="the forged chunks")
     finally:
         c.disconnect()
         c.loop_stop()
@@ -117,7 +125,9 @@ def test_corrupted_chunks_are_never_committed(tmp_path, broker, pg_db):
         stats = run_worker(store_path, broker.port, tmp_path / "w.log")
     finally:
         cstats = central.stop()
-    assert cstats.get("bad_chunks", 0) >= 1 and cstats.get("hash_mismatch", 0) >= 2, cstats
+    assert cstats.get("bad_chunks", 0) >= 1 and cstats.get("hash_mismatch", 0) >= 3, cstats
+    assert f"image {sha3}: chunks [0] do not match their SHA-256" in \
+        (tmp_path / "central-t1.log").read_text()
     assert stats.get("quarantined", 0) == 1
     snap = device_snapshot(store_path)
     st, reason = snap["outbox"][uuids[2]]

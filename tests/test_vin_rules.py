@@ -3,7 +3,7 @@
 import pytest
 
 from edge.documents.normalize import vin_check_digit
-from edge.vin import decode_wmi, find_vins, read_vin, vin_field
+from edge.vin import checked_vin, decode_wmi, find_vins, read_vin, vin_field
 
 VALID_NA = ["1HGCM82633A004352", "1M8GDM9AXKP042788", "5YJSA1E27HF000337", "11111111111111111"]
 
@@ -70,3 +70,11 @@ def test_find_in_ocr_text_and_field():
     assert vin_field("no vin here") is None
     bad = vin_field("1HGCM82643A004352")
     assert not bad.valid and "check digit" in bad.reason
+
+
+def test_an_unlabelled_vin_must_be_a_whole_token_with_its_check_digit():
+    assert checked_vin("VIN:1HGCM82633A004352 MADE IN USA") == "1HGCM82633A004352"
+    assert checked_vin("1HGCM-82633-A004352") == "1HGCM82633A004352"
+    assert checked_vin("1HGCM82643A004352") is None            # check digit fails
+    # words joined across a label are 17 characters too, but not a VIN
+    assert find_vins("LICENSE NO: D1234567") and checked_vin("LICENSE NO: D1234567") is None

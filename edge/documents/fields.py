@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from ..result import FieldValue
 from .layout import Box, Relations, reading_order, relations
-from .normalize import (find_dates, find_vin, normalize_id, normalize_name, normalize_plate,
-                        normalize_vin, validate_id, validate_plate, validate_vin)
+from ..vin import checked_vin, find_vins, read_vin
+from .normalize import (find_dates, normalize_id, normalize_name, normalize_plate, validate_id,
+                        validate_plate)
 
 
 def _lab(*phrases: str) -> re.Pattern:
@@ -105,13 +106,11 @@ def normalise(name: str, raw: str, today: dt.date | None = None,
             return d.iso, False, f"expired on {d.iso}; {why}"
         return d.iso, True, why
     if name == "vin":
-        v = normalize_vin(raw)
-        m = re.search(r"[A-HJ-NPR-Z0-9]{17}", v)
-        if not m and len(v) < 11:
-            return None
-        v = m.group(0) if m else v
-        ok, why = validate_vin(v)
-        return v, ok, why
+        got = find_vins(raw)
+        if got:
+            return got[0].value, got[0].valid, got[0].reason
+        r = read_vin(raw)
+        return (r.value, r.valid, r.reason) if len(r.value) >= 11 else None
     if name == "plate":
         p = normalize_plate(raw)
         if not p:
@@ -173,7 +172,7 @@ def extract_identity(boxes: list[Box], wanted=IDENTITY_FIELDS, today: dt.date | 
     # patterns without labels: a VIN anywhere, dates in reading order
     if "vin" in wanted and "vin" not in out:
         for j, b in enumerate(boxes):
-            v = find_vin(b.text)
+            v = checked_vin(b.text)
             if v:  # unlabelled: only a VIN whose check digit holds
                 out["vin"] = Extracted("vin", v, b.text, 0.6 * b.score, True, "", j)
                 break

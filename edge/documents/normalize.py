@@ -194,31 +194,6 @@ def vin_check_digit(vin: str) -> str:
     return "X" if r == 10 else str(r)
 
 
-def normalize_vin(text: str) -> str:
-    v = re.sub(r"[^A-Z0-9]", "", text.upper())
-    return v.replace("O", "0").replace("I", "1").replace("Q", "0")
-
-
-def validate_vin(vin: str) -> tuple[bool, str]:
-    if len(vin) != 17:
-        return False, f"a VIN has 17 characters, this has {len(vin)}"
-    if not re.fullmatch(r"[A-HJ-NPR-Z0-9]{17}", vin):
-        return False, "a VIN never contains I, O or Q"
-    if vin[8] != vin_check_digit(vin):
-        return False, f"check digit is {vin[8]}, expected {vin_check_digit(vin)}"
-    return True, ""
-
-
-def find_vin(text: str) -> str | None:
-    """A 17-character token of the text that is a valid VIN once O/I/Q misreads are fixed."""
-    t = re.sub(r"(?:VIN|V1N|CHASSIS\s*(?:NO)?|FRAME\s*(?:NO)?)\s*[:#.]?\s*", " ", text.upper())
-    for tok in re.findall(r"(?<![A-Z0-9])[A-Z0-9]{17}(?![A-Z0-9])", t.replace("-", "")):
-        v = normalize_vin(tok)
-        if validate_vin(v)[0] and sum(c.isdigit() for c in v) >= 4:
-            return v
-    return None
-
-
 def normalize_plate(text: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", text.upper())
 

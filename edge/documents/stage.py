@@ -173,7 +173,7 @@ class DocumentStage:
 
     def extract(self, r, lines: list[TextLine], gray, scale: float, is_page: bool) -> None:
         from .fields import IDENTITY_FIELDS, extract_identity
-        from .normalize import find_vin
+        from ..vin import checked_vin
         boxes = [Box.from_quad([(x * scale, y * scale) for x, y in ln.box], ln.text, ln.score)
                  for ln in lines]
         fields: dict[str, FieldValue] = {}
@@ -196,7 +196,7 @@ class DocumentStage:
                 fields.update({k: e.as_field() for k, e in got.items() if k in wanted})
         else:
             for b in boxes:  # VIN plates and stickers: a 17-character token with its check digit
-                v = find_vin(b.text)
+                v = checked_vin(b.text)
                 if v:
                     fields["vin"] = FieldValue(v, b.score, True, "ocr", "")
                     break
