@@ -56,6 +56,27 @@ def _sha256_path(path: Path) -> str:
             h.update(b)
 
 
+CHUNK_COLS = (cdb.Chunk.sha256, cdb.Chunk.idx, cdb.Chunk.chunk_sha256, cdb.Chunk.nchunks,
+              cdb.Chunk.size, cdb.Chunk.received_at)
+STAGED_COLS = (cdb.StagedRecord.uuid, cdb.StagedRecord.device, cdb.StagedRecord.content_sha256,
+               cdb.StagedRecord.payload, cdb.StagedRecord.received_at)
+RECORD_COLS = (cdb.Record.uuid, cdb.Record.device, cdb.Record.claim, cdb.Record.content_sha256,
+               cdb.Record.rev, cdb.Record.captured_at, cdb.Record.category, cdb.Record.verified,
+               cdb.Record.width, cdb.Record.height, cdb.Record.quality_ok, cdb.Record.gps_lat,
+               cdb.Record.gps_lon, cdb.Record.model_name, cdb.Record.model_version,
+               cdb.Record.payload, cdb.Record.received_at)
+IMAGE_COLS = (cdb.RecordImage.record, cdb.RecordImage.sha256, cdb.RecordImage.mime,
+              cdb.RecordImage.size, cdb.RecordImage.width, cdb.RecordImage.height)
+LABEL_COLS = (cdb.Label.record, cdb.Label.head, cdb.Label.label, cdb.Label.score,
+              cdb.Label.verified, cdb.Label.similarity)
+ZONE_COLS = (cdb.ScenarioZone.record, cdb.ScenarioZone.claim, cdb.ScenarioZone.device,
+             cdb.ScenarioZone.scenario, cdb.ScenarioZone.reason, cdb.ScenarioZone.retain_until)
+FIELD_COLS = (cdb.KeyField.record, cdb.KeyField.idx, cdb.KeyField.name, cdb.KeyField.value,
+              cdb.KeyField.confidence, cdb.KeyField.valid, cdb.KeyField.source, cdb.KeyField.reason)
+TEXT_COLS = (cdb.TextLine.record, cdb.TextLine.idx, cdb.TextLine.text, cdb.TextLine.score,
+             cdb.TextLine.box)
+
+
 class BadMessage(Exception):
     pass
 
@@ -87,7 +108,7 @@ class Central:
         self._dirs_to_sync: set[Path] = set()
         self._running: dict[str, list] = {}
         self._incomplete: set[str] = set()
-        self._chunk_sql: str | None = None
+        self._sql: dict = {}
         self._io = ThreadPoolExecutor(4, thread_name_prefix="central-fsync")
         self.client: mqtt.Client | None = None
         self.db = self._open_db()
@@ -320,19 +341,27 @@ class Central:
                                             0o644)
                 os.pwrite(fd, data, idx * CHUNK_SIZE)
                 self._hash_in_order(sha, idx, data)
-                rows.append(dict(sha256=sha, idx=idx, chunk_sha256=csha, nchunks=n, size=size))
+                rows.append((sha, idx, csha, n, size))
                 touched.add(sha)
                 self._count("chunks_stored")
-        if rows:
-            if self._chunk_sql is None:      # built once: peewee's per-row SQL building is slow
-                self._chunk_sql = cdb.Chunk.insert_many(rows[:1], fields=[
-                    cdb.Chunk.sha256, cdb.Chunk.idx, cdb.Chunk.chunk_sha256, cdb.Chunk.nchunks,
-                    cdb.Chunk.size, cdb.Chunk.received_at]).on_conflict_ignore().sql()[0]
-            now = cdb.utcnow()
-            self.db.cursor().executemany(self._chunk_sql, [
-                (r["sha256"], r["idx"], r["chunk_sha256"], r["nchunks"], r["size"], now)
-                for r in rows])
+        now = cdb.utcnow()
+        self._insert(cdb.Chunk, CHUNK_COLS, [r + (now,) for r in rows], ignore=True)
         return touched
+
+    def _insert(self, model, fields: tuple, rows: list[tuple], ignore: bool = False) -> None:
+        """Insert ``rows`` (tuples in ``fields`` order) with one prepared statement. peewee
+        builds SQL value by value; on the ingest path that cost more than the database."""
+        if not rows:
+            return
+        key = (model, fields, ignore)
+        sql = self._sql.get(key)
+        if sql is None:
+            q = model.insert_many([[None] * len(fields)], fields=list(fields))
+            sql = self._sql[key] = (q.on_conflict_ignore() if ignore else q).sql()[0]
+        conv = [f.db_value for f in fields]
+        with pw.__exception_wrapper__:      # driver errors as peewee.IntegrityError &c.
+            self.db.cursor().executemany(sql, [tuple(c(v) for c, v in zip(conv, r))
+                                               for r in rows])
 
     def _extends_run(self, sha: str, idx: int) -> bool:
         st = self._running.get(sha)
@@ -496,13 +525,10 @@ class Central:
         self._count("records_revised")
         return ACK_COMMITTED
 
-    @staticmethod
-    def _insert_fields(uuid: str, rec: dict) -> None:
-        if rec.get("fields"):
-            cdb.KeyField.insert_many([dict(
-                record=uuid, idx=i, name=f["name"], value=f["value"],
-                confidence=f["confidence"], valid=f["valid"], source=f["source"],
-                reason=f.get("reason")) for i, f in enumerate(rec["fields"])]).execute()
+    def _insert_fields(self, uuid: str, rec: dict) -> None:
+        self._insert(cdb.KeyField, FIELD_COLS, [
+            (uuid, i, f["name"], f["value"], f["confidence"], f["valid"], f["source"],
+             f.get("reason")) for i, f in enumerate(rec.get("fields") or ())])
 
     def _handle_record(self, device: str, m, replies, staged_now) -> None:
         try:
@@ -583,10 +609,10 @@ class Central:
                 self._ack(replies, device, uuid, self._finalize(device, rec, content), rec)
             return
         if staged is None:
-            cdb.StagedRecord.insert(uuid=uuid, device=device, content_sha256=content,
-                                    payload=canonical_json(rec).decode()).on_conflict_ignore().execute()
-            cdb.StagedImage.insert_many([dict(record_uuid=uuid, sha256=im["sha256"])
-                                         for im in images]).on_conflict_ignore().execute()
+            self._insert(cdb.StagedRecord, STAGED_COLS, [
+                (uuid, device, content, canonical_json(rec).decode(), cdb.utcnow())], ignore=True)
+            self._insert(cdb.StagedImage, (cdb.StagedImage.record_uuid, cdb.StagedImage.sha256),
+                         [(uuid, im["sha256"]) for im in images], ignore=True)
             staged_now.append(uuid)
             self._count("records_staged")
         if ask:
@@ -608,34 +634,25 @@ class Central:
                 gps = rec.get("gps") or [None, None]
                 q = rec.get("quality") or {}
                 model = rec.get("model") or {}
-                cdb.Record.insert(
-                    uuid=uuid, device=device, claim=str(rec["claim"]), content_sha256=content,
-                    rev=int(rec.get("rev") or 0),
-                    captured_at=rec.get("captured_at"), category=rec.get("category"),
-                    verified=rec.get("verified"), width=rec.get("width"),
-                    height=rec.get("height"), quality_ok=q.get("ok"), gps_lat=gps[0],
-                    gps_lon=gps[1], model_name=model.get("name"),
-                    model_version=model.get("version"),
-                    payload=canonical_json(rec).decode()).execute()
-                cdb.RecordImage.insert_many([dict(
-                    record=uuid, sha256=im["sha256"], mime=im.get("mime"), size=int(im["size"]),
-                    width=im.get("width"), height=im.get("height"))
-                    for im in rec["images"]]).execute()
-                if rec.get("labels"):
-                    cdb.Label.insert_many([dict(record=uuid, head=l["head"], label=l["label"],
-                                                score=l["score"], verified=l.get("verified"),
-                                                similarity=l.get("similarity"))
-                                           for l in rec["labels"]]).execute()
-                if rec.get("scenarios"):
-                    cdb.ScenarioZone.insert_many([dict(
-                        record=uuid, claim=str(rec["claim"]), device=device,
-                        scenario=s["scenario"], reason=s.get("reason") or "",
-                        retain_until=s.get("retain_until")) for s in rec["scenarios"]]).execute()
+                self._insert(cdb.Record, RECORD_COLS, [(
+                    uuid, device, claim, content, int(rec.get("rev") or 0),
+                    rec.get("captured_at"), rec.get("category"), rec.get("verified"),
+                    rec.get("width"), rec.get("height"), q.get("ok"), gps[0], gps[1],
+                    model.get("name"), model.get("version"), canonical_json(rec).decode(),
+                    cdb.utcnow())])
+                self._insert(cdb.RecordImage, IMAGE_COLS, [
+                    (uuid, im["sha256"], im.get("mime"), int(im["size"]), im.get("width"),
+                     im.get("height")) for im in rec["images"]])
+                self._insert(cdb.Label, LABEL_COLS, [
+                    (uuid, l["head"], l["label"], l["score"], l.get("verified"),
+                     l.get("similarity")) for l in rec.get("labels") or ()])
+                self._insert(cdb.ScenarioZone, ZONE_COLS, [
+                    (uuid, claim, device, z["scenario"], z.get("reason") or "",
+                     z.get("retain_until")) for z in rec.get("scenarios") or ()])
                 self._insert_fields(uuid, rec)
-                if rec.get("text"):
-                    cdb.TextLine.insert_many([dict(
-                        record=uuid, idx=t["idx"], text=t["text"], score=t["score"],
-                        box=json.dumps(t["box"])) for t in rec["text"]]).execute()
+                self._insert(cdb.TextLine, TEXT_COLS, [
+                    (uuid, t["idx"], t["text"], t["score"], json.dumps(t["box"]))
+                    for t in rec.get("text") or ()])
                 self._drop_staged(uuid)
         except pw.IntegrityError:
             # Committed by another central of the group meanwhile: its staged copy here (staged
