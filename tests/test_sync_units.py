@@ -104,3 +104,13 @@ def test_an_ack_for_an_older_revision_leaves_the_correction_pending(tmp_path):
         assert Outbox.get(Outbox.record_uuid == u).state == "acked"
     finally:
         w.store.close()
+
+
+def test_sync_worker_and_central_start_without_opencv_or_numpy():
+    """The sync service on a Pi and the central consumers load neither (memory, start time)."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", "import sys, sync.worker, sync.central, "
+                          "sync.record, sync.cli; print(sorted({'cv2', 'numpy'} & "
+                          "set(sys.modules)))"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

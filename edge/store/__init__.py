@@ -8,17 +8,20 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import peewee as pw
 
-from ..config import Profile
-from ..decode import DecodedImage
-from ..result import PhotoResult
 from . import schema
 from .files import StoreWriteError, relpath_for, write_blob
 from .migrations import migrate
 from .schema import (AuditLog, Claim, Device, Image, KeyField, Label, Outbox, Photo,
                      ScenarioAssignment, TextLine, db_proxy, utcnow)
+
+if TYPE_CHECKING:      # the sync worker and central use the store without loading OpenCV
+    from ..config import Profile
+    from ..decode import DecodedImage
+    from ..result import PhotoResult
 
 __all__ = ["Store", "StoreWriteError", "IngestOutcome", "schema"]
 
