@@ -564,7 +564,10 @@ class Central:
             rel = (compare_revisions(held, existing.content_sha256, rec, content)
                    if existing.device == device else "conflict")
             if rel == "newer":
-                self._ack(replies, device, uuid, self._revise(existing, rec, content), rec)
+                status = self._revise(existing, rec, content)
+                # lost a race to another central: name the revision that is now held
+                held = rec if status == ACK_COMMITTED else {"rev": cdb.Record.get_by_id(uuid).rev}
+                self._ack(replies, device, uuid, status, held)
             elif rel in ("same", "older"):
                 self._drop_staged(uuid)
                 self._count("duplicate_records")

@@ -33,8 +33,7 @@ from paho.mqtt.properties import Properties
 
 from .backoff import Backoff
 from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_SIZE, OPERATOR,
-                       record_message,
-                       sha256_file, t_ack, t_chunk, t_image, t_record, t_status)
+                       record_message, sha256_file, t_ack, t_chunk, t_image, t_record, t_status)
 from .settings import BrokerSettings
 
 log = logging.getLogger("claim_edge.sync")
