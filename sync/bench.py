@@ -121,6 +121,7 @@ def one_run(work: Path, store_path: Path, files: list[Path], photos: int,
                     central_stats = json.loads(line).get("central", {})
         broker.stop()
     return {"sync_s": sync_s, "raw_s": raw_s, "ratio": raw_s / sync_s,
+            "central_batches": central_stats.get("batches"),
             # CPU seconds during the sync (central's include its start-up and idle wait)
             "cpu_s": {"worker": round(worker_cpu, 2), "broker": round(broker_cpu, 2),
                       "central": central_stats.get("cpu_s")}}
@@ -174,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         cpu = r["cpu_s"]
         print(f"run {i + 1}: sync {r['sync_s']:.2f} s ({mb / r['sync_s']:.1f} MB/s), raw "
               f"{r['raw_s']:.2f} s ({mb / r['raw_s']:.1f} MB/s), ratio {r['ratio']:.2f}; CPU s: "
-              f"worker {cpu['worker']}, broker {cpu['broker']}, central {cpu['central']}",
+              f"worker {cpu['worker']}, broker {cpu['broker']}, central {cpu['central']} "
+              f"({r['central_batches']} transactions)",
               file=sys.stderr)
     sync_s = statistics.median(r["sync_s"] for r in runs)
     raw_s = statistics.median(r["raw_s"] for r in runs)

@@ -267,6 +267,7 @@ class Central:
             for fd in fds.values():
                 os.close(fd)
         self._count("messages", len(batch))
+        self._count("batches")
         self._incomplete = touched - set(completed)
         return replies, [u for u in staged_now if u not in self._finalized]
 

@@ -72,7 +72,10 @@ def main_sync(argv: list[str] | None = None) -> int:
     p.add_argument("--until-empty", action="store_true",
                    help="exit once nothing is pending or in flight (one-shot)")
     p.add_argument("--timeout", type=float, help="give up after this many seconds (exit 3)")
-    p.add_argument("--record-window", type=int, default=64)
+    p.add_argument("--record-window", type=int, default=64,
+                   help="records sent and awaiting central's ack (default 64)")
+    p.add_argument("--window-mb", type=float, default=32,
+                   help="and at most this many MB of their images (default 32)")
     p.add_argument("--publish-window", type=int, default=32)
     p.add_argument("--ack-timeout", type=float, default=20.0)
     p.add_argument("--max-image-mb", type=float, default=256)
@@ -86,7 +89,8 @@ def main_sync(argv: list[str] | None = None) -> int:
     store_path = a.store or store_path
     if not store_path:
         p.error("--store is required without a profile")
-    opts = SyncOptions(record_window=a.record_window, publish_window=a.publish_window,
+    opts = SyncOptions(record_window=a.record_window, window_bytes=int(a.window_mb * 2**20),
+                       publish_window=a.publish_window,
                        ack_timeout=a.ack_timeout, max_image_bytes=int(a.max_image_mb * 2**20))
     worker = SyncWorker(store_path, broker, opts, device=broker.username or device)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())

@@ -7,8 +7,9 @@ Guarantees (see ../shared/DESIGN.md "Sync protocol"):
 - a record is marked ``acked`` only on central's ``committed``/``duplicate`` ack;
 - on every (re)connect everything not acked is resent, as an *ask* when it was sent before,
   so only the chunks central lacks travel again;
-- at most ``record_window`` records and ``publish_window`` unacknowledged publishes are in
-  flight: memory stays flat however long the outbox is;
+- at most ``record_window`` records (and ``window_bytes`` of their images) and
+  ``publish_window`` unacknowledged publishes are in flight: memory stays flat however long the
+  outbox is, and the broker never queues more than a few photos ahead of central;
 - a record that can never be sent (photo or image gone, image too big, message above the
   broker's maximum packet size, image corrupt on the device, rejected by central) is
   ``quarantined`` with a reason and the rest keeps flowing.
@@ -47,6 +48,8 @@ PERMANENT_PUBACK = {0x95: "packet too large", 0x99: "payload format invalid",
 @dataclasses.dataclass
 class SyncOptions:
     record_window: int = 64          # records sent and awaiting central's ack
+    window_bytes: int = 32 * 1024 * 1024   # and their image bytes: a few large photos ahead of
+                                           # central at a time, not a broker queue of hundreds
     publish_window: int = 32         # QoS 1 publishes awaiting the broker's PUBACK
     ack_timeout: float = 20.0        # re-ask a record after this long without any progress
     max_image_bytes: int = 256 * 1024 * 1024
@@ -92,6 +95,7 @@ class SyncWorker:
         self._next_connect = 0.0
         self._max_packet = self.opt.max_packet_bytes
         self._active: dict[str, _Active] = {}
+        self._active_bytes = 0
         self._sendq: collections.deque = collections.deque()
         self._unacked: dict[int, tuple] = {}
         self._cursor = 0
@@ -175,7 +179,9 @@ class SyncWorker:
         self._drop(u)
 
     def _drop(self, u: str) -> None:
-        self._active.pop(u, None)
+        a = self._active.pop(u, None)
+        if a is not None:
+            self._active_bytes -= sum(im[2] for im in a.images)
         self._requeued.pop(u, None)
 
     # --- connection ---------------------------------------------------------------------------
@@ -220,6 +226,7 @@ class SyncWorker:
             except OSError:
                 pass
         self._active.clear()
+        self._active_bytes = 0
         self._sendq.clear()
         self._unacked.clear()
         self._rows.clear()
@@ -394,6 +401,7 @@ class SyncWorker:
             return
         a = _Active(u, images, time.monotonic(), rev=record["rev"])
         self._active[u] = a
+        self._active_bytes += sum(im[2] for im in images)
         self._updates.append(("sent", u, None))
         self.stats["records_sent"] += 1
         if not ask:
@@ -430,7 +438,8 @@ class SyncWorker:
             if self._sendq:
                 self._send_chunk(*self._sendq.popleft())
                 continue
-            if len(self._active) >= self.opt.record_window:
+            if len(self._active) >= self.opt.record_window or \
+                    self._active_bytes >= self.opt.window_bytes:
                 break
             row = self._next_row()
             if row is None:
