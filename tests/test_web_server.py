@@ -1,6 +1,7 @@
 """The operator screen over plain HTTP, against a real ``claim-edge serve`` process: upload limits
 and type checks, CSRF, Host and token guards, thumbnails, corrections, the watched folder."""
 
+import datetime
 import http.client
 import json
 import os
@@ -301,6 +302,9 @@ def test_correction_is_stored_beside_model_value_and_requeued(server):
     status, _, body = c.get(f"/photos/{u}?saved=plate")
     plate = check_field("plate", "ABC 1234")[0]  # normalised as OCR values are
     assert f"Saved: plate = {plate}".encode() in body and b"A8C1234" in body
+    # the page says the correction is not at central yet, and which revision it will be
+    assert b"Sync: <span class=\"warn\">waiting to sync (revision 1: 1 correction): operator " \
+           b"corrected plate" in body
     st = Store.open(server["store"])
     try:
         rows = list(KeyField.select().where((KeyField.photo == u) & (KeyField.name == "plate"))
@@ -311,6 +315,11 @@ def test_correction_is_stored_beside_model_value_and_requeued(server):
         assert ob.state == "pending" and ob.ack_status is None and "plate" in ob.reason
         # at the back of the outbox, where the sync worker's scan will find it
         assert ob.id == Outbox.select(peewee.fn.MAX(Outbox.id)).scalar()
+        # once central acks the revision (what sync/worker.py writes), the page says so
+        Outbox.update(state="acked", ack_status="committed", acked_at=datetime.datetime(
+            2026, 1, 2, 3, 4, 5)).where(Outbox.record_uuid == u).execute()
+        _, _, page = c.get(f"/photos/{u}")
+        assert b"synced to central 2026-01-02 03:04:05 UTC (revision 1: 1 correction)" in page
         audit = AuditLog.select().where((AuditLog.action == "field.correct")
                                         & (AuditLog.subject == str(u))).get()
         d = json.loads(audit.detail)

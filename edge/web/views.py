@@ -11,7 +11,7 @@ from ..checklist import CheckItem
 from ..config import FIELD_NAMES
 from ..corrections import MAX_FIELD_VALUE
 from ..quality import REASONS
-from ..store.schema import Claim, KeyField, Label, Photo, ScenarioAssignment
+from ..store.schema import Claim, KeyField, Label, Outbox, Photo, ScenarioAssignment
 from ..store.schema import Image as ImageRow
 from .app import MB, Job, WebApp
 
@@ -361,6 +361,7 @@ def photo_page(app: WebApp, photo: Photo, csrf: str, *, error: str = "", saved: 
     err = f'<p class="msg error" role="alert">{h(error)}</p>' if error else ""
     note = f'<p class="msg ok" role="status">{h(notice)}</p>' if notice else ""
 
+    sync_line = _sync_state(photo.uuid, sum(f.source == "operator" for f in fields))
     texts = "".join(f'<li>{h(t.get("text"))} <span class="muted">{float(t.get("score", 0)):.2f}'
                     f'</span></li>' for t in result.get("text") or [])
     dets = "".join(f'<li>{h(d.get("label"))} {float(d.get("score", 0)):.2f}'
@@ -395,8 +396,26 @@ model {h(photo.model_name)} {h(photo.model_version)}</p>
 </form>{err}{note}
 <p class="muted">A correction is stored next to the model's value (which is kept), logged, and
 sent with the photo at the next sync.</p>
+{sync_line}
 </section>"""
     return page(name, body, app, csrf, claim=None)
+
+
+def _sync_state(photo_uuid, corrections: int) -> str:
+    """Where the photo's record stands with central, and which revision (sync/protocol.py)."""
+    row = Outbox.get_or_none(Outbox.record_uuid == photo_uuid)
+    rev = f" (revision {corrections}: {corrections} correction{'s' if corrections != 1 else ''})" \
+        if corrections else ""
+    if row is None:
+        text, cls = "not queued for sync", "muted"
+    elif row.state == "acked":
+        text, cls = f"synced to central {row.acked_at:%Y-%m-%d %H:%M:%S} UTC{rev}", "good"
+    elif row.state == "quarantined":
+        text, cls = f"not synced: {row.reason or 'quarantined'}", "bad"
+    else:
+        why = f": {row.reason}" if row.reason else ""
+        text, cls = f"waiting to sync{rev}{why}", "warn"
+    return f'<p id="sync-state">Sync: <span class="{cls}">{h(text)}</span></p>'
 
 
 def error_page(app: WebApp | None, csrf: str, status: int, message: str) -> str:
