@@ -35,6 +35,7 @@ import peewee as pw
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge.digest import sha256_file
 from edge.store.files import fsync_dir
 
 from . import central_db as cdb
@@ -44,16 +45,6 @@ from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_SIZE, c
 from .settings import BrokerSettings
 
 log = logging.getLogger("claim_edge.central")
-
-
-def _sha256_path(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(1 << 20)
-            if not b:
-                return h.hexdigest()
-            h.update(b)
 
 
 CHUNK_COLS = (cdb.Chunk.sha256, cdb.Chunk.idx, cdb.Chunk.chunk_sha256, cdb.Chunk.nchunks,
@@ -385,7 +376,7 @@ class Central:
     @staticmethod
     def _final_ok(final: Path, sha: str) -> bool:
         try:
-            return final.is_file() and _sha256_path(final) == sha
+            return final.is_file() and sha256_file(final) == sha
         except FileNotFoundError:
             return False
 
@@ -401,7 +392,7 @@ class Central:
             return True
         try:
             st = self._running.pop(sha, None)
-            digest = st[0].hexdigest() if st is not None and st[1] == n else _sha256_path(part)
+            digest = st[0].hexdigest() if st is not None and st[1] == n else sha256_file(part)
             if digest != sha:
                 return self._final_ok(final, sha)
             final.parent.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,11 @@ records, every image byte-identical by SHA-256, the outbox fully acked, no dupli
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import peewee as pw
+
+from edge.digest import sha256_file
 
 from . import central_db as cdb
 from .protocol import content_sha256
@@ -42,14 +43,6 @@ def device_snapshot(store_path: Path) -> dict:
         store.close()
 
 
-def sha256_path(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""):
-            h.update(b)
-    return h.hexdigest()
-
-
 def assert_invariant(store_path: Path, db_url: str, blobs: Path,
                      quarantined: set[str] = frozenset(), device: str = "dev-a") -> dict:
     """Raise AssertionError unless the invariant holds for ``device``'s records."""
@@ -78,7 +71,7 @@ def assert_invariant(store_path: Path, db_url: str, blobs: Path,
         assert len(imgs) == len(expect), "record_image rows duplicated or missing"
         for ri in imgs:
             blob = cdb.Blob.get_by_id(ri.sha256)
-            assert sha256_path(blobs / blob.path) == ri.sha256, f"blob {ri.sha256} corrupt"
+            assert sha256_file(blobs / blob.path) == ri.sha256, f"blob {ri.sha256} corrupt"
             assert ri.sha256 == recs[ri.__data__["record"]]["sha"]
         if not quarantined:
             c = dev["counts"]

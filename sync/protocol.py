@@ -106,14 +106,3 @@ def compare_revisions(held: dict, held_content: str, new: dict, new_content: str
 
 def record_message(record: dict, ask: bool) -> bytes:
     return canonical_json({"v": PROTOCOL_VERSION, "ask": bool(ask), "record": record})
-
-
-def sha256_file(path, bufsize: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(bufsize)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()

@@ -32,9 +32,11 @@ import peewee as pw
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge.digest import sha256_file
+
 from .backoff import Backoff
 from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_SIZE, OPERATOR,
-                       record_message, sha256_file, t_ack, t_chunk, t_image, t_record, t_status)
+                       record_message, t_ack, t_chunk, t_image, t_record, t_status)
 from .settings import BrokerSettings
 
 log = logging.getLogger("claim_edge.sync")

@@ -157,4 +157,4 @@ def wait_for(cond, timeout: float = 60, interval: float = 0.1, what: str = "cond
     raise TimeoutError(f"timed out waiting for {what}")
 
 
-from sync.invariant import assert_invariant, device_snapshot, sha256_path  # noqa: E402,F401
+from sync.invariant import assert_invariant, device_snapshot  # noqa: E402,F401

@@ -6,7 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from edge.bundle import BundleError, Prototype, load_bundle, sha256_file
+from edge.bundle import BundleError, Prototype, load_bundle
+from edge.digest import sha256_file
 from edge.verify import verify
 
 

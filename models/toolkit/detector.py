@@ -17,7 +17,6 @@ Outputs per level L in (s8, s16, s32), NHWC: ``cls_L`` [1, H, W, 4] class logits
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import shutil
@@ -32,7 +31,6 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from . import data as D
 
 SIZE = 320
 STRIDES = (8, 16, 32)
@@ -374,7 +372,8 @@ def main_train(argv=None):
 def export(levels, head, train, out: Path, *, created_by: str, n_calib: int = 96):
     from . import quantize as Q
     from .export import latency_ms
-    from edge.bundle import load_bundle, sha256_file
+    from edge.bundle import load_bundle
+    from edge.digest import sha256_file
     wrapper = ExportDetector(levels, head).eval()
     rng = np.random.default_rng(0)
     by = {}

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import quantize as Q
 from .features import view_image
@@ -140,7 +139,7 @@ def export_bundle(net, samples, out_dir: Path, *, size: int, prototypes: dict, c
     log(f"[export] similarity ranges (val, int8): {ranges}")
     lat = latency_ms(model_path)
     log(f"[export] latency int8 2 threads: median {lat['median_ms']:.2f} ms")
-    from edge.bundle import sha256_file
+    from edge.digest import sha256_file
     r = _Int8Runner(model_path)
     deq = {}
     try:

@@ -281,7 +281,8 @@ def main(argv=None):
 def export(net, X, out: Path, *, val_exact: float, created_by: str):
     from . import quantize as Q
     from .export import latency_ms
-    from edge.bundle import load_bundle, sha256_file
+    from edge.bundle import load_bundle
+    from edge.digest import sha256_file
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
