@@ -19,6 +19,19 @@ PG_BASE = os.environ.get("SYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/t
 PASSWORDS = {"dev-a": "pw-dev-a", "dev-b": "pw-dev-b", "central": "pw-central"}
 
 
+def make_device(tmp_path: Path, n: int, size: int = 300_000, seed: int = 0,
+                claim: str = "CLM-1", device: str = "dev-a") -> tuple[Path, list[str]]:
+    """A device store under ``tmp_path/device`` with ``n`` generated photos: (path, uuids)."""
+    from edge.store import Store
+    from sync.devicedata import add_photos
+    path = tmp_path / device / "store.db"
+    s = Store.open(path)
+    try:
+        return path, add_photos(s, device, n, size=size, seed=seed, claim=claim)
+    finally:
+        s.close()
+
+
 def pg_available() -> bool:
     try:
         d = cdb.make_database(PG_BASE + "?connect_timeout=3")

@@ -6,23 +6,13 @@ import sys
 
 from edge.store import Store
 from sync import central_db as cdb
-from sync.devicedata import add_photos
 from sync_fixtures import *  # noqa: F401,F403
-from sync_helpers import (ROOT, CentralProc, assert_invariant, run_worker, start_worker,
-                          finish_worker)
-
-
-
-def _device(tmp_path, n, size=300_000, seed=0, claim="CLM-1", device="dev-a"):
-    path = tmp_path / device / "store.db"
-    s = Store.open(path)
-    uuids = add_photos(s, device, n, size=size, seed=seed, claim=claim)
-    s.close()
-    return path, uuids
+from sync_helpers import (ROOT, CentralProc, assert_invariant, finish_worker, make_device,
+                          run_worker, start_worker)
 
 
 def test_records_arrive_once_with_identical_images(tmp_path, broker, central_db):
-    store, uuids = _device(tmp_path, 12, size=700_000)
+    store, uuids = make_device(tmp_path, 12, size=700_000)
     central = CentralProc(central_db, broker.port, tmp_path / "blobs").start()
     try:
         stats = run_worker(store, broker.port, tmp_path / "w.log")
@@ -54,15 +44,15 @@ def test_records_arrive_once_with_identical_images(tmp_path, broker, central_db)
 
 
 def test_status_reports_pending_and_oldest_age(tmp_path):
-    store, _ = _device(tmp_path, 3, size=2_000)
+    store, _ = make_device(tmp_path, 3, size=2_000)
     out = subprocess.run([sys.executable, "-m", "sync", "sync", "status", "--store", str(store)],
                          capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.startswith("pending 3  in-flight 0  acked 0  quarantined 0  oldest pending")
 
 
 def test_two_centrals_share_the_load(tmp_path, broker, pg_db):
-    store_a, _ = _device(tmp_path, 40, size=300_000, device="dev-a", claim="CLM-A")
-    store_b, _ = _device(tmp_path, 40, size=300_000, seed=1, device="dev-b", claim="CLM-B")
+    store_a, _ = make_device(tmp_path, 40, size=300_000, device="dev-a", claim="CLM-A")
+    store_b, _ = make_device(tmp_path, 40, size=300_000, seed=1, device="dev-b", claim="CLM-B")
     c1 = CentralProc(pg_db, broker.port, tmp_path / "blobs", client_id="central-t1").start()
     c2 = CentralProc(pg_db, broker.port, tmp_path / "blobs", client_id="central-t2").start()
     try:
@@ -102,7 +92,7 @@ def _central_fields(db_url, u):
 
 
 def test_correction_after_commit_reaches_central_as_a_new_revision(tmp_path, broker, sqlite_db):
-    store, uuids = _device(tmp_path, 3, size=200_000)
+    store, uuids = make_device(tmp_path, 3, size=200_000)
     central = CentralProc(sqlite_db, broker.port, tmp_path / "blobs").start()
     try:
         assert run_worker(store, broker.port, tmp_path / "w.log")["ack_committed"] == 3
@@ -133,7 +123,7 @@ def test_correction_while_central_is_down_commits_the_newest_revision(tmp_path, 
     """Sent while central is offline (its session keeps the messages), corrected before it comes
     back: central commits the first copy, then the revision; the device ends acked on the new
     one (an ack for the older revision does not mark it synced)."""
-    store, uuids = _device(tmp_path, 4, size=300_000)
+    store, uuids = make_device(tmp_path, 4, size=300_000)
     central = CentralProc(pg_db, broker.port, tmp_path / "blobs").start()
     central.stop()                                  # its persistent session now queues for it
     w = start_worker(store, broker.port, tmp_path / "w.log", until_empty=False, timeout=4)

@@ -14,21 +14,12 @@ from edge.store import Store
 from sync.devicedata import add_photos
 from sync_fixtures import *  # noqa: F401,F403
 from sync_helpers import (ROOT, CentralProc, assert_invariant, central_counts, env_with_passwords,
-                          finish_worker, kill_process, run_worker, start_worker, wait_for)
+                          finish_worker, kill_process, make_device, run_worker, start_worker,
+                          wait_for)
 
 
-
-def _device(tmp_path, n, size, seed=0):
-    path = tmp_path / "dev-a" / "store.db"
-    s = Store.open(path)
-    add_photos(s, "dev-a", n, size=size, seed=seed)
-    s.close()
-    return path
-
-
-# The capture loop retries a photo refused with "database is locked": Store.add_photo opens a
-# deferred transaction (read, then write), which SQLite in WAL mode refuses at once, without
-# waiting busy_timeout, when the sync worker committed an outbox update in between.
+# The capture loop retries a photo refused with "database is locked" (busy_timeout ran out while
+# the sync worker held the write lock), as the operator's capture would.
 CAPTURE = """
 import sys, time, peewee
 from edge.store import Store
@@ -56,7 +47,7 @@ def test_device_sigkilled_at_random_points(tmp_path, broker, central_db):
     """Kills mid-capture (a capture process filing photos), mid-chunk (random points while
     records and chunks flow) and between central's commit and the device's ack handling."""
     rng = random.Random(hash(central_db) & 0xFFFF)
-    store = _device(tmp_path, 8, size=700_000)
+    store, _ = make_device(tmp_path, 8, size=700_000)
     central = CentralProc(central_db, broker.port, tmp_path / "blobs").start()
     kills = 0
     capture = _start_capture(store, seed=1000)
@@ -102,7 +93,7 @@ def test_device_sigkilled_at_random_points(tmp_path, broker, central_db):
 
 
 def test_central_sigkilled_mid_transaction(tmp_path, broker, central_db):
-    store = _device(tmp_path, 24, size=1_500_000, seed=3)
+    store, _ = make_device(tmp_path, 24, size=1_500_000, seed=3)
     central = CentralProc(central_db, broker.port, tmp_path / "blobs").start()
     w = start_worker(store, broker.port, tmp_path / "w.log")
     rng = random.Random(7)
@@ -124,7 +115,7 @@ def test_central_sigkilled_mid_transaction(tmp_path, broker, central_db):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_broker_restarted(tmp_path, broker, pg_db, sig):
-    store = _device(tmp_path, 30, size=1_500_000, seed=5)
+    store, _ = make_device(tmp_path, 30, size=1_500_000, seed=5)
     central = CentralProc(pg_db, broker.port, tmp_path / "blobs").start()
     w = start_worker(store, broker.port, tmp_path / "w.log")
     try:

@@ -5,26 +5,15 @@ import signal
 import threading
 import time
 
-from edge.store import Store
-from sync.devicedata import add_photos
 from sync.harness import TcpProxy
 from sync.protocol import CHUNK_SIZE
 from sync_fixtures import *  # noqa: F401,F403
 from sync_helpers import (CentralProc, assert_invariant, central_counts, finish_worker,
-                          kill_process, start_worker, wait_for)
-
-
-
-def _device(tmp_path, n, size, seed=0):
-    path = tmp_path / "dev-a" / "store.db"
-    s = Store.open(path)
-    add_photos(s, "dev-a", n, size=size, seed=seed)
-    s.close()
-    return path
+                          kill_process, make_device, start_worker, wait_for)
 
 
 def test_link_cut_every_few_seconds(tmp_path, broker, pg_db):
-    store = _device(tmp_path, 24, size=2_000_000, seed=11)
+    store, _ = make_device(tmp_path, 24, size=2_000_000, seed=11)
     total = sum(p.stat().st_size for p in (tmp_path / "dev-a" / "images").rglob("*.png"))
     proxy = TcpProxy(broker.port)
     central = CentralProc(pg_db, broker.port, tmp_path / "blobs").start()
@@ -58,7 +47,7 @@ def test_link_cut_every_few_seconds(tmp_path, broker, pg_db):
 
 def test_half_open_longer_than_keepalive_resumes_with_missing_chunks_only(tmp_path, broker,
                                                                            sqlite_db):
-    store = _device(tmp_path, 1, size=10_000_000, seed=12)       # 39 chunks
+    store, _ = make_device(tmp_path, 1, size=10_000_000, seed=12)       # 39 chunks
     n = -(-(10_000_000 + 200) // CHUNK_SIZE)
     proxy = TcpProxy(broker.port)
     central = CentralProc(sqlite_db, broker.port, tmp_path / "blobs").start()
@@ -85,7 +74,7 @@ def test_half_open_longer_than_keepalive_resumes_with_missing_chunks_only(tmp_pa
 
 
 def test_acks_lost_for_a_while(tmp_path, broker, pg_db):
-    store = _device(tmp_path, 12, size=200_000, seed=13)
+    store, _ = make_device(tmp_path, 12, size=200_000, seed=13)
     proxy = TcpProxy(broker.port)
     central = CentralProc(pg_db, broker.port, tmp_path / "blobs").start()
     proxy.drop_down_at = 250_000             # once the first record went up, everything

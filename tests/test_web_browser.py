@@ -71,6 +71,14 @@ def open_store(profile_path):
 ANALYSIS_TIMEOUT = 180_000  # ms: document photos go through OCR, slow on a busy 2-core machine
 
 
+def open_claim(page, served, claim_id: str) -> None:
+    """From the start page, open (create) a claim the way an operator does."""
+    page.goto(served.url)
+    page.fill("#claim-id", claim_id)
+    page.click("text=Open claim")
+    page.wait_for_url(re.compile(rf".*/claims/{re.escape(claim_id)}$"))
+
+
 def wait_idle(page, n_jobs):
     expect(page.locator("#jobs .job")).to_have_count(n_jobs)
     expect(page.locator("#jobs .job[data-state=queued], #jobs .job[data-state=processing]")
@@ -85,11 +93,8 @@ def checklist_on_page(page):
 
 def test_capture_checklist_and_correction(page, served, profile_path, tmp_path):
     photos = samples.write_samples(tmp_path / "photos")
-    page.goto(served.url)
-    expect(page.locator("#st-model")).to_contain_text("Model:")
-    page.fill("#claim-id", "CLM-WEB-1")
-    page.click("text=Open claim")
-    page.wait_for_url(re.compile(r".*/claims/CLM-WEB-1$"))
+    open_claim(page, served, "CLM-WEB-1")
+    expect(page.locator("#st-model")).to_contain_text("Model:")     # the status bar, on every page
     # before any photo: everything missing, the first required photo is the next item
     expect(page.locator("#next-item")).to_contain_text("Take a photo of")
     expect(page.locator("#checklist li.ck.missing").first).to_be_visible()
@@ -183,10 +188,7 @@ def test_bad_uploads_show_a_message_and_nothing_breaks(page, served, tmp_path):
     (bad / "huge.jpg").write_bytes(b"\xff\xd8\xff" + os.urandom(1_200_000))
     (bad / "cut.jpg").write_bytes(good.read_bytes()[:20_000])
 
-    page.goto(served.url)
-    page.fill("#claim-id", "CLM-BAD")
-    page.click("text=Open claim")
-    page.wait_for_url(re.compile(r".*/claims/CLM-BAD$"))
+    open_claim(page, served, "CLM-BAD")
     page.set_input_files("#files", [str(bad / n) for n in
                                     ("notes.txt", "empty.jpg", "huge.jpg", "cut.jpg")])
     # too large: refused in the page before sending (the server refuses it too, see
@@ -218,10 +220,7 @@ def test_drag_and_drop(browser, served, tmp_path):
     try:
         page = ctx.new_page()
         page.set_default_timeout(TIMEOUT)
-        page.goto(served.url)
-        page.fill("#claim-id", "CLM-DROP")
-        page.click("text=Open claim")
-        page.wait_for_url(re.compile(r".*/claims/CLM-DROP$"))
+        open_claim(page, served, "CLM-DROP")
         data = base64.b64encode(photo.read_bytes()).decode()
         dt = page.evaluate_handle("""([b64, name]) => {
             const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
@@ -244,10 +243,7 @@ def test_without_javascript(browser, served, tmp_path):
     try:
         page = ctx.new_page()
         page.set_default_timeout(TIMEOUT)
-        page.goto(served.url)
-        page.fill("#claim-id", "CLM-NOJS")
-        page.click("text=Open claim")
-        page.wait_for_url(re.compile(r".*/claims/CLM-NOJS$"))
+        open_claim(page, served, "CLM-NOJS")
         page.set_input_files("#files", [str(photos[0]), str(tmp_path / "notes.txt")])
         page.click("#upload button[type=submit]")
         expect(page.locator(".msg.error")).to_contain_text("notes.txt: not added")

@@ -59,6 +59,15 @@ def read_labels(data_dir: str | Path, name: str) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def read_jsonl(data_dir: str | Path, name: str) -> list[dict]:
+    """Rows of ``<data_dir>/<name>/labels.jsonl`` (none when the set is absent)."""
+    p = Path(data_dir) / name / "labels.jsonl"
+    if not p.is_file():
+        return []
+    return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
 def index_real(data_dir: str | Path) -> list[dict]:
     d = Path(data_dir)
     out: list[dict] = []
@@ -86,19 +95,11 @@ def index_real(data_dir: str | Path) -> list[dict]:
         out.append(_s("vin_boxes", d / "vin_boxes" / r["image"], "vin"))
     for r in rows("not_claim"):
         out.append(_s("not_claim", d / "not_claim" / r["image"], "other"))
-    p = d / "receipts" / "labels.jsonl"
-    if p.is_file():
-        for line in p.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                r = json.loads(line)
-                out.append(_s("receipts", d / "receipts" / r["image"], "document"))
-    p = d / "damage_boxes" / "labels.jsonl"
-    if p.is_file():
-        for line in p.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                r = json.loads(line)
-                # damaged cars; severity not given -> damage head masked
-                out.append(_s("damage_boxes", d / "damage_boxes" / r["image"], "damage"))
+    for r in read_jsonl(d, "receipts"):
+        out.append(_s("receipts", d / "receipts" / r["image"], "document"))
+    for r in read_jsonl(d, "damage_boxes"):
+        # damaged cars; severity not given -> damage head masked
+        out.append(_s("damage_boxes", d / "damage_boxes" / r["image"], "damage"))
     return out
 
 

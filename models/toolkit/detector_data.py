@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import cv2
@@ -61,32 +60,23 @@ def index(data_dir: str | Path) -> list[dict]:
     for r in rows("vin_boxes"):
         cx, cy, w, h = (float(r[k]) * 256 for k in ("cx", "cy", "w", "h"))
         add("vin_boxes", d / "vin_boxes" / r["image"], [("vin", cx - w / 2, cy - h / 2, w, h)])
-    p = d / "damage_boxes" / "labels.jsonl"
-    if p.is_file():
-        for line in p.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                r = json.loads(line)
-                add("damage_boxes", d / "damage_boxes" / r["image"],
-                    [("damage", *map(float, b)) for b in r["damage_xywh"]],
-                    size=(r["width"], r["height"]))
-    p = d / "receipts" / "labels.jsonl"
-    if p.is_file():
-        for line in p.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            r = json.loads(line)
-            lines = []
-            with open(d / "receipts" / r["boxes"], encoding="utf-8", errors="replace") as f:
-                for row in csv.reader(f):
-                    if len(row) < 8:
-                        continue
-                    try:
-                        xs = [float(v) for v in row[0:8:2]]; ys = [float(v) for v in row[1:8:2]]
-                    except ValueError:
-                        continue
-                    lines.append((min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)))
-            add("receipts", d / "receipts" / r["image"], [("text_block", *b) for b in lines],
-                lines=True)
+    for r in D.read_jsonl(d, "damage_boxes"):
+        add("damage_boxes", d / "damage_boxes" / r["image"],
+            [("damage", *map(float, b)) for b in r["damage_xywh"]],
+            size=(r["width"], r["height"]))
+    for r in D.read_jsonl(d, "receipts"):
+        lines = []
+        with open(d / "receipts" / r["boxes"], encoding="utf-8", errors="replace") as f:
+            for row in csv.reader(f):
+                if len(row) < 8:
+                    continue
+                try:
+                    xs = [float(v) for v in row[0:8:2]]; ys = [float(v) for v in row[1:8:2]]
+                except ValueError:
+                    continue
+                lines.append((min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)))
+        add("receipts", d / "receipts" / r["image"], [("text_block", *b) for b in lines],
+            lines=True)
     for r in rows("not_claim"):
         add("not_claim", d / "not_claim" / r["image"], [])
     return out
