@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .config import Profile
 from .quality import REASONS
-from .store.schema import CompletenessCheck, KeyField, Label, Photo
+from .store.schema import OPERATOR, CompletenessCheck, KeyField, Label, Photo
 
 STATUSES = ("present", "missing", "invalid", "doubtful")
 DOUBTFUL_BELOW = 0.6   # field confidence below this: "doubtful"
@@ -108,7 +108,7 @@ def document_checks(photo: Photo, doc_type: str, profile: Profile) -> list[Check
         elif f.confidence < DOUBTFUL_BELOW:
             items.append(CheckItem(item, "doubtful",
                                    f"'{f.value}' read with low confidence {f.confidence:.2f}", uid))
-        elif name in ("date_of_birth", "expiry_date") and f.source != "operator" \
+        elif name in ("date_of_birth", "expiry_date") and f.source != OPERATOR \
                 and "day/month order assumed" in (f.reason or ""):
             items.append(CheckItem(item, "doubtful", f"'{f.value}': {f.reason}", uid))
         else:

@@ -11,12 +11,10 @@ import peewee as pw
 
 from .config import FIELD_NAMES
 from .store import Store
-from .store.schema import KeyField, Outbox, Photo, utcnow
+from .store.schema import OPERATOR, OUTBOX_ACTIVE, KeyField, Outbox, Photo, utcnow
 
 log = logging.getLogger("claim_edge.corrections")
 
-OPERATOR = "operator"                      # KeyField.source of a correction
-ACTIVE_OUTBOX = ("pending", "inflight")    # not yet acknowledged by central (sync/worker.py)
 MAX_FIELD_VALUE = 200
 VALIDATED = ("date_of_birth", "expiry_date", "date", "vin", "plate", "license_number",
              "policy_number", "invoice_number", "name")
@@ -91,5 +89,5 @@ def _requeue(u: uuidlib.UUID, claim_id: str, why: str) -> None:
         return
     last = Outbox.select(pw.fn.MAX(Outbox.id)).scalar() or 0
     Outbox.update(id=last + 1, state="pending", acked_at=None, ack_status=None, reason=why,
-                  created_at=row.created_at if row.state in ACTIVE_OUTBOX else utcnow()
+                  created_at=row.created_at if row.state in OUTBOX_ACTIVE else utcnow()
                   ).where(Outbox.id == row.id).execute()

@@ -23,13 +23,14 @@ import hashlib
 import json
 from typing import Any
 
+from edge.store.schema import OPERATOR
+
 PROTOCOL_VERSION = 1
 CHUNK_SIZE = 256 * 1024
 
 ACK_COMMITTED = "committed"
 ACK_DUPLICATE = "duplicate"
 ACK_REJECTED = "rejected"
-OPERATOR = "operator"             # KeyField.source of an operator's correction
 
 
 def t_record(device: str) -> str:

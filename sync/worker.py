@@ -33,15 +33,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.digest import sha256_file
+from edge.store.schema import OPERATOR, OUTBOX_ACTIVE
 
 from .backoff import Backoff
-from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_SIZE, OPERATOR,
+from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_SIZE,
                        record_message, t_ack, t_chunk, t_image, t_record, t_status)
 from .settings import BrokerSettings
 
 log = logging.getLogger("claim_edge.sync")
 
-ACTIVE_STATES = ("pending", "inflight")
 # PUBACK reason codes after which the same message can never get through
 PERMANENT_PUBACK = {0x95: "packet too large", 0x99: "payload format invalid",
                     0x90: "topic name invalid"}
@@ -129,7 +129,7 @@ class SyncWorker:
                 if kind == "sent":
                     q = (Outbox.update(state="inflight", attempts=Outbox.attempts + 1,
                                        last_attempt_at=stamp)
-                         .where((Outbox.record_uuid == _uuid(u)) & Outbox.state.in_(ACTIVE_STATES)))
+                         .where((Outbox.record_uuid == _uuid(u)) & Outbox.state.in_(OUTBOX_ACTIVE)))
                 elif kind == "acked":
                     status, rev = arg
                     # an ack for an older revision does not cover a correction made since
@@ -142,7 +142,7 @@ class SyncWorker:
                                 & (corrections <= rev)))
                 elif kind == "quarantined":
                     q = (Outbox.update(state="quarantined", reason=arg, last_attempt_at=stamp)
-                         .where((Outbox.record_uuid == _uuid(u)) & Outbox.state.in_(ACTIVE_STATES)))
+                         .where((Outbox.record_uuid == _uuid(u)) & Outbox.state.in_(OUTBOX_ACTIVE)))
                 elif kind == "rejected":
                     q = (Outbox.update(state="quarantined", ack_status=ACK_REJECTED, reason=arg,
                                        acked_at=stamp)
@@ -158,7 +158,7 @@ class SyncWorker:
                 return None
             Outbox = self._outbox()
             rows = list(Outbox.select(Outbox.id, Outbox.record_uuid, Outbox.attempts)
-                        .where(Outbox.state.in_(ACTIVE_STATES) & (Outbox.id > self._cursor))
+                        .where(Outbox.state.in_(OUTBOX_ACTIVE) & (Outbox.id > self._cursor))
                         .order_by(Outbox.id).limit(64).tuples())
             if not rows:
                 self._scan_done_at = now
@@ -172,7 +172,7 @@ class SyncWorker:
 
     def remaining(self) -> int:
         Outbox = self._outbox()
-        return Outbox.select().where(Outbox.state.in_(ACTIVE_STATES)).count()
+        return Outbox.select().where(Outbox.state.in_(OUTBOX_ACTIVE)).count()
 
     def _quarantine(self, u: str, reason: str) -> None:
         log.warning("quarantined record %s: %s", u, reason)
@@ -554,7 +554,7 @@ def outbox_status(store_path: str | os.PathLike) -> dict:
                          .group_by(Outbox.state).tuples()):
             counts[state] = n
         oldest = (Outbox.select(pw.fn.MIN(Outbox.created_at))
-                  .where(Outbox.state.in_(ACTIVE_STATES)).scalar())
+                  .where(Outbox.state.in_(OUTBOX_ACTIVE)).scalar())
         if isinstance(oldest, str):
             oldest = dt.datetime.fromisoformat(oldest)
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)

@@ -112,6 +112,10 @@ class TextLine(Base):
         indexes = ((("photo", "idx"), True),)
 
 
+OPERATOR = "operator"                     # KeyField.source of an operator's correction
+OUTBOX_ACTIVE = ("pending", "inflight")   # Outbox states central has not acknowledged yet
+
+
 class KeyField(Base):
     photo = pw.ForeignKeyField(Photo, backref="fields", on_delete="CASCADE")
     name = pw.CharField()

@@ -26,13 +26,13 @@ import peewee as pw
 
 from ..checklist import CheckItem, claim_checklist, record_checklist
 from ..config import Profile
-from ..corrections import ACTIVE_OUTBOX, CorrectionError, correct_field
+from ..corrections import CorrectionError, correct_field
 from ..decode import DECODABLE, sniff
 from ..errors import PhotoError
 from ..result import PhotoResult
 from ..store import Store, StoreWriteError
 from ..store.files import write_blob
-from ..store.schema import Claim, KeyField, Outbox, Photo, utcnow
+from ..store.schema import OUTBOX_ACTIVE, Claim, KeyField, Outbox, Photo, utcnow
 
 log = logging.getLogger("claim_edge.web")
 
@@ -365,10 +365,10 @@ class WebApp:
             return ok, detail
 
     def status(self) -> dict:
-        pending = Outbox.select().where(Outbox.state.in_(ACTIVE_OUTBOX)).count()
+        pending = Outbox.select().where(Outbox.state.in_(OUTBOX_ACTIVE)).count()
         quarantined = Outbox.select().where(Outbox.state == "quarantined").count()
         oldest = Outbox.select(pw.fn.MIN(Outbox.created_at)).where(
-            Outbox.state.in_(ACTIVE_OUTBOX)).scalar()
+            Outbox.state.in_(OUTBOX_ACTIVE)).scalar()
         if isinstance(oldest, str):
             oldest = dt.datetime.fromisoformat(oldest)
         age = (utcnow() - oldest).total_seconds() if oldest else None

@@ -11,7 +11,8 @@ from ..checklist import CheckItem
 from ..config import FIELD_NAMES
 from ..corrections import MAX_FIELD_VALUE
 from ..quality import REASONS
-from ..store.schema import Claim, KeyField, Label, Outbox, Photo, ScenarioAssignment
+from ..store.schema import (OPERATOR, Claim, KeyField, Label, Outbox, Photo,
+                            ScenarioAssignment)
 from ..store.schema import Image as ImageRow
 from .app import MB, Job, WebApp
 
@@ -329,7 +330,7 @@ def photo_page(app: WebApp, photo: Photo, csrf: str, *, error: str = "", saved: 
         rows_of[f.name] = rows_of.get(f.name, 0) + 1
     field_rows = []
     for f in fields:
-        kind = "operator" if f.source == "operator" else "model"
+        kind = "operator" if f.source == OPERATOR else "model"
         in_use = latest[f.name] == f.id and rows_of[f.name] > 1
         check = "valid" if f.valid else '<span class="bad">invalid</span>'
         field_rows.append(
@@ -345,7 +346,7 @@ def photo_page(app: WebApp, photo: Photo, csrf: str, *, error: str = "", saved: 
                     '<p class="muted" id="no-fields">No fields were read from this photo.</p>')
 
     notice = ""
-    mine = [f for f in fields if f.name == saved and f.source == "operator"]
+    mine = [f for f in fields if f.name == saved and f.source == OPERATOR]
     if mine:
         f = mine[-1]
         check = "" if f.valid else f" Check it: {f.reason or 'not valid'}."
@@ -361,7 +362,7 @@ def photo_page(app: WebApp, photo: Photo, csrf: str, *, error: str = "", saved: 
     err = f'<p class="msg error" role="alert">{h(error)}</p>' if error else ""
     note = f'<p class="msg ok" role="status">{h(notice)}</p>' if notice else ""
 
-    sync_line = _sync_state(photo.uuid, sum(f.source == "operator" for f in fields))
+    sync_line = _sync_state(photo.uuid, sum(f.source == OPERATOR for f in fields))
     texts = "".join(f'<li>{h(t.get("text"))} <span class="muted">{float(t.get("score", 0)):.2f}'
                     f'</span></li>' for t in result.get("text") or [])
     dets = "".join(f'<li>{h(d.get("label"))} {float(d.get("score", 0)):.2f}'
