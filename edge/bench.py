@@ -89,6 +89,30 @@ def _bench_detector(pipe: Pipeline) -> None:
     print(f"detect on a 12 MP photo with a small plate (10 runs): first pass median "
           f"{_pct(first, 50):.1f} ms, zoom/tile passes median {_pct(zoom, 50):.1f} ms "
           f"({int(np.median(n))} second passes)", flush=True)
+    _bench_plate_readers(stage.cfg.plate_reader, pipe.profile.runtime.threads)
+
+
+def _bench_plate_readers(configured: str, threads: int) -> None:
+    """Plate read (rectify + recognise + normalise) on a plate crop: each available recogniser."""
+    from .plates import open_recognizer, read_plate_image
+    crop = plate_closeup("ZOM1234", 640, 360, seed=3)[124:236, 90:550]  # its plate, 6 px margin
+    names = [configured] + [n for n in ("plate-reader", "rapidocr") if n != configured]
+    res = {}
+    for name in names:
+        rec = open_recognizer(name, threads)
+        if rec.name in res:  # a missing bundle fell back to RapidOCR
+            continue
+        ms = []
+        for i in range(25):
+            t = time.perf_counter()
+            read_plate_image(crop, rec)
+            if i >= 5:
+                ms.append((time.perf_counter() - t) * 1000)
+        res[rec.name] = _pct(ms, 50)
+    base = res.get("rapidocr-rec")
+    print("plate read on a crop (20 runs, median): " + ", ".join(
+        f"{k} {v:.1f} ms" + (f" ({v / base:.2f}x rapidocr)" if base and k != "rapidocr-rec" else "")
+        for k, v in res.items()) + f"; the profile uses {configured}", flush=True)
 
 
 def run_bench(profile: Profile, args) -> int:

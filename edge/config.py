@@ -105,7 +105,7 @@ class DetectConfig:
     tile_min_side_px: int = 1600        # tile a photo this large when the first pass finds none
     read_plates: bool = True            # read plate text from plate detections (edge/plates.py)
     plate_region: str = ""              # expected plate region: "us", "eu", "br" or "" (any)
-    plate_reader: str = "rapidocr"      # "rapidocr", or a plate_reader bundle (name or path)
+    plate_reader: str = "plate-reader+rapidocr"  # bundle(s) or "rapidocr", in order of trust
 
 
 @dataclass(frozen=True)

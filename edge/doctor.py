@@ -46,6 +46,8 @@ def checks(profile: Profile, store_path: Path, model: str | None):
     except (BundleError, InterpreterError, RegistryError) as e:
         yield FAIL, "model", str(e)
 
+    yield from _aux_bundles(profile)
+
     try:
         import rapidocr_onnxruntime  # noqa: F401
         yield OK, "ocr", f"rapidocr-onnxruntime {_version('rapidocr-onnxruntime')}"
@@ -76,6 +78,29 @@ def checks(profile: Profile, store_path: Path, model: str | None):
     except OSError as e:
         yield WARN, "broker", (f"{b.host}:{b.port} not reachable ({e.strerror or e}); photos are "
                                "kept and synced later")
+
+
+def _aux_bundles(profile: Profile):
+    """The detector and the plate reader(s) the profile names (missing: that step is skipped or
+    falls back, the photo is still processed)."""
+    from .bundle import load_bundle, resolve_bundle
+    d = profile.detect
+    readers = [r.strip() for r in d.plate_reader.split("+")] if d.read_plates else []
+    parts = [("detector", d.detector, "detector", "no detections, no plate reading")]
+    parts += [("plates", r, "plate_reader", "plates read with RapidOCR's recogniser") for r in readers]
+    if not readers:
+        parts.append(("plates", "", "plate_reader", ""))
+    for what, name, kind, fallback in parts:
+        if not name or name == "rapidocr":
+            yield OK, what, "off" if not name else "RapidOCR's recogniser"
+            continue
+        try:
+            b = load_bundle(resolve_bundle(name))
+            if b.kind != kind:
+                raise BundleError(f"{b.path} is a {b.kind} bundle, not a {kind}")
+            yield OK, what, f"{b.name} {b.version} sha256 {b.sha256[:12]} from {b.path}"
+        except (BundleError, OSError) as e:
+            yield WARN, what, f"{name}: {e}; {fallback}"
 
 
 def run_doctor(profile: Profile, store_path: Path, model: str | None) -> int:

@@ -1,6 +1,7 @@
 """The claim-edge command as an operator uses it."""
 
 import json
+from pathlib import Path
 
 from edge import samples
 
@@ -69,14 +70,27 @@ def test_missing_or_corrupt_model_bundle(tmp_path, cli, profile_path, model_dir)
 def test_doctor_reports_each_part(tmp_path, cli, profile_path):
     r = cli("doctor", "--profile", str(profile_path))
     lines = r.stdout.splitlines()
-    assert [x.split()[1] for x in lines] == ["profile", "runtime", "model", "ocr", "store",
-                                             "disk", "broker"]
+    assert [x.split()[1] for x in lines] == ["profile", "runtime", "model", "detector", "plates",
+                                             "plates", "ocr", "store", "disk", "broker"]
     assert r.returncode == 0, r.stdout
+    assert "plate-reader" in lines[4] and lines[4].split()[0] == "ok"
+    assert "RapidOCR" in lines[5]
+
+
+def test_doctor_warns_of_a_missing_plate_reader_and_names_the_fallback(tmp_path, cli, profile_path):
+    p = Path(profile_path)
+    p.write_text(p.read_text().replace('plate_reader = "plate-reader+rapidocr"',
+                                       f'plate_reader = "{tmp_path / "gone"}+rapidocr"'))
+    r = cli("doctor", "--profile", str(p))
+    lines = [x for x in r.stdout.splitlines() if x.split()[1] == "plates"]
+    assert lines[0].split()[0] == "WARN" and "gone" in lines[0] and "RapidOCR" in lines[0]
+    assert lines[1].split()[0] == "ok" and "RapidOCR" in lines[1]
+    assert r.returncode == 0, r.stdout  # photos are still processed
 
 
 def test_bench_prints_medians_and_budget_ratios(cli, profile_path):
     r = cli("bench", "--runs", "1", "--profile", str(profile_path))
     assert r.returncode == 0, r.stderr
     for text in ("classifier alone", "12MP 4032x3024", "median ms", "photos/s", "peak RSS MB",
-                 "cold start to ready s"):
+                 "cold start to ready s", "plate read on a crop"):
         assert text in r.stdout

@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.plates import (RapidPlateRecognizer, read_plate_field, read_plate_image, rectify)
+from edge.config import DetectConfig
+from edge.plates import open_recognizer, read_plate_field, read_plate_image, rectify
 from edge.result import Detection
 from edge.samples import plate_closeup
 
@@ -15,9 +16,13 @@ def _plate_box(width=960, height=540):
     return (width - pw) // 2, (height - ph) // 2, pw, ph
 
 
-@pytest.fixture(scope="module")
-def rec():
-    return RapidPlateRecognizer(threads=2)
+@pytest.fixture(scope="module", params=[DetectConfig.plate_reader, "plate-reader", "rapidocr"])
+def rec(request):
+    """The profiles' default (the shipped plate-reader bundle, then RapidOCR's recogniser where a
+    region's layout can arbitrate) and each recogniser alone."""
+    r = open_recognizer(request.param, threads=2)
+    assert r.name == {"plate-reader": "ctc", "rapidocr": "rapidocr-rec"}.get(request.param, r.name)
+    return r
 
 
 @pytest.mark.parametrize("text,region", [("ABC1234", "br"), ("RIO2A18", "br"),
@@ -58,3 +63,25 @@ def test_plate_field_from_detections_in_a_photo(rec):
             Detection("plate", (0, 0, 40, 20), 0.4)]
     fv = read_plate_field(Decoded(img), dets, "br", rec)
     assert fv.value == "QRS4321" and fv.valid and 0 < fv.confidence <= 0.9
+
+
+class _Fixed:
+    """A recogniser that reads what it is told (for the combination rule alone)."""
+    rectify = False
+
+    def __init__(self, name, reads):
+        self.name, self.reads = name, reads
+
+    def read(self, plate_bgr):
+        return self.reads
+
+
+def test_a_second_recogniser_counts_only_where_a_layout_arbitrates():
+    from edge.plates import CombinedPlateRecognizer
+    both = CombinedPlateRecognizer([_Fixed("ctc", [("7XYZ12", 0.6)]),
+                                    _Fixed("rapid", [("ABC1234", 0.99), ("FOO12", 0.99)])])
+    crop = np.zeros((40, 160, 3), np.uint8)
+    # US plates have no layout: the confident second read does not outvote the first
+    assert read_plate_image(crop, both, "us").value == "7XYZ12"
+    # Brazil: the second recogniser's read fits LLLDDDD and the first one's fits nothing
+    assert read_plate_image(crop, both, "br").value == "ABC1234"

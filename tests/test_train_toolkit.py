@@ -1,5 +1,7 @@
 """Toolkit pieces that need no training: deterministic splits, the index over the shared-data
 label formats (on a generated folder), synthetic generators, AUROC/F1 helpers."""
+from pathlib import Path
+
 import numpy as np
 
 from models.toolkit import data as D
@@ -43,6 +45,23 @@ def test_index_reads_the_label_formats(tmp_path):
     rgb = D.load_sample_rgb(by["plate_photo_crops"][0])
     x = D.to_input(rgb, 96)
     assert x.shape == (96, 96, 3) and x.dtype == np.float32 and x.max() <= 255
+
+
+def test_a_plate_photo_taken_a_hand_from_the_plate_is_a_plate_close_up(tmp_path):
+    import csv
+    import cv2
+    d = tmp_path / "data"
+    (d / "plate_photos").mkdir(parents=True)
+    car = np.full((300, 400, 3), 120, np.uint8)
+    cv2.imwrite(str(d / "plate_photos" / "far.jpg"), car)
+    cv2.imwrite(str(d / "plate_photos" / "near.jpg"), car)
+    with open(d / "plate_photos" / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image", "region", "x", "y", "w", "h", "plate"])
+        w.writerow(["far.jpg", "eu", 150, 200, 120, 30, "AB123"])   # 0.30 of the width: a car
+        w.writerow(["near.jpg", "eu", 40, 100, 320, 80, "AB123"])   # 0.80: the plate fills it
+    cat = {Path(x["path"]).name: x["category"] for x in D.index_real(d) if x["source"] == "plate_photos"}
+    assert cat == {"far.jpg": "vehicle", "near.jpg": "plate"}
 
 
 def test_metric_helpers():

@@ -19,7 +19,7 @@ LICENSES = {
 }
 LABELLING = {
     "vehicles": "category vehicle, damage none, view front/rear (three-quarter views folded in; side views: view masked)",
-    "plate_photos": "whole photo: category vehicle, damage none, view masked",
+    "plate_photos": "whole photo: category vehicle, damage none, view masked; category plate where the plate spans >= half the frame width (3 photos)",
     "plate_photo_crops": "plate box with margin: category plate",
     "plate_crops": "category plate (+ damage none, view unknown, as for every non-vehicle photo)",
     "receipts": "category document",
@@ -55,8 +55,9 @@ def write_card(out: Path, data_dir, samples) -> Path:
          "## Reproduce", "", "```", m["created_by"], "```", "",
          "Evaluation of the shipped bundle alone (prints the numbers below):", "", "```",
          f"claim-edge eval category {data_dir}", "```", "",
-         f"Training mode: `{met.get('train_mode')}` (CPU: ImageNet trunk frozen, its features cached; "
-         "the 1x1 head convolution, its batch-norm affine and the heads are trained). "
+         f"Training mode: `{met.get('train_mode')}` (CPU: the ImageNet trunk frozen up to its last "
+         "blocks and its output cached; those blocks, the 1x1 head convolution, the batch-norm affines and "
+         "the heads are trained, batch-norm statistics stay ImageNet's). "
          "Splits: 70/15/15 train/val/test by a SHA-1 hash of the file name; val picks the epoch and "
          "calibrates the similarity ranges, test is held out and only evaluated.", "",
          "## Data", "", "| set | train | val | test (held-out) | labels used | source / license |",
@@ -133,6 +134,11 @@ def write_card(out: Path, data_dir, samples) -> Path:
           "arguably right (see the vehicle-or-damage column). What matters there is `heads.damage`.",
           "- Photos with no vehicle body (plate, vin, document, other) are trained as damage `none`, "
           "view `unknown`; damage and view metrics are computed on vehicle/damage photos only.",
+          "- `plate_photos`: three photos whose plate spans 63-78% of the frame width (the rest: at most "
+          "40%) are labelled `plate` (DESIGN: a close-up of a licence plate), not `vehicle` "
+          "(`models/toolkit/data.py` PLATE_CLOSEUP_WIDTH), in training and evaluation alike. Two of them "
+          "are in the test split; counted as `vehicle`, as the set's own photo-level reading would, "
+          "that row loses them both.",
           "- View: only front/rear labels exist (three-quarter views folded in); left/right/interior are untrained.",
           "- Open-set AUROC is optimistic: only 24 real non-claim photos are held out (the rest of "
           "`not_claim` trains `other`), and the generated out-of-domain families are far from claim "

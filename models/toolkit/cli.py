@@ -31,8 +31,10 @@ def _common(ap):
 
 def _train_args(ap):
     ap.add_argument("--mode", choices=["frozen", "full"], default="frozen",
-                    help="frozen: CPU, cached trunk features, trains conv_head+heads; full: all layers (GPU)")
+                    help="frozen: CPU, cached trunk features, trains the last --train-blocks blocks, conv_head and heads; full: all layers (GPU)")
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--train-blocks", type=int, default=2,
+                    help="frozen mode: also train the trunk's last N MBConv blocks (0: conv_head + heads only)")
     ap.add_argument("--views-scale", type=float, default=1.0, help="scale the augmented views per sample")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-pretrained", action="store_true", help="random init (tests only)")
@@ -85,12 +87,14 @@ def cmd_train(a):
     t0 = time.time()
     if a.mode == "frozen":
         res = T.train_frozen(net, samples, Path(a.cache) / "features", size=a.size,
-                             epochs=a.epochs or 14, views_scale=a.views_scale, seed=a.seed, log=log)
+                             epochs=a.epochs or 14, views_scale=a.views_scale, seed=a.seed,
+                             train_blocks=a.train_blocks, log=log)
     else:
         res = T.train_full(net, samples, size=a.size, epochs=a.epochs or 10, seed=a.seed, log=log)
     ck = _checkpoint_path(a)
     ck.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state": net.state_dict(), "size": a.size, "mode": a.mode,
+    mode = a.mode if a.mode == "full" else f"frozen, last {a.train_blocks} blocks trained"
+    torch.save({"state": net.state_dict(), "size": a.size, "mode": mode,
                 "prototypes": res["prototypes"], "history": res["history"]}, ck)
     log(f"[train] done in {time.time() - t0:.0f}s -> {ck}")
     return 0
@@ -128,13 +132,13 @@ def cmd_eval(a):
 
 def cmd_all(a):
     cmd = _command(a)
-    log(f"== 1/4 index ==")
+    log("== 1/4 index ==")
     cmd_index(a)
     log(f"== 2/4 train ({a.mode}) ==")
     cmd_train(a)
-    log(f"== 3/4 export int8 ==")
+    log("== 3/4 export int8 ==")
     cmd_export(a, created_by=cmd)
-    log(f"== 4/4 evaluate the shipped bundle + model card ==")
+    log("== 4/4 evaluate the shipped bundle + model card ==")
     cmd_eval(a)
     return 0
 

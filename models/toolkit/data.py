@@ -46,6 +46,11 @@ def _s(source, path, category, damage=None, view=None, crop=None, key=None):
             "key": key}
 
 
+# A plate_photos photo whose plate spans at least this much of the frame width is a plate
+# close-up (DESIGN: `plate`), not a vehicle photo. The set's plate widths are <= 0.40 of the
+# frame except three photos at 0.63-0.78, taken a hand's width from the plate.
+PLATE_CLOSEUP_WIDTH = 0.5
+
 VEHICLE_VIEW = {"front": "front", "front_three_quarter": "front", "rear": "rear",
                 "rear_three_quarter": "rear"}  # side: left/right unknown -> masked
 
@@ -68,6 +73,13 @@ def read_jsonl(data_dir: str | Path, name: str) -> list[dict]:
             if line.strip()]
 
 
+def _image_width(path: Path) -> int:
+    """Width from the file header (PIL reads no pixels for this)."""
+    from PIL import Image
+    with Image.open(path) as im:
+        return im.size[0]
+
+
 def index_real(data_dir: str | Path) -> list[dict]:
     d = Path(data_dir)
     out: list[dict] = []
@@ -85,9 +97,10 @@ def index_real(data_dir: str | Path) -> list[dict]:
         out.append(_s("plate_crops", d / "plate_crops" / r["image"], "plate"))
     for r in rows("plate_photos"):
         p = d / "plate_photos" / r["image"]
-        # the whole photo: a fairly close front/rear car shot, undamaged
-        out.append(_s("plate_photos", p, "vehicle", "none"))
         box = [int(float(r[k])) for k in ("x", "y", "w", "h")]
+        # the whole photo: a fairly close front/rear car shot, undamaged (or a plate close-up)
+        closeup = box[2] >= PLATE_CLOSEUP_WIDTH * _image_width(p)
+        out.append(_s("plate_photos", p, "plate" if closeup else "vehicle", "none"))
         # the plate cut from its box (with margin, see load_image): same split as its photo
         s = _s("plate_photo_crops", p, "plate", crop=box, key=f"plate_photos/{p.name}")
         out.append(s)

@@ -178,7 +178,9 @@ def export_bundle(net, samples, out_dir: Path, *, size: int, prototypes: dict, c
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     from edge.bundle import load_bundle
+    from edge.health import write_canary
     load_bundle(tmp)  # validate before it replaces anything
+    write_canary(tmp)  # the sample photos with this model's labels: the device's health check
     # keep files the evaluation wrote earlier only if they belong to this model: start clean
     if out_dir.exists():
         shutil.rmtree(out_dir)

@@ -1,8 +1,10 @@
 """Backbone feature cache for the CPU frozen-backbone mode.
 
-The trunk (stem + MBConv blocks, ImageNet weights, frozen) runs once per (sample, view); its
-output [320, s/32, s/32] is stored as float16 under .cache/features/. Training then only runs
-the 1x1 conv_head + pooling + heads, which takes seconds per epoch on 2 cores.
+The frozen part of the trunk (stem + MBConv blocks up to the last --train-blocks, ImageNet
+weights) runs once per (sample, view); its output ([192, s/32, s/32] before the last 2 blocks,
+[320, s/32, s/32] after all of them) is stored as float16 under .cache/features/. Training then
+runs only the trained blocks, the 1x1 conv_head + pooling and the heads: 40-50 s per epoch on
+2 cores with 2 blocks, seconds with none.
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ def _cache_name(items, size, tag):
     return h.hexdigest()[:16]
 
 
-def compute_features(trunk, samples: list[dict], size: int, cache_dir: Path, *, views_scale=1.0,
+def compute_features(frozen, samples: list[dict], size: int, cache_dir: Path, *, views_scale=1.0,
                      batch: int = 32, log=print, tag: str = "trunk") -> tuple[np.ndarray, list[int], list[int]]:
     """Returns (features float16 [M,C,h,w], sample index per row, view per row). Cached per
     source in chunks so an interrupted run resumes."""
@@ -68,7 +70,7 @@ def compute_features(trunk, samples: list[dict], size: int, cache_dir: Path, *, 
                 xs = np.stack([view_image(samples[i], v, size) for i, v in part[b0:b0 + batch]])
                 with torch.no_grad():
                     x = (torch.from_numpy(xs).permute(0, 3, 1, 2) - 127.0) / 128.0
-                    out.append(trunk(x).numpy().astype(np.float16))
+                    out.append(frozen(x).numpy().astype(np.float16))
             arr = np.concatenate(out)
             np.save(f.with_suffix(".tmp.npy"), arr)
             f.with_suffix(".tmp.npy").rename(f)

@@ -40,9 +40,19 @@ class Trunk(nn.Module):
         self.blocks = eff._blocks
 
     def forward(self, x):
+        return self.tail(self.prefix(x, len(self.blocks)), len(self.blocks))
+
+    def prefix(self, x, split: int):
+        """Stem + blocks[:split] (the part whose output the CPU mode caches)."""
         x = self.act(self.bn0(self.conv_stem(x)))
-        for block in self.blocks:
+        for block in self.blocks[:split]:
             x = block(x)  # no drop-connect
+        return x
+
+    def tail(self, x, split: int):
+        """blocks[split:] (trained in CPU mode when --train-blocks > 0)."""
+        for block in self.blocks[split:]:
+            x = block(x)
         return x
 
 

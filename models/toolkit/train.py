@@ -1,7 +1,6 @@
 """Training: CPU frozen-backbone mode on cached trunk features, and a full fine-tune mode."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -9,8 +8,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import data as D
-from .data import build_samples  # noqa: F401  (re-export)
 from .features import compute_features, view_image
 from .net import CATEGORY, DAMAGE, VIEW, MultiTaskNet
 
@@ -49,7 +46,7 @@ def _sample_weights(samples, rows):
     cats = [samples[i]["category"] for i in rows]
     srcs = [samples[i]["source"] for i in rows]
     from collections import Counter
-    cc, sc = Counter(cats), Counter(srcs)
+    sc = Counter(srcs)
     # balance categories, and sources within a category
     n_src_per_cat = Counter()
     for s in set(zip(cats, srcs)):
@@ -57,37 +54,69 @@ def _sample_weights(samples, rows):
     return np.array([1.0 / (n_src_per_cat[c] * sc[s]) for c, s in zip(cats, srcs)], np.float64)
 
 
+class _Body(torch.nn.Module):
+    """What CPU mode trains on cached features: the last ``train_blocks`` MBConv blocks (0 = none),
+    conv_head + pooling, and the heads."""
+
+    def __init__(self, net: MultiTaskNet, train_blocks: int):
+        super().__init__()
+        self.net = net
+        self.split = len(net.trunk.blocks) - train_blocks
+
+    def forward(self, x):
+        return self.net.heads(self.net.neck(self.net.trunk.tail(x, self.split)))
+
+    def train(self, mode: bool = True):
+        # batch-norm running statistics stay ImageNet's (their affine is trained): batches of
+        # cached features are class-balanced resamples, not the photos the device sees
+        super().train(mode)
+        for m in self.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.eval()
+        return self
+
+
 def train_frozen(net: MultiTaskNet, samples, cache_dir: Path, *, size=224, epochs=14, batch=128,
-                 lr=2e-3, views_scale=1.0, seed=0, log=print):
-    """CPU mode: trunk frozen (features cached), conv_head + BN affine + heads trained."""
+                 lr=2e-3, views_scale=1.0, seed=0, train_blocks=0, log=print):
+    """CPU mode: the trunk up to its last ``train_blocks`` blocks is frozen and its output cached;
+    those blocks, conv_head (+ BN affine) and the heads are trained."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    body = _Body(net, train_blocks)
     trunk = net.trunk.eval()
     use = [s for s in samples if s["category"] is not None and s["split"] in ("train", "val")]
-    log(f"[train] caching trunk features for {len(use)} samples (train views + val)")
-    feats, idx, views = compute_features(trunk, use, size, cache_dir, views_scale=views_scale, log=log)
+    log(f"[train] caching trunk features (blocks[:{body.split}]) for {len(use)} samples (train views + val)")
+    tag = "trunk" if train_blocks == 0 else f"trunk{body.split}"
+    feats, idx, views = compute_features(lambda x: trunk.prefix(x, body.split), use, size, cache_dir,
+                                         views_scale=views_scale, log=log, tag=tag)
     feats = torch.from_numpy(feats)
     tr = [r for r, i in enumerate(idx) if use[i]["split"] == "train"]
     va = [r for r, i in enumerate(idx) if use[i]["split"] == "val"]
     y_all = label_ids(use, idx)
     w = _sample_weights(use, [idx[r] for r in tr])
     w = w / w.sum()
+    for p in net.trunk.parameters():
+        p.requires_grad_(False)
+    tail = list(net.trunk.blocks[body.split:].parameters())
+    for p in tail:
+        p.requires_grad_(True)
     params = [
         {"params": list(net.heads.parameters()), "lr": lr, "weight_decay": 1e-4},
         {"params": list(net.neck.conv_head.parameters()) + list(net.neck.bn1.parameters()),
          "lr": lr * 0.25, "weight_decay": 1e-5},
     ]
-    for p in net.trunk.parameters():
-        p.requires_grad_(False)
+    max_lr = [lr, lr * 0.25]
+    if tail:
+        params.append({"params": tail, "lr": lr * 0.1, "weight_decay": 1e-5})
+        max_lr.append(lr * 0.1)
     opt = torch.optim.AdamW(params)
     steps_per_epoch = max(1, len(tr) // batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[lr, lr * 0.25],
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr,
                                                 total_steps=epochs * steps_per_epoch, pct_start=0.15)
     best, best_state = -1.0, None
     history = []
     for ep in range(epochs):
-        net.neck.train(); net.heads.train()
-        net.neck.bn1.eval()  # keep ImageNet running stats; affine is trained
+        body.train()
         t0 = time.time()
         tot = 0.0
         for _ in range(steps_per_epoch):
@@ -97,14 +126,13 @@ def train_frozen(net: MultiTaskNet, samples, cache_dir: Path, *, size=224, epoch
             # feature-space noise / channel dropout as cheap extra augmentation
             x = F.dropout(x, 0.1)
             y = {h: y_all[h][rows] for h in y_all}
-            outs = net.heads(net.neck(x))
-            loss, _ = multitask_loss(net, outs, y)
+            loss, _ = multitask_loss(net, body(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             tot += float(loss.detach())
-        m = evaluate_cached(net, feats, va, y_all)
+        m = evaluate_cached(body, feats, va, y_all)
         score = m["category_acc"] + m["damage_presence_acc"]
         history.append({"epoch": ep + 1, "loss": tot / steps_per_epoch, **m})
         log(f"[train] epoch {ep + 1}/{epochs} loss {tot / steps_per_epoch:.3f} val cat {m['category_acc']:.3f} "
@@ -116,24 +144,24 @@ def train_frozen(net: MultiTaskNet, samples, cache_dir: Path, *, size=224, epoch
     net.load_state_dict(best_state)
     net.eval()
     # prototypes: mean L2-normalised embedding of the training samples (plain view) per category
-    protos = prototypes_from(net, feats, [r for r in tr if views[r] == 0], y_all["category"])
+    protos = prototypes_from(body, feats, [r for r in tr if views[r] == 0], y_all["category"])
     return {"history": history, "prototypes": protos, "n_train_rows": len(tr), "n_val_rows": len(va)}
 
 
 @torch.no_grad()
-def _embed_rows(net, feats, rows, bs=256):
+def _embed_rows(body, feats, rows, bs=256):
     outs = {"category": [], "damage": [], "view": [], "embedding": []}
     for b in range(0, len(rows), bs):
-        o = net.heads(net.neck(feats[rows[b:b + bs]].float()))
+        o = body(feats[rows[b:b + bs]].float())
         for k in outs:
             outs[k].append(o[k])
     return {k: torch.cat(v) if v else torch.zeros(0) for k, v in outs.items()}
 
 
 @torch.no_grad()
-def evaluate_cached(net, feats, rows, y_all):
-    net.eval()
-    o = _embed_rows(net, feats, rows)
+def evaluate_cached(body, feats, rows, y_all):
+    body.eval()
+    o = _embed_rows(body, feats, rows)
     res = {}
     for head in ("category", "damage", "view"):
         t = y_all[head][rows]
@@ -146,8 +174,8 @@ def evaluate_cached(net, feats, rows, y_all):
 
 
 @torch.no_grad()
-def prototypes_from(net, feats, rows, ycat):
-    o = _embed_rows(net, feats, rows)
+def prototypes_from(body, feats, rows, ycat):
+    o = _embed_rows(body, feats, rows)
     e = F.normalize(o["embedding"], dim=1)
     t = ycat[rows]
     protos = {}
@@ -166,7 +194,6 @@ def train_full(net: MultiTaskNet, samples, *, size=224, epochs=10, batch=32, lr=
     """GPU mode: every layer trained on augmented images decoded on the fly."""
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     use = [s for s in samples if s["category"] is not None and s["split"] == "train"]
     y_all = label_ids(use, list(range(len(use))))
     w = _sample_weights(use, list(range(len(use))))
