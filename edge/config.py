@@ -117,6 +117,7 @@ class OcrConfig:
     detections: list[str] = field(default_factory=lambda: ["vin", "text_block"])
     threads: int = 0                  # ONNX Runtime intra-op threads; 0 = runtime.threads
     max_side: int = 1600              # long side the OCR sees (RapidOCR shrinks above 2000)
+    det_max_side: int = 0             # long side its text detector sees (0: RapidOCR's rule)
     word_boxes: bool = True           # per-character boxes, to put dropped word gaps back
     min_score: float = 0.5            # text lines read with a lower score are dropped
     day_first: bool = True            # 03/04/2019 is 3 April (recorded as an assumption)

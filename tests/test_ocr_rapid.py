@@ -64,3 +64,17 @@ def test_cache_round_trip_by_sha256(tmp_path, page):
     cache.put("ab" * 32, raw)
     assert cache.get("ab" * 32) == raw
     assert OcrCache(tmp_path, "k2").get("ab" * 32) is None  # other engine settings
+
+
+def test_a_smaller_detector_input_reads_the_same_lines_in_full_resolution_boxes(engine, page):
+    """[ocr] det_max_side: the detector sees the page at most that large, the lines are still
+    cut from (and boxed in) the image the engine was given."""
+    img, _ = page
+    big = cv2.resize(img, None, fx=1.6, fy=1.6, interpolation=cv2.INTER_CUBIC)  # 1760 px wide
+    small_det = open_engine(threads=2, max_side=1800, word_boxes=True, det_max_side=800)
+    assert small_det._engine().text_det.get_preprocess(1760).limit_side_len == 800
+    got, ref = small_det.read_raw(big), engine.read_raw(big)
+    fold = lambda s: s.upper().replace(" ", "").replace("O", "0")  # noqa: E731
+    assert [fold(r.text) for r in got] == [fold(r.text) for r in ref]
+    for a, b in zip(got, ref):  # the same places in the big image, not the detector's pixels
+        assert np.abs(np.array(a.box) - np.array(b.box)).max() < 0.02 * big.shape[1]

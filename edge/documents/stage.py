@@ -67,7 +67,8 @@ class DocumentStage:
             folder = self.cfg.cache_dir or str(profile.store.resolved.parent / "ocr-cache")
             self._cache = OcrCache(folder, settings_key(
                 engine="rapidocr-onnxruntime", max_side=self.cfg.max_side,
-                word_boxes=self.cfg.word_boxes, use_cls=False))
+                word_boxes=self.cfg.word_boxes, use_cls=False,
+                **({"det_max_side": self.cfg.det_max_side} if self.cfg.det_max_side else {})))
 
     # --- what triggers OCR ----------------------------------------------------------------
     def wants(self, result) -> tuple[bool, bool]:
@@ -90,7 +91,8 @@ class DocumentStage:
             from ..ocr import open_engine
             threads = self.cfg.threads or self.profile.runtime.threads
             self._engine = open_engine(threads=threads, max_side=max(self.cfg.max_side, 64),
-                                       use_cls=False, word_boxes=self.cfg.word_boxes)
+                                       use_cls=False, word_boxes=self.cfg.word_boxes,
+                                       det_max_side=self.cfg.det_max_side)
         return self._engine
 
     def models(self):

@@ -136,7 +136,7 @@ def settings_key(**settings) -> str:
 
 
 def open_engine(threads: int = 2, max_side: int = 2000, use_cls: bool = False,
-                word_boxes: bool = True) -> OcrEngine:
+                word_boxes: bool = True, det_max_side: int = 0) -> OcrEngine:
     from .rapid import RapidOcrEngine
     return RapidOcrEngine(threads=threads, max_side=max_side, use_cls=use_cls,
-                          word_boxes=word_boxes)
+                          word_boxes=word_boxes, det_max_side=det_max_side)

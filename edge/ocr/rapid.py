@@ -20,9 +20,10 @@ class RapidOcrEngine:
     name = "rapidocr-onnxruntime"
 
     def __init__(self, threads: int = 2, max_side: int = 2000, use_cls: bool = False,
-                 word_boxes: bool = True):
+                 word_boxes: bool = True, det_max_side: int = 0):
         self.threads = max(1, int(threads))
         self.max_side = int(max_side)
+        self.det_max_side = int(det_max_side)
         self.use_cls = use_cls
         self.word_boxes = word_boxes
         self._ocr = None
@@ -41,7 +42,19 @@ class RapidOcrEngine:
             from rapidocr_onnxruntime import RapidOCR
             self._ocr = RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1,
                                  max_side_len=self.max_side)
+            if self.det_max_side > 0:
+                self._detect_at(self._ocr.text_det, self.det_max_side)
         return self._ocr
+
+    @staticmethod
+    def _detect_at(text_det, side: int) -> None:
+        """Run the text detector with the image's long side at most ``side`` pixels; the lines
+        are still cut from the full image for recognition. RapidOCR 1.4 sizes its detector
+        input from the image alone (long side 2000 above 1500 px), and detection is half of a
+        page's OCR time: at 1024 it drops from ~450 to ~180 ms on 2 cores."""
+        from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+        text_det.get_preprocess = lambda max_wh: DetPreProcess(
+            min(side, max_wh), "max", text_det.mean, text_det.std)
 
     def read_raw(self, image: np.ndarray) -> list[RawLine]:
         if image.ndim == 2:

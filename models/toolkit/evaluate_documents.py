@@ -104,7 +104,7 @@ def evaluate_set(items, typer: BoxTyper, label: str, verbose: bool = False) -> d
 def main_receipts(argv=None) -> int:
     from edge.ocr import lines_from_raw
 
-    from .documents_receipts import cached_ocr, load_receipts, split_of
+    from .documents_receipts import OCR_SETTINGS, cached_ocr, load_receipts, split_of
     ap = argparse.ArgumentParser(prog="claim-edge eval receipts", description=__doc__)
     ap.add_argument("data_dir")
     ap.add_argument("--split", default="test", choices=["test", "train", "all"],
@@ -113,7 +113,11 @@ def main_receipts(argv=None) -> int:
     ap.add_argument("--no-ocr", action="store_true", help="only the given-boxes upper bound")
     ap.add_argument("--verbose", action="store_true", help="list misses")
     ap.add_argument("--json", help="write the numbers to this file")
+    ap.add_argument("--det-max-side", type=int, default=0,
+                    help="OCR text detector's long side (the profile's [ocr] det_max_side; 0: RapidOCR's rule)")
     a = ap.parse_args(argv)
+    if a.det_max_side:
+        OCR_SETTINGS["det_max_side"] = a.det_max_side  # also keys the OCR cache
     typer = BoxTyper.load(a.model) if a.model else BoxTyper.load()
     recs = [r for r in load_receipts(a.data_dir)
             if a.split == "all" or split_of(r.name) == a.split]
