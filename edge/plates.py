@@ -318,23 +318,27 @@ class CombinedPlateRecognizer:
         return _candidates(self, plate_bgr, "")
 
 
-def open_recognizer(name: str = "plate-reader", threads: int = 2) -> PlateRecognizer:
+def open_recognizer(name: str = "plate-reader", threads: int = 2,
+                    strict: bool = False) -> PlateRecognizer:
     """"rapidocr" for RapidOCR's recogniser, else a plate_reader bundle (name or path); falls
-    back to RapidOCR when the bundle is missing. "a+b" combines recognisers."""
+    back to RapidOCR when the bundle is missing (``strict``: raises ValueError instead, for
+    measurements that must be the named reader's). "a+b" combines recognisers."""
     if "+" in name:
         members = {}
         for part in name.split("+"):
-            rec = open_recognizer(part.strip(), threads)
+            rec = open_recognizer(part.strip(), threads, strict)
             members.setdefault(rec.name, rec)  # a missing bundle must not read twice by RapidOCR
         return CombinedPlateRecognizer(list(members.values()))
     if name and name != "rapidocr":
         from .bundle import load_bundle, resolve_bundle
         try:
             b = load_bundle(resolve_bundle(name))
-            if b.kind == "plate_reader":
-                return CtcPlateRecognizer(b, threads)
-            log.warning("plate reader %r is a %s bundle; using RapidOCR", name, b.kind)
+            if b.kind != "plate_reader":
+                raise ValueError(f"a {b.kind} bundle, not a plate_reader")
+            return CtcPlateRecognizer(b, threads)
         except Exception as e:  # noqa: BLE001 - fall back, never stop the photo
+            if strict:
+                raise ValueError(f"plate reader {name!r} cannot be used: {e}") from e
             log.warning("plate reader %r cannot be used (%s); using RapidOCR", name, e)
     return RapidPlateRecognizer(threads)
 

@@ -33,11 +33,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.digest import sha256_file
-from edge.store.schema import OPERATOR, OUTBOX_ACTIVE
+from edge.store import Store  # the device store (opens/migrates the SQLite file)
+from edge.store.schema import OPERATOR, OUTBOX_ACTIVE, KeyField, Outbox
 
 from .backoff import Backoff
 from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_SIZE,
                        record_message, t_ack, t_chunk, t_image, t_record, t_status)
+from .record import RecordUnavailable, build_record, build_records
 from .settings import BrokerSettings
 
 log = logging.getLogger("claim_edge.sync")
@@ -80,7 +82,6 @@ def _uuid(u: str) -> uuidlib.UUID:
 class SyncWorker:
     def __init__(self, store_path: str | os.PathLike, broker: BrokerSettings,
                  options: SyncOptions | None = None, device: str | None = None):
-        from edge.store import Store  # the device store (opens/migrates the SQLite file)
 
         self.store = Store.open(store_path)
         self.broker = broker
@@ -110,18 +111,12 @@ class SyncWorker:
         self._stop = False
 
     # --- outbox -------------------------------------------------------------------------------
-    def _outbox(self):
-        from edge.store.schema import Outbox
-        return Outbox
-
     def _flush(self, force: bool = False) -> None:
         if not self._updates:
             return
         now = time.monotonic()
         if not force and now - self._last_flush < self.opt.flush_interval and len(self._updates) < 256:
             return
-        from edge.store.schema import KeyField
-        Outbox = self._outbox()
         stamp = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         with self.store.db.atomic():
             for kind, u, arg in self._updates:
@@ -156,7 +151,6 @@ class SyncWorker:
             now = time.monotonic()
             if self._scan_done_at and now - self._scan_done_at < self.opt.poll_interval:
                 return None
-            Outbox = self._outbox()
             rows = list(Outbox.select(Outbox.id, Outbox.record_uuid, Outbox.attempts)
                         .where(Outbox.state.in_(OUTBOX_ACTIVE) & (Outbox.id > self._cursor))
                         .order_by(Outbox.id).limit(64).tuples())
@@ -166,12 +160,10 @@ class SyncWorker:
             self._scan_done_at = 0.0
             self._rows.extend(rows)
             self._cursor = rows[-1][0]
-            from .record import build_records
             self._built = build_records([r[1] for r in rows], self.store.images)
         return self._rows.popleft()
 
     def remaining(self) -> int:
-        Outbox = self._outbox()
         return Outbox.select().where(Outbox.state.in_(OUTBOX_ACTIVE)).count()
 
     def _quarantine(self, u: str, reason: str) -> None:
@@ -361,7 +353,6 @@ class SyncWorker:
         return True
 
     def _send_record(self, row) -> None:
-        from .record import RecordUnavailable, build_record
         _id, ru, attempts = row
         u = str(_uuid(ru))
         got = self._built.pop(u, None)       # built with the rest of its scan
@@ -462,7 +453,6 @@ class SyncWorker:
             self.stats["reasks"] += 1
             a.last_progress = now
             try:
-                from .record import build_record
                 record, _ = build_record(a.uuid, self.store.images)
             except Exception as e:  # noqa: BLE001 - the photo vanished: quarantine
                 self._quarantine(a.uuid, f"cannot rebuild record: {e}")
@@ -543,10 +533,6 @@ class SyncWorker:
 
 def outbox_status(store_path: str | os.PathLike) -> dict:
     """Counts per outbox state and the age of the oldest pending record (``sync status``)."""
-    from edge.store import Store
-    from edge.store.schema import Outbox
-    import peewee as pw
-
     store = Store.open(store_path)
     try:
         counts = {s: 0 for s in ("pending", "inflight", "acked", "quarantined")}

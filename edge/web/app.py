@@ -32,7 +32,7 @@ from ..errors import PhotoError
 from ..result import PhotoResult
 from ..store import Store, StoreWriteError
 from ..store.files import write_blob
-from ..store.schema import OUTBOX_ACTIVE, Claim, KeyField, Outbox, Photo, utcnow
+from ..store.schema import OUTBOX_ACTIVE, Claim, KeyField, Outbox, utcnow
 
 log = logging.getLogger("claim_edge.web")
 
@@ -345,7 +345,7 @@ class WebApp:
                 kf = correct_field(self.store, photo_uuid, name, value)
             except CorrectionError as e:
                 raise WebError(str(e), e.status, e.code) from None
-            claim_id = Photo.get_by_id(kf.__data__["photo"]).claim_id
+            claim_id = kf.photo.claim_id
             record_checklist(claim_id, claim_checklist(claim_id, self.profile))
         return kf
 

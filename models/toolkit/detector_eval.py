@@ -226,10 +226,10 @@ def main_plates(argv=None) -> int:
     prof = load_profile(a.profile)
     cfg = prof.detect
     reader = a.reader or cfg.plate_reader
-    rec = open_recognizer(reader, a.threads)
-    if "ctc" not in rec.name and reader.replace("+rapidocr", "").replace("rapidocr", ""):
-        # no silent fallback here: the numbers must be the named reader's
-        raise SystemExit(f"plate reader {reader!r}: bundle not usable (see the warning above)")
+    try:  # no silent fallback here: the numbers must be the named reader's
+        rec = open_recognizer(reader, a.threads, strict=True)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     metrics = {}
     det: Detector | None = None
     try:
