@@ -27,8 +27,8 @@ import os
 import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import paho.mqtt.client as mqtt
 import peewee as pw
@@ -40,9 +40,10 @@ from edge.store.files import fsync_dir
 
 from . import central_db as cdb
 from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_SIZE, canonical_json,
-                       chunk_count, compare_revisions, content_sha256, parse_up_topic, t_ack,
-                       t_image)
+                       chunk_count, compare_revisions, content_sha256, parse_chunk,
+                       parse_up_topic, t_ack, t_image)
 from .settings import BrokerSettings
+from .staging import StagingWriter
 
 log = logging.getLogger("claim_edge.central")
 
@@ -72,6 +73,12 @@ class BadMessage(Exception):
     pass
 
 
+class Staged(NamedTuple):
+    device: str
+    content_sha256: str
+    payload: str
+
+
 class Central:
     def __init__(self, db_url: str, broker: BrokerSettings, blob_dir: str | os.PathLike,
                  group: str = "central", session_expiry: int = 7 * 24 * 3600,
@@ -82,6 +89,7 @@ class Central:
         self.blobs = Path(blob_dir)
         self.staging = self.blobs / ".staging"
         self.staging.mkdir(parents=True, exist_ok=True)
+        self.writer = StagingWriter(self.staging)
         self.group = group
         self.session_expiry = session_expiry
         self.receive_maximum = receive_maximum
@@ -100,7 +108,6 @@ class Central:
         self._running: dict[str, list] = {}
         self._incomplete: set[str] = set()
         self._sql: dict = {}
-        self._io = ThreadPoolExecutor(4, thread_name_prefix="central-fsync")
         self.client: mqtt.Client | None = None
         self.db = self._open_db()
 
@@ -238,14 +245,13 @@ class Central:
                 records.append((device, m))
         staged_now: list[str] = []
         self.db.connect(reuse_if_open=True)
-        fds: dict[str, int] = {}
         self._begin()
         try:
             with self.db.atomic():
                 # Chunk bytes are not fsynced per batch: a chunk row whose bytes a power loss
                 # ate fails the whole-file check below, and the image is asked for again.
                 # The assembled file is fsynced before its blob row commits.
-                touched = self._store_chunks(chunks, fds, replies)
+                touched = self._store_chunks(chunks, replies)
                 completed = self._complete_images(touched, replies)
                 for device, m in records:
                     self._handle_record(device, m, replies, staged_now)
@@ -255,8 +261,7 @@ class Central:
             self._committed()
         finally:
             self._pending_blobs = set()
-            for fd in fds.values():
-                os.close(fd)
+            self.writer.discard()
         self._count("messages", len(batch))
         self._count("batches")
         self._incomplete = touched - set(completed)
@@ -283,13 +288,15 @@ class Central:
     def _blob_exists(self, sha: str) -> bool:
         if sha in self._known_blobs:
             return True
-        if cdb.Blob.select().where(cdb.Blob.sha256 == sha).exists():
+        if self._select("blob", lambda h: cdb.Blob.select(cdb.Blob.size)
+                        .where(cdb.Blob.sha256 == h), sha):
             self._pending_blobs.add(sha)   # cached once the transaction commits
             return True
         return False
 
-    def _store_chunks(self, chunks, fds, replies) -> set[str]:
-        rows, touched = [], set()
+    def _store_chunks(self, chunks, replies) -> set[str]:
+        """Write the batch's chunks to their staging files and add their rows."""
+        rows, touched, to_hash = [], set(), []
         by_sha: dict[str, list] = {}
         for device, sha, idx, m in chunks:
             by_sha.setdefault(sha, []).append((device, idx, m))
@@ -297,20 +304,19 @@ class Central:
             if self._blob_exists(sha):
                 self._count("chunks_for_complete_blob", len(items))
                 continue
-            have = {i for (i,) in cdb.Chunk.select(cdb.Chunk.idx)
-                    .where(cdb.Chunk.sha256 == sha).tuples()}
+            have = self._chunks_held(sha)
             for device, idx, m in items:
-                props = dict(getattr(m.properties, "UserProperty", None) or [])
                 try:
-                    n, size = int(props["n"]), int(props["s"])
-                    csha, ruuid = props["c"], props.get("r")
-                except (KeyError, ValueError):
+                    chunk = parse_chunk(m.payload)
+                except ValueError as e:
                     self._count("bad_chunks")
+                    log.warning("unreadable chunk %s/%d from %s: %s", sha, idx, device, e)
                     continue
-                data = m.payload
+                n, size, csha, ruuid, data = (chunk.nchunks, chunk.size, chunk.sha256,
+                                              chunk.record_uuid, chunk.data)
                 expect = min(CHUNK_SIZE, size - idx * CHUNK_SIZE)
                 bad = (n != chunk_count(size) or idx >= n or size > self.max_image_bytes
-                       or len(data) != expect or len(csha) != 64)
+                       or len(data) != expect)
                 if not bad and idx in have:
                     self._count("duplicate_chunks")
                     continue
@@ -327,15 +333,15 @@ class Central:
                             {"sha256": sha, "missing": [idx]}]}))
                     continue
                 have.add(idx)
-                fd = fds.get(sha)
-                if fd is None:
-                    fd = fds[sha] = os.open(self.staging / f"{sha}.part", os.O_RDWR | os.O_CREAT,
-                                            0o644)
-                os.pwrite(fd, data, idx * CHUNK_SIZE)
-                self._hash_in_order(sha, idx, data)
+                self.writer.add(sha, idx * CHUNK_SIZE, data)
+                h = self._run_hasher(sha, idx)
+                if h is not None:
+                    to_hash.append((h, data))
                 rows.append((sha, idx, csha, n, size))
                 touched.add(sha)
                 self._count("chunks_stored")
+        # the running hashes are fed while the writes wait for the disk
+        self.writer.flush(meanwhile=lambda: [h.update(d) for h, d in to_hash])
         now = cdb.utcnow()
         self._insert(cdb.Chunk, CHUNK_COLS, [r + (now,) for r in rows], ignore=True)
         return touched
@@ -355,13 +361,32 @@ class Central:
             self.db.cursor().executemany(sql, [tuple(c(v) for c, v in zip(conv, r))
                                                for r in rows])
 
+    def _select(self, key: str, build, *params) -> list[tuple]:
+        """Rows of the select ``build(*params)``, its SQL built by peewee once per ``key`` and
+        reused with new ``params`` (every column here is text: no value conversion)."""
+        sql = self._sql.get(key)
+        if sql is None:
+            sql, built = build(*params).sql()
+            if list(built) != list(params):
+                raise ValueError(f"query {key!r} binds {built!r}, not just {params!r}")
+            self._sql[key] = sql
+        with pw.__exception_wrapper__:
+            cur = self.db.cursor()
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+    def _chunks_held(self, sha: str) -> set[int]:
+        return {i for (i,) in self._select("chunk_idx", lambda h: cdb.Chunk.select(cdb.Chunk.idx)
+                                           .where(cdb.Chunk.sha256 == h), sha)}
+
     def _extends_run(self, sha: str, idx: int) -> bool:
         st = self._running.get(sha)
         return idx == 0 or (st is not None and st[1] == idx)
 
-    def _hash_in_order(self, sha: str, idx: int, data: bytes) -> None:
-        """Whole-file SHA-256 computed as chunks arrive in order (the usual case), so the
-        completed file need not be read back; any gap falls back to reading it."""
+    def _run_hasher(self, sha: str, idx: int):
+        """The whole-file SHA-256 to feed chunk ``idx`` to, None if it is not the next in
+        order. Computed as chunks arrive in order (the usual case), so the completed file need
+        not be read back; any gap falls back to reading it."""
         st = self._running.get(sha)
         if idx == 0:
             if st is None and len(self._running) > 256:
@@ -369,9 +394,9 @@ class Central:
             st = self._running[sha] = [hashlib.sha256(), 0]
         if st is None or st[1] != idx:
             self._running.pop(sha, None)
-            return
-        st[0].update(data)
+            return None
         st[1] += 1
+        return st[0]
 
     @staticmethod
     def _final_ok(final: Path, sha: str) -> bool:
@@ -403,15 +428,6 @@ class Central:
             self._dirs_to_sync.add(final.parent)
             return self._final_ok(final, sha)
 
-    @staticmethod
-    def _sync_part(part: Path, size: int) -> None:
-        try:
-            with open(part, "r+b") as f:
-                f.truncate(size)
-                os.fsync(f.fileno())
-        except FileNotFoundError:        # another central renamed it first: _assemble sees
-            pass
-
     def _locate_bad_chunks(self, sha: str, part: Path) -> list[int]:
         """Chunks of a staging file that does not hash to its name whose bytes do not match
         their own SHA-256: the ones to ask for again ([] when every chunk matches, i.e. the
@@ -432,16 +448,16 @@ class Central:
     def _complete_images(self, touched, replies) -> list[str]:
         ready = []
         for sha in touched:
-            rows = list(cdb.Chunk.select(cdb.Chunk.nchunks, cdb.Chunk.size)
-                        .where(cdb.Chunk.sha256 == sha).tuples())
+            rows = self._select("chunk_sizes", lambda h: cdb.Chunk.select(cdb.Chunk.nchunks,
+                                                                          cdb.Chunk.size)
+                                .where(cdb.Chunk.sha256 == h), sha)
             if rows and len(rows) >= rows[0][0]:
                 ready.append((sha, rows[0][1], rows[0][0]))
-        # the staging files' fsyncs run side by side: the journal commits them together
-        list(self._io.map(lambda r: self._sync_part(self.staging / f"{r[0]}.part", r[1]), ready))
+        self.writer.seal([(sha, size) for sha, size, _n in ready])
         done = []
         for sha, size, n in ready:
             final = self.blobs / sha[:2] / sha
-            part = self.staging / f"{sha}.part"
+            part = self.writer.path(sha)
             if self._assemble(sha, size, n, part, final):
                 cdb.Blob.insert(sha256=sha, size=size, path=f"{sha[:2]}/{sha}").on_conflict_ignore().execute()
                 cdb.Chunk.delete().where(cdb.Chunk.sha256 == sha).execute()
@@ -550,7 +566,9 @@ class Central:
             self._reject(device, uuid, content, f"record names device {rec.get('device')!r}, "
                                                 f"sent by {device!r}", replies)
             return
-        existing = cdb.Record.get_or_none(cdb.Record.uuid == uuid)
+        existing = (cdb.Record.get_or_none(cdb.Record.uuid == uuid) if self._select(
+            "record", lambda u: cdb.Record.select(cdb.Record.rev).where(cdb.Record.uuid == u),
+            uuid) else None)
         if existing is not None:
             held = json.loads(existing.payload)
             rel = (compare_revisions(held, existing.content_sha256, rec, content)
@@ -570,7 +588,7 @@ class Central:
                              "committed record is kept (a revision may change only the fields, "
                              "under a higher rev)", replies)
             return
-        staged = cdb.StagedRecord.get_or_none(cdb.StagedRecord.uuid == uuid)
+        staged = self._staged(uuid)
         if staged is not None and staged.content_sha256 != content:
             rel = (compare_revisions(json.loads(staged.payload), staged.content_sha256, rec,
                                      content) if staged.device == device else "conflict")
@@ -588,8 +606,7 @@ class Central:
             sha = im["sha256"]
             if self._blob_exists(sha):
                 continue
-            have = {i for (i,) in cdb.Chunk.select(cdb.Chunk.idx)
-                    .where(cdb.Chunk.sha256 == sha).tuples()}
+            have = self._chunks_held(sha)
             if len(have) >= int(im["chunks"]):
                 # every chunk is here but nobody assembled it (two centrals each committed
                 # part of it concurrently, or a crash between commit and assembly)
@@ -667,21 +684,30 @@ class Central:
 
     def _finalize_waiting(self, sha: str, replies) -> None:
         """Records staged for image ``sha``: commit those whose every image is now stored."""
-        waiting = [u for (u,) in cdb.StagedImage.select(cdb.StagedImage.record_uuid)
-                   .where(cdb.StagedImage.sha256 == sha).tuples()]
+        waiting = [u for (u,) in self._select(
+            "waiting", lambda h: cdb.StagedImage.select(cdb.StagedImage.record_uuid)
+            .where(cdb.StagedImage.sha256 == h), sha)]
         for u in waiting:
             self._finalize_staged(u, replies)
 
     def _finalize_staged(self, u: str, replies) -> None:
-        st = cdb.StagedRecord.get_or_none(cdb.StagedRecord.uuid == u)
+        st = self._staged(u)
         if st is None:
             return
-        shas = [s for (s,) in cdb.StagedImage.select(cdb.StagedImage.sha256)
-                .where(cdb.StagedImage.record_uuid == u).tuples()]
+        shas = [s for (s,) in self._select(
+            "staged_images", lambda r: cdb.StagedImage.select(cdb.StagedImage.sha256)
+            .where(cdb.StagedImage.record_uuid == r), u)]
         if all(self._blob_exists(s) for s in shas):
             rec = json.loads(st.payload)
             self._ack(replies, st.device, u, self._finalize(st.device, rec, st.content_sha256),
                       rec)
+
+    def _staged(self, u: str):
+        """The staged record ``u``, or None."""
+        rows = self._select("staged", lambda r: cdb.StagedRecord.select(
+            cdb.StagedRecord.device, cdb.StagedRecord.content_sha256, cdb.StagedRecord.payload)
+            .where(cdb.StagedRecord.uuid == r), u)
+        return Staged(*rows[0]) if rows else None
 
     def _recheck(self, uuids, shas) -> None:
         """After commit, in a new transaction: images this batch touched but could not

@@ -74,8 +74,8 @@ def main_sync(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, help="give up after this many seconds (exit 3)")
     p.add_argument("--record-window", type=int, default=64,
                    help="records sent and awaiting central's ack (default 64)")
-    p.add_argument("--window-mb", type=float, default=32,
-                   help="and at most this many MB of their images (default 32)")
+    p.add_argument("--window-mb", type=float, default=64,
+                   help="and at most this many MB of their images (default 64)")
     p.add_argument("--publish-window", type=int, default=32)
     p.add_argument("--ack-timeout", type=float, default=20.0)
     p.add_argument("--max-image-mb", type=float, default=256)

@@ -10,15 +10,13 @@ import time
 import uuid as uuidlib
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from edge.store import Store
 from edge.store.schema import Label, Outbox, Photo
 from sync import central_db as cdb
 from sync.devicedata import add_photos, add_photos_bulk
 from sync.harness import Broker
-from sync.protocol import CHUNK_SIZE, chunk_count, t_chunk
+from sync.protocol import CHUNK_SIZE, chunk_count, pack_chunk, t_chunk
 from sync_fixtures import *  # noqa: F401,F403
 from sync_helpers import (PASSWORDS, ROOT, CentralProc, assert_invariant, central_counts,
                           device_snapshot, finish_worker, kill_process, run_worker,
@@ -75,12 +73,6 @@ def _forger(broker, device="dev-a"):
     return c
 
 
-def _chunk_props(csha, n, size, u):
-    p = Properties(PacketTypes.PUBLISH)
-    p.UserProperty = [("c", csha), ("n", str(n)), ("s", str(size)), ("r", u)]
-    return p
-
-
 def test_corrupted_chunks_are_never_committed(tmp_path, broker, pg_db):
     store_path = tmp_path / "dev-a" / "store.db"
     s = Store.open(store_path)
@@ -96,22 +88,24 @@ def test_corrupted_chunks_are_never_committed(tmp_path, broker, pg_db):
     c = _forger(broker)
     try:
         # (a) a chunk whose bytes do not match its own SHA-256: refused outright
-        c.publish(t_chunk("dev-a", sha0, 1), os.urandom(CHUNK_SIZE), qos=1,
-                  properties=_chunk_props("0" * 64, n0, size0, uuids[0])).wait_for_publish(5)
+        c.publish(t_chunk("dev-a", sha0, 1),
+                  pack_chunk(os.urandom(CHUNK_SIZE), n0, size0, uuids[0], bytes(32)),
+                  qos=1).wait_for_publish(5)
+        #     and a chunk message without its header: unreadable, dropped
+        c.publish(t_chunk("dev-a", sha0, 2), os.urandom(CHUNK_SIZE), qos=1).wait_for_publish(5)
         # (b) a self-consistent chunk with the wrong bytes for image 1: stored as a chunk,
         #     caught by the whole-file check, dropped, and the device asked for all again
         size1 = path1.stat().st_size
-        c.publish(t_chunk("dev-a", sha1, 0), forged, qos=1,
-                  properties=_chunk_props(hashlib.sha256(forged).hexdigest(), chunk_count(size1),
-                                          size1, uuids[1])).wait_for_publish(5)
+        c.publish(t_chunk("dev-a", sha1, 0), pack_chunk(forged, chunk_count(size1), size1,
+                                                        uuids[1]), qos=1).wait_for_publish(5)
         # (d) an in-order chunk whose bytes do not match the SHA-256 it names: taken on the
         #     whole-file check, which then finds that chunk and asks for it alone again
         sha3, path3 = photos[uuids[3]]
         size3 = path3.stat().st_size
         real0 = path3.read_bytes()[:CHUNK_SIZE]
-        c.publish(t_chunk("dev-a", sha3, 0), bytes(b ^ 0x5A for b in real0), qos=1,
-                  properties=_chunk_props(hashlib.sha256(real0).hexdigest(), chunk_count(size3),
-                                          size3, uuids[3])).wait_for_publish(5)
+        c.publish(t_chunk("dev-a", sha3, 0),
+                  pack_chunk(bytes(b ^ 0x5A for b in real0), chunk_count(size3), size3, uuids[3],
+                             hashlib.sha256(real0).digest()), qos=1).wait_for_publish(5)
         wait_for(lambda: central_counts(pg_db)["chunk"] >= 2, 30, what="the forged chunks")
     finally:
         c.disconnect()
@@ -125,7 +119,7 @@ def test_corrupted_chunks_are_never_committed(tmp_path, broker, pg_db):
         stats = run_worker(store_path, broker.port, tmp_path / "w.log")
     finally:
         cstats = central.stop()
-    assert cstats.get("bad_chunks", 0) >= 1 and cstats.get("hash_mismatch", 0) >= 3, cstats
+    assert cstats.get("bad_chunks", 0) >= 2 and cstats.get("hash_mismatch", 0) >= 3, cstats
     assert f"image {sha3}: chunks [0] do not match their SHA-256" in \
         (tmp_path / "central-t1.log").read_text()
     assert stats.get("quarantined", 0) == 1
