@@ -113,9 +113,13 @@ def main_receipts(argv=None) -> int:
     ap.add_argument("--no-ocr", action="store_true", help="only the given-boxes upper bound")
     ap.add_argument("--verbose", action="store_true", help="list misses")
     ap.add_argument("--json", help="write the numbers to this file")
-    ap.add_argument("--det-max-side", type=int, default=0,
-                    help="OCR text detector's long side (the profile's [ocr] det_max_side; 0: RapidOCR's rule)")
+    ap.add_argument("--det-max-side", type=int, default=None,
+                    help="OCR text detector's long side (default: the profile's [ocr] "
+                         "det_max_side; 0: RapidOCR's rule)")
     a = ap.parse_args(argv)
+    if a.det_max_side is None:
+        from edge.config import load_profile
+        a.det_max_side = load_profile().ocr.det_max_side
     if a.det_max_side:
         OCR_SETTINGS["det_max_side"] = a.det_max_side  # also keys the OCR cache
     typer = BoxTyper.load(a.model) if a.model else BoxTyper.load()
