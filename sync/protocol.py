@@ -51,7 +51,7 @@ def pack_chunk(data: bytes, nchunks: int, size: int, record_uuid: str | None,
                chunk_sha256: bytes | None = None) -> bytearray:
     """A chunk message; ``chunk_sha256`` (raw digest) defaults to the digest of ``data``."""
     msg = bytearray(CHUNK_HEADER.size) + data
-    _seal(msg, nchunks, size, record_uuid, chunk_sha256)
+    _write_header(msg, nchunks, size, record_uuid, chunk_sha256)
     return msg
 
 
@@ -65,11 +65,11 @@ def read_chunk(path, index: int, size: int, record_uuid: str) -> bytearray:
         got = f.readinto(memoryview(msg)[CHUNK_HEADER.size:])
     if got != length:
         raise EOFError(f"{path} is shorter than {size} bytes")
-    _seal(msg, chunk_count(size), size, record_uuid)
+    _write_header(msg, chunk_count(size), size, record_uuid)
     return msg
 
 
-def _seal(msg: bytearray, nchunks: int, size: int, record_uuid: str | None,
+def _write_header(msg: bytearray, nchunks: int, size: int, record_uuid: str | None,
           chunk_sha256: bytes | None = None) -> None:
     digest = chunk_sha256 or hashlib.sha256(memoryview(msg)[CHUNK_HEADER.size:]).digest()
     u = uuidlib.UUID(record_uuid).bytes if record_uuid else bytes(16)
