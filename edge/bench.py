@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
+from functools import partial
 
 import cv2
 import numpy as np
@@ -18,7 +18,7 @@ from .bundle import load_bundle, resolve_bundle
 from .classifier import preprocess
 from .config import Profile
 from .pipeline import Pipeline
-from .samples import jpeg_bytes, plate_closeup, street_scene
+from .samples import plate_closeup, street_scene, write_drawn
 
 SIZES = {"0.9MP 1280x720": (1280, 720), "2MP 1920x1080": (1920, 1080),
          "12MP 4032x3024": (4032, 3024)}
@@ -43,17 +43,6 @@ def _cold_start(profile: Profile, model: str | None) -> float:
     t = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     return time.perf_counter() - t
-
-
-def _write_photos(folder: str, label: str, w: int, h: int, runs: int) -> list[str]:
-    """Vehicle scenes without text: the "photo without text" path of the budgets."""
-    paths = []
-    for i in range(runs):
-        img = street_scene(w, h, seed=i)
-        p = Path(folder) / f"{w}x{h}_{i}.jpg"
-        p.write_bytes(jpeg_bytes(img))
-        paths.append(str(p))
-    return paths
 
 
 def _bench_detector(pipe: Pipeline) -> None:
@@ -143,7 +132,9 @@ def run_bench(profile: Profile, args) -> int:
         # process so the peak RSS printed below is the pipeline's own.
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(1) as pool:
-            todo = {label: pool.apply_async(_write_photos, (tmp, label, w, h, runs))
+            # vehicle scenes without text: the "photo without text" path of the budgets
+            todo = {label: pool.apply_async(write_drawn, (tmp, f"{w}x{h}",
+                                                          partial(street_scene, w, h), runs))
                     for label, (w, h) in SIZES.items()}
             photo_sets = {label: r.get() for label, r in todo.items()}
         for label, paths in photo_sets.items():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import tempfile
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -48,19 +47,10 @@ def receipt_photo(seed: int, size: tuple[int, int] = (3024, 4032)) -> np.ndarray
     return img
 
 
-def write_receipt_photos(folder: str, n: int) -> list[str]:
-    from ..samples import jpeg_bytes
-    paths = []
-    for i in range(n):
-        p = Path(folder) / f"receipt_{i}.jpg"
-        p.write_bytes(jpeg_bytes(receipt_photo(i)))
-        paths.append(str(p))
-    return paths
-
-
 def bench_documents(profile, bundle, runs: int) -> float:
     """Prints the document path's per-stage latency; returns the median total in ms."""
     from ..pipeline import Pipeline
+    from ..samples import write_drawn
     from .stage import DocumentStage
     prof = dataclasses.replace(profile, ocr=dataclasses.replace(profile.ocr, always=True,
                                                                 cache=False))
@@ -69,10 +59,8 @@ def bench_documents(profile, bundle, runs: int) -> float:
     n = max(3, min(runs, 10))
     stages: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="claim-edge-bench-doc-") as tmp:
-        # drawn in a child process, as the photos are: drawing a 12 MP page takes more memory
-        # than reading it, and the peak RSS the bench prints is the pipeline's
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
-            paths = pool.apply(write_receipt_photos, (tmp, n + 1))
+        with multiprocessing.get_context("spawn").Pool(1) as pool:   # see write_drawn
+            paths = pool.apply(write_drawn, (tmp, "receipt", receipt_photo, n + 1))
         pipe.analyze(paths[0])  # warm-up: loads the OCR engine and the document models
         found = 0
         for p in paths[1:]:
