@@ -118,6 +118,9 @@ class OcrConfig:
     threads: int = 0                  # ONNX Runtime intra-op threads; 0 = runtime.threads
     max_side: int = 1600              # long side the OCR sees (RapidOCR shrinks above 2000)
     det_max_side: int = 0             # long side its text detector sees (0: RapidOCR's rule)
+    rec_model: str = "pp-ocrv6-small"  # text recogniser: edge.ocr.models NAMES or an .onnx path
+    rec_keys: str = ""                # the .onnx recogniser's character dictionary
+    find_page: bool = True            # read only the sheet of a page photo (edge/documents/page.py)
     word_boxes: bool = True           # per-character boxes, to put dropped word gaps back
     min_score: float = 0.5            # text lines read with a lower score are dropped
     day_first: bool = True            # 03/04/2019 is 3 April (recorded as an assumption)
@@ -294,6 +297,10 @@ def _check_vocabularies(p: Profile, path: Path) -> None:
     for lab in p.ocr.detections:
         if lab not in DETECT_LABELS:
             raise bad("ocr.detections", lab, DETECT_LABELS)
+    from .ocr import models as ocr_models  # edge.ocr imports the result types, which import us
+    if not ocr_models.valid_name(p.ocr.rec_model):
+        raise ConfigError(f"{path}: key 'ocr.rec_model': {p.ocr.rec_model!r} is not one of "
+                          f"{', '.join(ocr_models.NAMES)} nor a path to an .onnx file")
     if p.ocr.threads < 0 or p.ocr.max_side < 64:
         raise ConfigError(f"{path}: key 'ocr.threads' must be >= 0 and 'ocr.max_side' >= 64")
     if p.runtime.threads < 1:

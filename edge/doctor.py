@@ -48,11 +48,16 @@ def checks(profile: Profile, store_path: Path, model: str | None):
 
     yield from _aux_bundles(profile)
 
+    from .ocr.models import OcrModelMissing, rec_model_files
     try:
         import rapidocr_onnxruntime  # noqa: F401
-        yield OK, "ocr", f"rapidocr-onnxruntime {_version('rapidocr-onnxruntime')}"
+        files = rec_model_files(profile.ocr.rec_model, profile.ocr.rec_keys)
+        yield OK, "ocr", (f"rapidocr-onnxruntime {_version('rapidocr-onnxruntime')}, recogniser "
+                          f"{profile.ocr.rec_model}" + (f" ({files[0]})" if files else ""))
     except ImportError as e:
         yield WARN, "ocr", f"not installed ({e}); documents will not be read"
+    except OcrModelMissing as e:
+        yield FAIL, "ocr", f"{e}; documents and VINs will not be read"
 
     from .store import Store
     from .store.migrations import current_version

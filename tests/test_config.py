@@ -65,3 +65,12 @@ def test_secrets_never_in_the_profile(tmp_path, monkeypatch):
 def test_bad_toml_is_reported(tmp_path):
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_profile_file(write(tmp_path, "[device\nid=1"))
+
+
+def test_ocr_recogniser_must_be_known_or_an_onnx_file(tmp_path):
+    p = write(tmp_path, '[device]\nid = "d1"\n[ocr]\nrec_model = "tesseract"\n')
+    with pytest.raises(ConfigError, match=r"ocr\.rec_model': 'tesseract' is not one of "
+                                          r"rapidocr, pp-ocrv6-small"):
+        load_profile_file(p)
+    p = write(tmp_path, '[device]\nid = "d1"\n[ocr]\nrec_model = "/opt/ocr/rec.onnx"\n')
+    assert load_profile_file(p).ocr.rec_model == "/opt/ocr/rec.onnx"

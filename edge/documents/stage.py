@@ -61,20 +61,22 @@ class DocumentStage:
         self._doctype = None
         self._typer = None
         self._models_failed = False
+        self._ocr_off = ""   # why OCR cannot run on this machine (warned once)
         self._cache = None
         if self.cfg.cache:
             from ..ocr import OcrCache, settings_key
             folder = self.cfg.cache_dir or str(profile.store.resolved.parent / "ocr-cache")
             self._cache = OcrCache(folder, settings_key(
                 engine="rapidocr-onnxruntime", max_side=self.cfg.max_side,
-                word_boxes=self.cfg.word_boxes, use_cls=False,
+                word_boxes=self.cfg.word_boxes, use_cls=False, rec_model=self.cfg.rec_model,
+                find_page=self.cfg.find_page,
                 **({"det_max_side": self.cfg.det_max_side} if self.cfg.det_max_side else {})))
 
     # --- what triggers OCR ----------------------------------------------------------------
     def wants(self, result) -> tuple[bool, bool]:
         """(read the text, treat it as a document page)."""
         cfg = self.cfg
-        if not cfg.enabled:
+        if not cfg.enabled or self._ocr_off:
             return False, False
         cat = result.category.label if result.category is not None else None
         if cfg.always:
@@ -92,7 +94,8 @@ class DocumentStage:
             threads = self.cfg.threads or self.profile.runtime.threads
             self._engine = open_engine(threads=threads, max_side=max(self.cfg.max_side, 64),
                                        use_cls=False, word_boxes=self.cfg.word_boxes,
-                                       det_max_side=self.cfg.det_max_side)
+                                       det_max_side=self.cfg.det_max_side,
+                                       rec_model=self.cfg.rec_model, rec_keys=self.cfg.rec_keys)
         return self._engine
 
     def models(self):
@@ -110,14 +113,20 @@ class DocumentStage:
         return self._doctype, self._typer
 
     # --- OCR ------------------------------------------------------------------------------
-    def _read(self, image: np.ndarray, key: str | None):
+    def _read(self, image: np.ndarray, key: str | None, page: bool = False):
         from ..ocr import lines_from_raw
+        from ..ocr.models import space_gap
         raw = self._cache.get(key) if (self._cache and key) else None
         if raw is None:
-            raw = self.engine().read_raw(image)
+            if page:
+                from .page import read_document
+                raw = read_document(self.engine(), image, self.cfg.det_max_side,
+                                    self.cfg.find_page)
+            else:
+                raw = self.engine().read_raw(image)
             if self._cache and key:
                 self._cache.put(key, raw)
-        return lines_from_raw(raw, self.cfg.min_score)
+        return lines_from_raw(raw, self.cfg.min_score, gap_ratio=space_gap(self.cfg.rec_model))
 
     def read_page(self, decoded) -> tuple[list[TextLine], np.ndarray, float]:
         """Text lines in original-image pixels, the grey image OCR saw, and its scale."""
@@ -126,7 +135,7 @@ class DocumentStage:
         scale = min(1.0, self.cfg.max_side / max(h, w))
         img = cv2.resize(full, (round(w * scale), round(h * scale)),
                          interpolation=cv2.INTER_AREA) if scale < 1 else full
-        lines = self._read(img, decoded.sha256)
+        lines = self._read(img, decoded.sha256, page=True)
         inv = 1.0 / scale
         out = [TextLine(tuple((x * inv, y * inv) for x, y in ln.box), ln.text, ln.score)
                for ln in lines]
@@ -162,10 +171,16 @@ class DocumentStage:
         t = time.perf_counter()
         regions = [d for d in r.detections if d.label in self.cfg.detections]
         gray, scale = None, 1.0
-        if is_page or not regions:
-            lines, gray, scale = self.read_page(ctx.decoded)
-        else:
-            lines = self.read_regions(ctx.decoded, regions)
+        from ..ocr.models import OcrModelMissing
+        try:
+            if is_page or not regions:
+                lines, gray, scale = self.read_page(ctx.decoded)
+            else:
+                lines = self.read_regions(ctx.decoded, regions)
+        except (ImportError, OcrModelMissing) as e:
+            self._ocr_off = str(e)
+            log.warning("OCR off, documents and VINs will not be read: %s", e)
+            return
         notes["ocr"] = (time.perf_counter() - t) * 1000
         r.text = lines
         t = time.perf_counter()

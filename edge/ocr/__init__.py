@@ -37,6 +37,12 @@ class RawLine:
         return {"box": [list(p) for p in self.box], "text": self.text, "score": self.score,
                 "chars": list(self.chars), "char_boxes": [list(b) for b in self.char_boxes]}
 
+    def shifted(self, dx: float, dy: float) -> "RawLine":
+        """The same line in a bigger image whose origin is (-dx, -dy) from this one's."""
+        return RawLine(tuple((x + dx, y + dy) for x, y in self.box), self.text, self.score,
+                       self.chars, tuple((a + dx, b + dy, c + dx, d + dy)
+                                         for a, b, c, d in self.char_boxes))
+
     @classmethod
     def from_dict(cls, d: dict) -> "RawLine":
         return cls(tuple(tuple(float(v) for v in p) for p in d["box"]), d["text"],
@@ -47,7 +53,7 @@ class RawLine:
 class OcrEngine(Protocol):
     name: str
 
-    def read_raw(self, image: np.ndarray) -> list[RawLine]: ...
+    def read_raw(self, image: np.ndarray, det_max_side: int | None = None) -> list[RawLine]: ...
 
 
 def recover_spaces(line: RawLine, gap_ratio: float = 0.55) -> str:
@@ -136,7 +142,11 @@ def settings_key(**settings) -> str:
 
 
 def open_engine(threads: int = 2, max_side: int = 2000, use_cls: bool = False,
-                word_boxes: bool = True, det_max_side: int = 0) -> OcrEngine:
+                word_boxes: bool = True, det_max_side: int = 0, rec_model: str = "",
+                rec_keys: str = "") -> OcrEngine:
+    """RapidOCR with the recogniser ``rec_model`` (``edge.ocr.models``; "" = the
+    profile's default); raises ``OcrModelMissing`` when its files are not on this machine."""
     from .rapid import RapidOcrEngine
     return RapidOcrEngine(threads=threads, max_side=max_side, use_cls=use_cls,
-                          word_boxes=word_boxes, det_max_side=det_max_side)
+                          word_boxes=word_boxes, det_max_side=det_max_side, rec_model=rec_model,
+                          rec_keys=rec_keys)

@@ -20,10 +20,16 @@ class RapidOcrEngine:
     name = "rapidocr-onnxruntime"
 
     def __init__(self, threads: int = 2, max_side: int = 2000, use_cls: bool = False,
-                 word_boxes: bool = True, det_max_side: int = 0):
+                 word_boxes: bool = True, det_max_side: int = 0, rec_model: str = "",
+                 rec_keys: str = ""):
+        from ..config import OcrConfig
+        from .models import rec_model_files
+        rec_model = rec_model or OcrConfig.rec_model
+        self.rec_files = rec_model_files(rec_model, rec_keys)  # a missing model fails here
         self.threads = max(1, int(threads))
         self.max_side = int(max_side)
         self.det_max_side = int(det_max_side)
+        self._side = self.det_max_side
         self.use_cls = use_cls
         self.word_boxes = word_boxes
         self._ocr = None
@@ -40,26 +46,37 @@ class RapidOcrEngine:
     def _engine(self):
         if self._ocr is None:
             from rapidocr_onnxruntime import RapidOCR
+            rec = {}
+            if self.rec_files:
+                rec["rec_model_path"] = self.rec_files[0]
+                if self.rec_files[1]:
+                    rec["rec_keys_path"] = self.rec_files[1]
             self._ocr = RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1,
-                                 max_side_len=self.max_side)
-            if self.det_max_side > 0:
-                self._detect_at(self._ocr.text_det, self.det_max_side)
+                                 max_side_len=self.max_side, **rec)
+            self._detect_at(self._ocr.text_det)
         return self._ocr
 
-    @staticmethod
-    def _detect_at(text_det, side: int) -> None:
-        """Run the text detector with the image's long side at most ``side`` pixels; the lines
-        are still cut from the full image for recognition. RapidOCR 1.4 sizes its detector
-        input from the image alone (long side 2000 above 1500 px), and detection is half of a
-        page's OCR time: at 1024 it drops from ~450 to ~180 ms on 2 cores."""
+    def _detect_at(self, text_det) -> None:
+        """Run the text detector with the image's long side at most ``self._side`` pixels (0:
+        RapidOCR's own rule); the lines are still cut from the full image for recognition.
+        RapidOCR 1.4 sizes its detector input from the image alone (long side 2000 above 1500
+        px), and detection is half of a page's OCR time: at 1024 it drops from ~450 to ~180 ms
+        on 2 cores."""
         from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
-        text_det.get_preprocess = lambda max_wh: DetPreProcess(
-            min(side, max_wh), "max", text_det.mean, text_det.std)
+        rule = text_det.get_preprocess
 
-    def read_raw(self, image: np.ndarray) -> list[RawLine]:
+        def preprocess(max_wh):
+            if self._side <= 0:
+                return rule(max_wh)
+            return DetPreProcess(min(self._side, max_wh), "max", text_det.mean, text_det.std)
+        text_det.get_preprocess = preprocess
+
+    def read_raw(self, image: np.ndarray, det_max_side: int | None = None) -> list[RawLine]:
+        """The lines of ``image``; ``det_max_side`` overrides the engine's for this call."""
         if image.ndim == 2:
             image = np.repeat(image[:, :, None], 3, axis=2)
         with self._lock:
+            self._side = self.det_max_side if det_max_side is None else int(det_max_side)
             res, _ = self._engine()(np.ascontiguousarray(image), use_cls=self.use_cls,
                                     return_word_box=self.word_boxes)
         out = []

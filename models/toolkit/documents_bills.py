@@ -28,7 +28,11 @@ from .documents_synth import HELD_OUT, LAYOUTS, generate
 
 def ocr_boxes(raw_lines) -> list[Box]:
     from edge.ocr import lines_from_raw
-    return [Box.from_quad(t.box, t.text, t.score) for t in lines_from_raw(raw_lines)]
+    from edge.ocr.models import space_gap
+
+    from .documents_receipts import OCR_SETTINGS
+    gap = space_gap(OCR_SETTINGS["rec_model"])
+    return [Box.from_quad(t.box, t.text, t.score) for t in lines_from_raw(raw_lines, gap_ratio=gap)]
 
 
 def given_boxes(receipt) -> list[Box]:
@@ -222,6 +226,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(MODEL_DIR))
     a = ap.parse_args(argv)
     t0 = time.time()
+    from .documents_receipts import use_profile_ocr
+    print(f"OCR lines from the cache read with (the profile's) {use_profile_ocr()}", flush=True)
     X, Y = build(a.receipts, a.generated)
     print(f"{len(Y)} boxes; per type "
           f"{dict(zip(BOX_TYPES, np.bincount(Y, minlength=len(BOX_TYPES)).tolist()))}",

@@ -16,9 +16,27 @@ from pathlib import Path
 
 import cv2
 
+from edge.config import OcrConfig
+
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache" / "ocr"
-OCR_SETTINGS = dict(max_side=2000, use_cls=False, word_boxes=True)
+# how the receipts are read (and the OCR cache keyed): set from the profile by use_profile_ocr()
+OCR_SETTINGS: dict = dict(max_side=2000, use_cls=False, word_boxes=True,
+                          rec_model=OcrConfig.rec_model)
+
+
+def use_profile_ocr(det_max_side: int | None = None, rec_model: str | None = None) -> dict:
+    """OCR_SETTINGS with the device profile's text detector side and recogniser (or the
+    given ones), so that training, the cache and the evaluation read pages as the device does."""
+    from edge.config import load_profile
+    ocr = load_profile().ocr
+    side = ocr.det_max_side if det_max_side is None else det_max_side
+    OCR_SETTINGS.pop("det_max_side", None)
+    if side:
+        OCR_SETTINGS["det_max_side"] = side
+    OCR_SETTINGS["rec_model"] = rec_model or ocr.rec_model
+    OCR_SETTINGS["find_page"] = ocr.find_page
+    return OCR_SETTINGS
 
 
 @dataclass
@@ -62,13 +80,15 @@ def load_receipts(data_dir: str | Path) -> list[Receipt]:
     return out
 
 
-def _engine():
+def _engine(threads: int = 1):
     from edge.ocr import open_engine
-    return open_engine(threads=1, **OCR_SETTINGS)
+    return open_engine(threads=threads, **{k: v for k, v in OCR_SETTINGS.items()
+                                           if k != "find_page"})
 
 
-def cached_ocr(image: Path, engine=None):
-    """Raw OCR lines of one image, from the cache or computed (and cached)."""
+def cached_ocr(image: Path, engine=None, threads: int = 1):
+    """Raw OCR lines of one image, from the cache or computed (and cached) with the current
+    OCR_SETTINGS."""
     from edge.ocr import OcrCache, settings_key
     data = image.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
@@ -76,9 +96,11 @@ def cached_ocr(image: Path, engine=None):
     got = cache.get(sha)
     if got is not None:
         return got, engine
-    engine = engine or _engine()
+    engine = engine or _engine(threads)
+    from edge.documents.page import read_document
     img = cv2.imread(str(image), cv2.IMREAD_COLOR)
-    lines = engine.read_raw(img)
+    lines = read_document(engine, img, OCR_SETTINGS.get("det_max_side", 0),
+                          OCR_SETTINGS.get("find_page", False))
     cache.put(sha, lines)
     return lines, engine
 
@@ -87,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="fill the OCR cache for the receipts (test first)")
     ap.add_argument("data_dir")
     ap.add_argument("--split", choices=["test", "train", "all"], default="all")
+    ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
+    print(f"OCR settings (from the profile): {use_profile_ocr()}")
     recs = load_receipts(a.data_dir)
     recs.sort(key=lambda r: (split_of(r.name) != "test", r.name))
     if a.split != "all":
@@ -95,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = None
     t0 = time.time()
     for i, r in enumerate(recs):
-        _, engine = cached_ocr(r.image, engine)
+        _, engine = cached_ocr(r.image, engine, a.threads)
         if i % 10 == 0:
             print(f"{i}/{len(recs)} {time.time() - t0:.0f}s", flush=True)
     return 0
