@@ -71,3 +71,21 @@ def test_metric_helpers():
     assert _macro_f1(["a", "b"], ["a", "b"], ["a", "b", "c"]) == 1.0
     r = {"pred": {"category": "other"}, "probs": {"category": [0, 0, 0, 0, 0, 0.9]}, "similarity": 0.99}
     assert claim_score(r) < -1.0
+
+
+def test_generated_plate_scenes_box_the_plate_they_paste():
+    from models.toolkit import detector_data
+    from models.toolkit.detector_data import load, synthetic_plate_samples
+    samples = synthetic_plate_samples(6)
+    assert {s["split"] for s in samples} == {"train"} and len({s["key"] for s in samples}) == 6
+    for s in samples:
+        rgb, boxes = load(s)
+        assert [b[0] for b in boxes] == ["plate"]
+        x, y, w, h = boxes[0][1:]
+        H, W = rgb.shape[:2]
+        assert 0 <= x and 0 <= y and x + w <= W and y + h <= H and 0.05 * W < w < 0.27 * W
+        inside = rgb.mean(axis=2)[int(y) + 2:int(y + h) - 2, int(x) + 2:int(x + w) - 2]
+        assert np.median(inside) > 170                     # the light plate, not the scene
+        detector_data._LAST.clear()
+        again, _ = load(s)
+        assert np.array_equal(again, rgb)                  # the same scene for the same seed

@@ -39,14 +39,19 @@ LEVEL_CH = (40, 112, 320)
 # assignment by the box's longest side in input pixels (overlapping ranges: both levels learn)
 LEVEL_RANGE = ((0, 72), (40, 180), (110, 10_000))
 AUG_VERSION = 2
-VIEWS = {"plate_photos": 6, "vin_boxes": 1, "damage_boxes": 4, "receipts": 1, "not_claim": 1}
+VERSION = "1.1.0"                   # of the bundle this recipe makes (1.1.0: VIN photos in 3 views,
+                                    # generated plates in scenes)
+VIEWS = {"plate_photos": 6, "vin_boxes": 3, "damage_boxes": 4, "receipts": 1, "not_claim": 1,
+         "synthetic_plates": 2}
+SYNTHETIC_PLATES = 240              # generated plates in generated scenes (training only)
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "detector"
 BUNDLE = Path(__file__).resolve().parents[1] / "detector"
 
 
 # ------------------------------------------------------------------------------------- data
 
-from .detector_data import LABELS, index, load, _text_blocks  # noqa: E402,F401  (torch-free)
+from .detector_data import (LABELS, index, load, synthetic_plate_samples,  # noqa: E402,F401
+                            _text_blocks)  # (torch-free)
 
 
 def zoom_crop_box(box, W, H, margin):
@@ -347,7 +352,7 @@ def main_train(argv=None):
         by[(s["source"], s["split"])] += 1
     print(f"[detector] samples {len(samples)}: " + ", ".join(f"{k[0]}/{k[1]} {v}" for k, v in sorted(by.items())), flush=True)
     levels = build_levels()
-    train = [s for s in samples if s["split"] == "train"]
+    train = [s for s in samples if s["split"] == "train"] + synthetic_plate_samples(SYNTHETIC_PLATES)
     todo = cache_features(levels, train, log=lambda m: print(m, flush=True))
     feats, boxes, _ = _load_cached(todo)
     print(f"[detector] training head on {len(boxes)} views ({time.time() - t0:.0f}s)", flush=True)
@@ -403,7 +408,7 @@ def export(levels, head, train, out: Path, *, created_by: str, n_calib: int = 96
         outputs[f"box_s{s}"] = {"type": "raw", "stride": s,
                                 "encoding": "dx, dy, log w, log h in stride units from the cell centre"}
     manifest = {
-        "format": 1, "name": "detector", "version": "1.0.0", "kind": "detector",
+        "format": 1, "name": "detector", "version": VERSION, "kind": "detector",
         "provenance": "trained",
         "description": "Anchor-free detector (plate, vin, damage, text_block): frozen "
                        "EfficientNet-Lite0 trunk (ImageNet), FPN-lite head at strides 8/16/32; "

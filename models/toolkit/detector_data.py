@@ -89,6 +89,10 @@ def load(s: dict) -> tuple[np.ndarray, list]:
     """RGB image and its boxes in its pixels (receipt lines merged into blocks)."""
     if _LAST.get("key") == s["key"]:
         return _LAST["rgb"], list(_LAST["boxes"])
+    if s["source"] == "synthetic_plates":
+        rgb, boxes = _synthetic_plate_scene(s["seed"])
+        _LAST.update(key=s["key"], rgb=rgb, boxes=list(boxes))
+        return rgb, boxes
     rgb = D.decode_rgb(s["path"])
     H, W = rgb.shape[:2]
     boxes = list(s["boxes"])
@@ -101,3 +105,44 @@ def load(s: dict) -> tuple[np.ndarray, list]:
     return rgb, boxes
 
 
+
+
+# ---------------------------------------------------------------- generated plates in scenes
+
+def synthetic_plate_samples(n: int) -> list[dict]:
+    """Training-only samples: a generated plate pasted into a generated street scene, small and
+    anywhere. The real plate photos are close shots; these teach small, distant plates and
+    plates on plain bodies, which the real VIN stickers otherwise claim."""
+    return [{"source": "synthetic_plates", "path": "", "key": f"synthetic_plates/{i}",
+             "split": "train", "seed": i, "boxes": []} for i in range(n)]
+
+
+def _synthetic_plate_scene(seed: int) -> tuple[np.ndarray, list]:
+    from edge.samples import plate_closeup, street_scene
+
+    from .plates_ctc import synth_plate
+    rng = np.random.default_rng(seed)
+    W, H = (1600, 1200) if seed % 2 else (1280, 720)
+    img = street_scene(W, H, seed=1000 + seed)
+    if seed % 3:
+        text = "".join(rng.choice(list("ABCDEFGHJKLMNPRSTUVWXYZ0123456789"), 7))
+        cw, ch = 960, 540
+        closeup = plate_closeup(text, cw, ch, seed=seed)
+        pw0, ph0 = int(cw * 0.7), int(cw * 0.7 / 4.5)   # plate_closeup's plate rectangle
+        px0, py0 = (cw - pw0) // 2, (ch - ph0) // 2
+        m = rng.uniform(0.0, 0.3)
+        x0, y0 = int(px0 - m * pw0 / 4), int(py0 - m * ph0)
+        x1, y1 = int(px0 + pw0 + m * pw0 / 4), int(py0 + ph0 + m * ph0)
+        plate, inner = closeup[y0:y1, x0:x1], (px0 - x0, py0 - y0, pw0, ph0)
+    else:
+        rgb, _ = synth_plate(seed)
+        plate = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
+        inner = (0, 0, plate.shape[1], plate.shape[0])
+    pw = int(rng.uniform(0.06, 0.26) * W)
+    f = pw / plate.shape[1]
+    ph = max(8, int(plate.shape[0] * f))
+    plate = cv2.resize(plate, (pw, ph), interpolation=cv2.INTER_AREA)
+    x, y = int(rng.integers(0, W - pw)), int(rng.integers(H // 3, H - ph))
+    img[y:y + ph, x:x + pw] = plate
+    box = ("plate", x + inner[0] * f, y + inner[1] * f, inner[2] * f, inner[3] * f)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), [box]
