@@ -91,8 +91,13 @@ def load(s: dict) -> tuple[np.ndarray, list]:
         return _LAST["rgb"], list(_LAST["boxes"])
     if s["source"] == "synthetic_plates":
         rgb, boxes = _synthetic_plate_scene(s["seed"])
-        _LAST.update(key=s["key"], rgb=rgb, boxes=list(boxes))
-        return rgb, boxes
+    else:
+        rgb, boxes = _real(s)
+    _LAST.update(key=s["key"], rgb=rgb, boxes=list(boxes))
+    return rgb, boxes
+
+
+def _real(s: dict) -> tuple[np.ndarray, list]:
     rgb = D.decode_rgb(s["path"])
     H, W = rgb.shape[:2]
     boxes = list(s["boxes"])
@@ -101,7 +106,6 @@ def load(s: dict) -> tuple[np.ndarray, list]:
         boxes = [(l, x * sx, y * sy, w * sx, h * sy) for l, x, y, w, h in boxes]
     if s.get("lines"):
         boxes = [("text_block", *b) for b in _text_blocks([b[1:] for b in boxes], W, H)]
-    _LAST.update(key=s["key"], rgb=rgb, boxes=list(boxes))
     return rgb, boxes
 
 
