@@ -64,3 +64,13 @@ def test_document_type_on_held_out_layouts():
         assert abs(sum(head.probs) - 1) < 1e-4
     assert right >= len(DOC_TYPES) - 1
     assert model.classify([], None).label == "other_document"
+
+
+def test_eval_documents_reports_the_held_out_layout(capsys):
+    from models.toolkit.evaluate_documents import main_documents
+    assert main_documents(["--n", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "document type on 16 documents (generated, held-out layout" in out
+    acc = float(out.split("accuracy ")[1].split()[0])
+    assert acc >= 0.9, out
+    assert "training-time comparison (held-out layouts): fusion" in out
