@@ -25,12 +25,17 @@ def _noise(h: int, w: int, rng: np.random.Generator, base: tuple[int, int, int])
     return np.clip(img.astype(np.float32) + n, 0, 255).astype(np.uint8)
 
 
+def plate_rect(width: int, height: int) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the plate in ``plate_closeup(..., width, height)``."""
+    pw, ph = int(width * 0.7), int(width * 0.7 / 4.5)
+    return (width - pw) // 2, (height - ph) // 2, pw, ph
+
+
 def plate_closeup(text: str = "ABC1234", width: int = 1280, height: int = 720,
                   seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     img = _noise(height, width, rng, (70, 60, 150))  # red-ish bumper
-    pw, ph = int(width * 0.7), int(width * 0.7 / 4.5)
-    x0, y0 = (width - pw) // 2, (height - ph) // 2
+    x0, y0, pw, ph = plate_rect(width, height)
     cv2.rectangle(img, (x0, y0), (x0 + pw, y0 + ph), (235, 235, 235), -1)
     cv2.rectangle(img, (x0, y0), (x0 + pw, y0 + ph), (20, 20, 20), max(2, ph // 30))
     scale = ph / 32

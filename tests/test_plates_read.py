@@ -7,13 +7,11 @@ import pytest
 from edge.config import DetectConfig
 from edge.plates import open_recognizer, read_plate_field, read_plate_image, rectify
 from edge.result import Detection
-from edge.samples import plate_closeup
+from edge.samples import plate_closeup, plate_rect
 
 
 def _plate_box(width=960, height=540):
-    pw = int(width * 0.7)
-    ph = int(width * 0.7 / 4.5)
-    return (width - pw) // 2, (height - ph) // 2, pw, ph
+    return plate_rect(width, height)
 
 
 @pytest.fixture(scope="module", params=[DetectConfig.plate_reader, "plate-reader", "rapidocr"])

@@ -122,7 +122,7 @@ def synthetic_plate_samples(n: int) -> list[dict]:
 
 
 def _synthetic_plate_scene(seed: int) -> tuple[np.ndarray, list]:
-    from edge.samples import plate_closeup, street_scene
+    from edge.samples import plate_closeup, plate_rect, street_scene
 
     from .plates_ctc import synth_plate
     rng = np.random.default_rng(seed)
@@ -132,8 +132,7 @@ def _synthetic_plate_scene(seed: int) -> tuple[np.ndarray, list]:
         text = "".join(rng.choice(list("ABCDEFGHJKLMNPRSTUVWXYZ0123456789"), 7))
         cw, ch = 960, 540
         closeup = plate_closeup(text, cw, ch, seed=seed)
-        pw0, ph0 = int(cw * 0.7), int(cw * 0.7 / 4.5)   # plate_closeup's plate rectangle
-        px0, py0 = (cw - pw0) // 2, (ch - ph0) // 2
+        px0, py0, pw0, ph0 = plate_rect(cw, ch)
         m = rng.uniform(0.0, 0.3)
         x0, y0 = int(px0 - m * pw0 / 4), int(py0 - m * ph0)
         x1, y1 = int(px0 + pw0 + m * pw0 / 4), int(py0 + ph0 + m * ph0)
