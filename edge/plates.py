@@ -16,10 +16,16 @@ checks the region's patterns:
 
 Several candidates (recogniser alternatives, rectified or not) are scored, and the best
 pattern-valid one is kept; ``valid`` is false with a reason when none is.
+
+The project's CTC recogniser also weighs its letter/digit confusions against how often each
+layout occurs in the region (``ShapePrior``, counted on its training labels), before the
+patterns above see the read: that is what settles O/0 and I/1 on US plates, which have no
+fixed layout.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from dataclasses import dataclass
@@ -218,7 +224,7 @@ class PlateRecognizer(Protocol):
     name: str
     rectify: bool  # read the rectified, up-sampled views (else the crop as it is)
 
-    def read(self, plate_bgr: np.ndarray) -> list[tuple[str, float]]: ...
+    def read(self, plate_bgr: np.ndarray, region: str = "") -> list[tuple[str, float]]: ...
 
 
 class RapidPlateRecognizer:
@@ -238,7 +244,7 @@ class RapidPlateRecognizer:
             self._ocr = RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1)
         return self._ocr
 
-    def read(self, plate_bgr: np.ndarray) -> list[tuple[str, float]]:
+    def read(self, plate_bgr: np.ndarray, region: str = "") -> list[tuple[str, float]]:
         res, _ = self._engine()(np.ascontiguousarray(plate_bgr), use_det=False, use_cls=False,
                                 use_rec=True)
         out = []
@@ -259,23 +265,112 @@ def ctc_input(plate_bgr: np.ndarray, width: int = 128, height: int = 32) -> np.n
     return cv2.cvtColor(x, cv2.COLOR_BGR2RGB).astype(np.float32)
 
 
-def ctc_greedy(logits: np.ndarray, alphabet: str = CTC_ALPHABET) -> tuple[str, float]:
-    """Greedy CTC decoding of [T, C] logits (class 0 = blank): text and confidence (the mean of
-    the kept characters' probabilities times the least of them, so one doubtful character
-    lowers it)."""
-    z = logits - logits.max(-1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(-1, keepdims=True)
-    best = p.argmax(-1)
-    chars, probs, prev = [], [], 0
-    for t, k in enumerate(best):
-        if k != prev and k != 0:
-            chars.append(alphabet[k - 1])
-            probs.append(float(p[t, k]))
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(-1, keepdims=True))
+    return z / z.sum(-1, keepdims=True)
+
+
+def _confidence(probs) -> float:
+    # the mean of the kept characters' probabilities times the least of them: one doubtful
+    # character lowers it
+    return float(np.sqrt(np.mean(probs) * np.min(probs))) if len(probs) else 0.0
+
+
+def _ctc_runs(p: np.ndarray) -> list[tuple[int, list[int]]]:
+    """The greedy path's characters: (class, time steps of its run) per kept character."""
+    runs, prev = [], 0
+    for t, k in enumerate(p.argmax(-1)):
+        if k != 0 and k == prev:
+            runs[-1][1].append(t)
+        elif k != 0:
+            runs.append((int(k), [t]))
         prev = k
-    if not chars:
+    return runs
+
+
+def ctc_greedy(logits: np.ndarray, alphabet: str = CTC_ALPHABET) -> tuple[str, float]:
+    """Greedy CTC decoding of [T, C] logits (class 0 = blank): text and confidence."""
+    p = _softmax(logits)
+    runs = _ctc_runs(p)
+    text = "".join(alphabet[k - 1] for k, _ in runs)
+    return text, _confidence([p[ts, k].max() for k, ts in runs])
+
+
+@dataclass(frozen=True)
+class ShapePrior:
+    """How often each letter/digit layout (``LLLDDD``) occurs per region, counted on the plate
+    reader's training labels (``models.toolkit.plates_ctc shapes``). It settles the
+    letter/digit confusions (O/0, I/1, B/8 ...) that the recogniser's probabilities leave
+    open, on US plates too, which have no fixed layout."""
+
+    counts: dict[str, dict[str, int]]
+    weight: float          # log prior's weight against the recogniser's log probabilities
+    floor: float           # probability of a confusion partner the recogniser gave ~0
+    smoothing: float = 0.5
+    layouts: int = 200     # possible layouts the smoothing spreads over
+
+    @classmethod
+    def from_manifest(cls, raw: dict) -> "ShapePrior | None":
+        d = raw.get("shape_prior")
+        if not d:
+            return None
+        return cls({r: {k: int(v) for k, v in c.items()} for r, c in d["counts"].items()},
+                   float(d["weight"]), float(d["floor"]), float(d.get("smoothing", 0.5)),
+                   int(d.get("layouts", 200)))
+
+    def log_prob(self, text: str, region: str = "") -> float:
+        counts = self.counts.get(region)
+        if counts is None:  # any region: all counts together
+            counts = {}
+            for c in self.counts.values():
+                for k, v in c.items():
+                    counts[k] = counts.get(k, 0) + v
+        # A named layout is as likely as the region's most frequent one: the photos' mix of
+        # layouts is their place and year's (the Brazilian ones predate Mercosul plates), so
+        # counts only rank the shapes no layout names.
+        named = {lay for r in ([region] if region in PATTERNS else PATTERNS) for lay, _ in PATTERNS[r]}
+        top = max(counts.values(), default=0)
+        n = sum(counts.values()) + sum(top - counts.get(lay, 0) for lay in named)
+        shape = shape_of(text)
+        c = top if shape in named else counts.get(shape, 0)
+        return float(np.log((c + self.smoothing) / (n + self.smoothing * self.layouts)))
+
+
+def shape_of(text: str) -> str:
+    return "".join("D" if c.isdigit() else "L" for c in text)
+
+
+def ctc_decode(logits: np.ndarray, alphabet: str = CTC_ALPHABET, prior: ShapePrior | None = None,
+               region: str = "", max_open: int = 8) -> tuple[str, float]:
+    """CTC decoding with the layout prior: each greedy character may be swapped for its
+    letter/digit confusion partner; the read maximising log p(characters) + weight x log
+    prior(layout) is kept. Its confidence is the greedy one times that read's share of the
+    alternatives. Without a prior this is ``ctc_greedy``."""
+    if prior is None:
+        return ctc_greedy(logits, alphabet)
+    p = _softmax(logits)
+    opts = []
+    for k, ts in _ctc_runs(p):
+        c = alphabet[k - 1]
+        partner = (TO_DIGIT if c.isalpha() else TO_LETTER).get(c)
+        o = [(c, float(p[ts, k].max()))]
+        if partner and partner in alphabet:
+            o.append((partner, max(float(p[ts, alphabet.index(partner) + 1].max()), prior.floor)))
+        opts.append(o)
+    if not opts:
         return "", 0.0
-    return "".join(chars), float(np.sqrt(np.mean(probs) * np.min(probs)))
+    # only the most doubtful characters stay open (2^max_open reads at most)
+    open_ = sorted((i for i, o in enumerate(opts) if len(o) > 1),
+                   key=lambda i: -opts[i][1][1])[:max_open]
+    scores = {}
+    for choice in itertools.product(*[range(len(opts[i])) if i in open_ else [0]
+                                      for i in range(len(opts))]):
+        chars = [opts[i][j] for i, j in enumerate(choice)]
+        text = "".join(c for c, _ in chars)
+        scores[text] = sum(np.log(q) for _, q in chars) + prior.weight * prior.log_prob(text, region)
+    best = max(scores, key=scores.get)
+    share = 1.0 / sum(np.exp(v - scores[best]) for v in scores.values())
+    return best, _confidence([o[0][1] for o in opts]) * share
 
 
 class CtcPlateRecognizer:
@@ -291,13 +386,16 @@ class CtcPlateRecognizer:
         self.bundle = bundle
         self.model = TFLiteModel(bundle.model_file, bundle.signature, threads)
         self.alphabet = str(bundle.raw.get("alphabet", CTC_ALPHABET))
+        self.prior = ShapePrior.from_manifest(bundle.raw)
 
-    def read(self, plate_bgr: np.ndarray) -> list[tuple[str, float]]:
+    def logits(self, plate_bgr: np.ndarray) -> np.ndarray:
+        x = ctc_input(plate_bgr, self.bundle.input.width, self.bundle.input.height)
+        return self.model.run(**{self.bundle.input.name: x[None]})["logits"][0]
+
+    def read(self, plate_bgr: np.ndarray, region: str = "") -> list[tuple[str, float]]:
         if plate_bgr.size == 0:
             return []
-        x = ctc_input(plate_bgr, self.bundle.input.width, self.bundle.input.height)
-        out = self.model.run(**{self.bundle.input.name: x[None]})
-        text, conf = ctc_greedy(out["logits"][0], self.alphabet)
+        text, conf = ctc_decode(self.logits(plate_bgr), self.alphabet, self.prior, region)
         return [(text, conf)] if text else []
 
 
@@ -314,8 +412,8 @@ class CombinedPlateRecognizer:
         self.members = members
         self.name = "+".join(m.name for m in members)
 
-    def read(self, plate_bgr: np.ndarray) -> list[tuple[str, float]]:
-        return _candidates(self, plate_bgr, "")
+    def read(self, plate_bgr: np.ndarray, region: str = "") -> list[tuple[str, float]]:
+        return _candidates(self, plate_bgr, region)
 
 
 def open_recognizer(name: str = "plate-reader", threads: int = 2,
@@ -365,7 +463,7 @@ def _candidates(recognizer: PlateRecognizer, plate_bgr: np.ndarray,
                     if normalize_plate(c[0], region).pattern not in ("", "US", "EU generic")]
         return out
     views = plate_views(plate_bgr) if recognizer.rectify else [plate_bgr]
-    return [c for v in views for c in recognizer.read(v)]
+    return [c for v in views for c in recognizer.read(v, region)]
 
 
 def read_plate_image(plate_bgr: np.ndarray, recognizer: PlateRecognizer,

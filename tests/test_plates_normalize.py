@@ -86,6 +86,43 @@ def test_ctc_greedy_collapses_repeats_and_blanks():
     assert ctc_greedy(np.zeros((4, 37), np.float32) + np.eye(37)[0] * 9) == ("", 0.0)
 
 
+def _logits(steps):
+    """[T, 37] logits from per-step {character or '_' (blank): probability}."""
+    from edge.plates import CTC_ALPHABET
+    p = np.full((len(steps), len(CTC_ALPHABET) + 1), 1e-6)
+    for t, step in enumerate(steps):
+        for c, q in step.items():
+            p[t, 0 if c == "_" else CTC_ALPHABET.index(c) + 1] = q
+    return np.log(p / p.sum(-1, keepdims=True))
+
+
+def test_layout_prior_settles_a_letter_digit_confusion():
+    from edge.plates import ShapePrior, ctc_decode
+    # the recogniser is fairly sure of a zero where US plates of this shape carry the letter O
+    lg = _logits([{"N": 1}, {"_": 1}, {"0": 0.9, "O": 0.1}, {"_": 1}, {"X": 1}, {"2": 1},
+                  {"_": 1}, {"1": 1}, {"8": 1}])
+    prior = ShapePrior({"us": {"LLLDDD": 80, "DDDLLL": 90}, "br": {"LLLDDDD": 50}},
+                       weight=1.5, floor=1e-3)
+    assert ctc_decode(lg)[0] == "N0X218"
+    text, conf = ctc_decode(lg, prior=prior, region="us")
+    assert text == "NOX218" and 0 < conf < ctc_decode(lg)[1]
+    # a clear read of a rare layout stands: the prior only settles what the model leaves open
+    sure = _logits([{"N": 1}, {"0": 0.9999, "O": 0.0001}, {"X": 1}, {"2": 1}, {"1": 1},
+                    {"8": 1}])
+    assert ctc_decode(sure, prior=ShapePrior(prior.counts, 0.5, 1e-4), region="us")[0] == "N0X218"
+    # the counts are per region: Brazil's layouts have no LLLDDD, so the read is left as it is
+    assert ctc_decode(lg, prior=prior, region="br")[0] == "N0X218"
+
+
+def test_shipped_plate_reader_carries_its_layout_prior():
+    from edge.bundle import load_bundle, resolve_bundle
+    from edge.plates import ShapePrior
+    prior = ShapePrior.from_manifest(load_bundle(resolve_bundle("plate-reader")).raw)
+    assert prior is not None and {"us", "eu", "br"} <= set(prior.counts)
+    assert prior.log_prob("ABC1234", "br") > prior.log_prob("AB12345", "br")
+    assert ShapePrior.from_manifest({}) is None
+
+
 def test_missing_plate_reader_bundle_falls_back_to_rapidocr(tmp_path):
     from edge.plates import RapidPlateRecognizer, open_recognizer
     assert isinstance(open_recognizer(str(tmp_path / "none")), RapidPlateRecognizer)

@@ -70,7 +70,7 @@ class _Fixed:
     def __init__(self, name, reads):
         self.name, self.reads = name, reads
 
-    def read(self, plate_bgr):
+    def read(self, plate_bgr, region=""):
         return self.reads
 
 

@@ -89,3 +89,38 @@ def test_generated_plate_scenes_box_the_plate_they_paste():
         detector_data._LAST.clear()
         again, _ = load(s)
         assert np.array_equal(again, rgb)                  # the same scene for the same seed
+
+
+def test_shapes_fits_the_layout_prior_into_a_copy_of_the_plate_reader(tmp_path):
+    import csv
+    import json
+    import shutil
+
+    import cv2
+
+    from edge.bundle import load_bundle, resolve_bundle
+    from edge.plates import ShapePrior
+    from models.toolkit import plates_ctc
+    from models.toolkit.plates_ctc import synth_plate
+    d = tmp_path / "data"
+    for sub in ("plate_crops", "plate_photos"):
+        (d / sub).mkdir(parents=True)
+    rows = []
+    for seed in range(60):
+        img, text = synth_plate(seed)
+        cv2.imwrite(str(d / "plate_crops" / f"p{seed}.png"), img)
+        rows.append([f"p{seed}.png", text])
+    with open(d / "plate_crops" / "labels.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["image", "plate"], *rows])
+    (d / "plate_photos" / "labels.csv").write_text("image,region,x,y,w,h,plate\n")
+    bundle = tmp_path / "plate-reader"
+    shutil.copytree(resolve_bundle("plate-reader"), bundle)
+    assert plates_ctc.main(["shapes", str(d), "--out", str(bundle), "--version", "9.9.9"]) == 0
+
+    m = json.loads((bundle / "manifest.json").read_text())
+    assert m["version"] == "9.9.9" and "plates_ctc shapes" in m["created_by"]
+    # the generated val plates all read right without it: a prior that cannot beat greedy
+    # decoding on val is not kept, so the copy loses the shipped one
+    assert m["metrics"]["val_exact_int8"] == {"greedy": 1.0, "with_prior": 1.0}
+    assert ShapePrior.from_manifest(load_bundle(bundle).raw) is None
+    assert ShapePrior.from_manifest(load_bundle(resolve_bundle("plate-reader")).raw) is not None

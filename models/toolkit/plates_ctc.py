@@ -14,6 +14,11 @@ Input: [1, 32, 128, 3] float32 RGB 0..255 (the plate stretched; edge.plates.ctc_
 Output ``logits`` [1, 32, 37]: per time step, blank + 0-9 + A-Z.
 
     python -m models.toolkit.plates_ctc train ../shared/data [--out DIR]
+    python -m models.toolkit.plates_ctc shapes ../shared/data [--out DIR]
+
+``shapes`` (also the last step of ``train``) counts the letter/digit layouts of the training
+labels per region into the bundle's ``shape_prior`` and picks its weight on the val split
+(edge.plates.ShapePrior).
 """
 from __future__ import annotations
 
@@ -301,17 +306,22 @@ def evaluate(net, X, Y):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(prog="models.toolkit.plates_ctc")
-    ap.add_argument("cmd", choices=["train"])
+    ap.add_argument("cmd", choices=["train", "shapes"])
     ap.add_argument("data_dir")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--synth", type=int, default=5000, help="generated plates")
     ap.add_argument("--views", type=int, default=8, help="views per real training crop (1 plain, the rest augmented)")
     ap.add_argument("--out", default=str(BUNDLE))
+    ap.add_argument("--version", help="bundle version to write (shapes; default: unchanged)")
     a = ap.parse_args(argv)
-    torch.set_num_threads(2)
-    t0 = time.time()
     log = lambda m: print(m, flush=True)  # noqa: E731
     S = real_samples(a.data_dir)
+    if a.cmd == "shapes":
+        fit_shapes(S, Path(a.out), log, a.version,
+                   added_by="python -m models.toolkit.plates_ctc " + " ".join(argv))
+        return 0
+    torch.set_num_threads(2)
+    t0 = time.time()
     tr = [s for s in S if s["split"] == "train"]
     va = [s for s in S if s["split"] == "val"]
     log(f"[plates] real train {len(tr)}, val {len(va)}; building arrays")
@@ -325,8 +335,62 @@ def main(argv=None):
     log(f"[plates] float val exact {acc:.3f}")
     export(net, X, Path(a.out), val_exact=acc,
            created_by="python -m models.toolkit.plates_ctc " + " ".join(argv))
+    fit_shapes(S, Path(a.out), log)
     log(f"[plates] done in {time.time() - t0:.0f}s")
     return 0
+
+
+WEIGHTS = (0.5, 1.0, 1.5, 2.0, 3.0)
+FLOORS = (1e-4, 1e-3, 1e-2)
+
+
+def fit_shapes(samples, bundle_dir: Path, log=print, version: str | None = None,
+               added_by: str | None = None) -> dict:
+    """Layout counts of the train split per region, weight and floor chosen by the exact read
+    of the bundle's int8 model on the val split (crops as the runtime cuts them); written into
+    the bundle's manifest as ``shape_prior``."""
+    from edge.bundle import load_bundle
+    from edge.plates import CtcPlateRecognizer, ShapePrior, ctc_decode, shape_of
+    counts: dict[str, dict[str, int]] = {}
+    for s in samples:
+        if s["split"] == "train":
+            c = counts.setdefault(s["region"], {})
+            c[shape_of(s["text"])] = c.get(shape_of(s["text"]), 0) + 1
+    rec = CtcPlateRecognizer(load_bundle(bundle_dir))
+    val = [(rec.logits(real_image(s)), s["text"], s["region"])
+           for s in samples if s["split"] == "val"]
+
+    def exact(prior):
+        return sum(ctc_decode(lg, rec.alphabet, prior, reg)[0] == y for lg, y, reg in val)
+
+    best = (exact(None), 0.0, 0.0)
+    log(f"[shapes] val {len(val)} plates: greedy (no prior) {best[0]} exact")
+    for w in WEIGHTS:
+        row = []
+        for fl in FLOORS:
+            n = exact(ShapePrior(counts, w, fl))
+            row.append(f"floor {fl:g}: {n}")
+            if n > best[0]:  # ties keep the lighter prior
+                best = (n, w, fl)
+        log(f"[shapes] weight {w}: " + ", ".join(row))
+    mpath = bundle_dir / "manifest.json"
+    m = json.loads(mpath.read_text(encoding="utf-8"))
+    if best[1] == 0.0:
+        log("[shapes] no weight beats greedy decoding on val: no prior written")
+        m.pop("shape_prior", None)
+    else:
+        m["shape_prior"] = {"counts": counts, "weight": best[1], "floor": best[2],
+                            "smoothing": 0.5, "layouts": 200}
+        log(f"[shapes] kept weight {best[1]}, floor {best[2]:g}: val exact {best[0]}/{len(val)}")
+    m.setdefault("metrics", {})["val_exact_int8"] = {"greedy": exact(None) / len(val),
+                                                     "with_prior": best[0] / len(val)}
+    if version:
+        m["version"] = version
+    if added_by and added_by not in m.get("created_by", ""):
+        m["created_by"] = f"{m.get('created_by', '')}; prior: {added_by}"
+    mpath.write_text(json.dumps(m, indent=1) + "\n", encoding="utf-8")
+    load_bundle(bundle_dir)
+    return m
 
 
 def export(net, X, out: Path, *, val_exact: float, created_by: str):
