@@ -363,8 +363,9 @@ def fit_shapes(samples, bundle_dir: Path, log=print, version: str | None = None,
     def exact(prior):
         return sum(ctc_decode(lg, rec.alphabet, prior, reg)[0] == y for lg, y, reg in val)
 
-    best = (exact(None), 0.0, 0.0)
-    log(f"[shapes] val {len(val)} plates: greedy (no prior) {best[0]} exact")
+    greedy = exact(None)
+    best = (greedy, 0.0, 0.0)
+    log(f"[shapes] val {len(val)} plates: greedy (no prior) {greedy} exact")
     for w in WEIGHTS:
         row = []
         for fl in FLOORS:
@@ -382,7 +383,7 @@ def fit_shapes(samples, bundle_dir: Path, log=print, version: str | None = None,
         m["shape_prior"] = {"counts": counts, "weight": best[1], "floor": best[2],
                             "smoothing": 0.5, "layouts": 200}
         log(f"[shapes] kept weight {best[1]}, floor {best[2]:g}: val exact {best[0]}/{len(val)}")
-    m.setdefault("metrics", {})["val_exact_int8"] = {"greedy": exact(None) / len(val),
+    m.setdefault("metrics", {})["val_exact_int8"] = {"greedy": greedy / len(val),
                                                      "with_prior": best[0] / len(val)}
     if version:
         m["version"] = version
