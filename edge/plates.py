@@ -34,6 +34,7 @@ from typing import Iterable, Protocol
 import cv2
 import numpy as np
 
+from .documents.doctype import softmax
 from .documents.normalize import normalize_plate as _clean
 from .result import Detection, FieldValue
 
@@ -265,11 +266,6 @@ def ctc_input(plate_bgr: np.ndarray, width: int = 128, height: int = 32) -> np.n
     return cv2.cvtColor(x, cv2.COLOR_BGR2RGB).astype(np.float32)
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max(-1, keepdims=True))
-    return z / z.sum(-1, keepdims=True)
-
-
 def _confidence(probs) -> float:
     # the mean of the kept characters' probabilities times the least of them: one doubtful
     # character lowers it
@@ -290,7 +286,7 @@ def _ctc_runs(p: np.ndarray) -> list[tuple[int, list[int]]]:
 
 def ctc_greedy(logits: np.ndarray, alphabet: str = CTC_ALPHABET) -> tuple[str, float]:
     """Greedy CTC decoding of [T, C] logits (class 0 = blank): text and confidence."""
-    p = _softmax(logits)
+    p = softmax(logits)
     runs = _ctc_runs(p)
     text = "".join(alphabet[k - 1] for k, _ in runs)
     return text, _confidence([p[ts, k].max() for k, ts in runs])
@@ -348,7 +344,7 @@ def ctc_decode(logits: np.ndarray, alphabet: str = CTC_ALPHABET, prior: ShapePri
     alternatives. Without a prior this is ``ctc_greedy``."""
     if prior is None:
         return ctc_greedy(logits, alphabet)
-    p = _softmax(logits)
+    p = softmax(logits)
     opts = []
     for k, ts in _ctc_runs(p):
         c = alphabet[k - 1]
