@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Protocol
 
 import cv2
@@ -314,19 +314,30 @@ class ShapePrior:
                    float(d["weight"]), float(d["floor"]), float(d.get("smoothing", 0.5)),
                    int(d.get("layouts", 200)))
 
+    # per region: (counts, named layouts, top count, total); filled on first use, since
+    # ctc_decode asks for up to 2^max_open reads per plate
+    _tables: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def _table(self, region: str):
+        if region not in self._tables:
+            counts = self.counts.get(region)
+            if counts is None:  # any region: all counts together
+                counts = {}
+                for c in self.counts.values():
+                    for k, v in c.items():
+                        counts[k] = counts.get(k, 0) + v
+            # A named layout is as likely as the region's most frequent one: the photos' mix of
+            # layouts is their place and year's (the Brazilian ones predate Mercosul plates), so
+            # counts only rank the shapes no layout names.
+            named = {lay for r in ([region] if region in PATTERNS else PATTERNS)
+                     for lay, _ in PATTERNS[r]}
+            top = max(counts.values(), default=0)
+            n = sum(counts.values()) + sum(top - counts.get(lay, 0) for lay in named)
+            self._tables[region] = (counts, named, top, n)
+        return self._tables[region]
+
     def log_prob(self, text: str, region: str = "") -> float:
-        counts = self.counts.get(region)
-        if counts is None:  # any region: all counts together
-            counts = {}
-            for c in self.counts.values():
-                for k, v in c.items():
-                    counts[k] = counts.get(k, 0) + v
-        # A named layout is as likely as the region's most frequent one: the photos' mix of
-        # layouts is their place and year's (the Brazilian ones predate Mercosul plates), so
-        # counts only rank the shapes no layout names.
-        named = {lay for r in ([region] if region in PATTERNS else PATTERNS) for lay, _ in PATTERNS[r]}
-        top = max(counts.values(), default=0)
-        n = sum(counts.values()) + sum(top - counts.get(lay, 0) for lay in named)
+        counts, named, top, n = self._table(region)
         shape = shape_of(text)
         c = top if shape in named else counts.get(shape, 0)
         return float(np.log((c + self.smoothing) / (n + self.smoothing * self.layouts)))

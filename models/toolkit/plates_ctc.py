@@ -354,8 +354,8 @@ def fit_shapes(samples, bundle_dir: Path, log=print, version: str | None = None,
     counts: dict[str, dict[str, int]] = {}
     for s in samples:
         if s["split"] == "train":
-            c = counts.setdefault(s["region"], {})
-            c[shape_of(s["text"])] = c.get(shape_of(s["text"]), 0) + 1
+            c, shape = counts.setdefault(s["region"], {}), shape_of(s["text"])
+            c[shape] = c.get(shape, 0) + 1
     rec = CtcPlateRecognizer(load_bundle(bundle_dir))
     val = [(rec.logits(real_image(s)), s["text"], s["region"])
            for s in samples if s["split"] == "val"]
