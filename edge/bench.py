@@ -78,7 +78,26 @@ def _bench_detector(pipe: Pipeline) -> None:
     print(f"detect on a 12 MP photo with a small plate (10 runs): first pass median "
           f"{_pct(first, 50):.1f} ms, zoom/tile passes median {_pct(zoom, 50):.1f} ms "
           f"({int(np.median(n))} second passes)", flush=True)
+    _bench_refiner(stage, small)
     _bench_plate_readers(stage.cfg.plate_reader, pipe.profile.runtime.threads)
+
+
+def _bench_refiner(stage, small: np.ndarray) -> None:
+    """The box refiner on one box (its iterations included): the cost per refined VIN."""
+    ref = stage._get_refiner()
+    if ref is None:
+        print("box refiner: not loaded (detect.box_refiner empty or its bundle unusable)",
+              flush=True)
+        return
+    ms = []
+    for i in range(60):
+        t = time.perf_counter()
+        ref.refine_bgr(small, (300.0, 400.0, 360.0, 24.0))
+        if i >= 10:
+            ms.append((time.perf_counter() - t) * 1000)
+    print(f"box refiner ({ref.bundle.name} {ref.bundle.version}, {ref.iterations} iterations, "
+          f"50 runs): median {_pct(ms, 50):.2f} ms, p95 {_pct(ms, 95):.2f} ms per refined box",
+          flush=True)
 
 
 def _bench_plate_readers(configured: str, threads: int) -> None:

@@ -6,7 +6,7 @@ manifest.json (format 1)::
       "format": 1,
       "name": "claim-classifier",          # bundle name, also the folder name under models/
       "version": "1.0.0",                  # monotonic per name
-      "kind": "classifier",                # classifier | detector | plate_reader | document
+      "kind": "classifier",                # classifier | detector | plate_reader | document | box_refiner
       "provenance": "trained",             # trained | untrained  (an untrained bundle is a smoke-test artefact)
       "description": "...",
       "model_file": "model.tflite",
@@ -46,7 +46,7 @@ from .digest import sha256_file
 
 MANIFEST = "manifest.json"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-KINDS = ("classifier", "detector", "plate_reader", "document")
+KINDS = ("classifier", "detector", "plate_reader", "document", "box_refiner")
 PROVENANCES = ("trained", "untrained")
 DTYPES = ("float32", "uint8", "int8")
 

@@ -106,6 +106,10 @@ class DetectConfig:
     read_plates: bool = True            # read plate text from plate detections (edge/plates.py)
     plate_region: str = ""              # expected plate region: "us", "eu", "br" or "" (any)
     plate_reader: str = "plate-reader+rapidocr"  # bundle(s) or "rapidocr", in order of trust
+    box_refiner: str = "box-refiner"    # bundle that moves boxes onto edges (edge/refine.py); "" = off
+    refine_labels: list[str] = field(default_factory=lambda: ["vin"])  # labels it refines
+    refine_min_score: float = 0.2       # boxes of those labels from this score are refined, and
+    refine_min_quality: float = 0.5     # kept under score_threshold if the refiner's quality is this
 
 
 @dataclass(frozen=True)
@@ -283,9 +287,17 @@ def _check_vocabularies(p: Profile, path: Path) -> None:
             raise bad(f"claim.required_photos[{i}].category", rp.category, CATEGORIES)
         if rp.document and rp.document not in DOCUMENT_TYPES:
             raise bad(f"claim.required_photos[{i}].document", rp.document, DOCUMENT_TYPES)
-    for lab in p.detect.zoom_labels:
-        if lab not in DETECT_LABELS:
-            raise bad("detect.zoom_labels", lab, DETECT_LABELS)
+    for key in ("score_threshold", "refine_min_score", "nms_iou"):
+        v = getattr(p.detect, key)
+        if not 0.0 < v <= 1.0:
+            raise ConfigError(f"{path}: key 'detect.{key}': {v} is not in (0, 1]")
+    if not 0.0 <= p.detect.refine_min_quality <= 1.0:
+        raise ConfigError(f"{path}: key 'detect.refine_min_quality': "
+                          f"{p.detect.refine_min_quality} is not in [0, 1]")
+    for key in ("zoom_labels", "refine_labels"):
+        for lab in getattr(p.detect, key):
+            if lab not in DETECT_LABELS:
+                raise bad(f"detect.{key}", lab, DETECT_LABELS)
     for c in p.detect.tile_categories:
         if c not in CATEGORIES:
             raise bad("detect.tile_categories", c, CATEGORIES)

@@ -11,6 +11,9 @@ image, up-sampled to the detector's input and detected again; the second pass de
 label and box (``zoomed: true``), or drops the candidate when it finds nothing there. When the
 first pass finds nothing in a large photo whose category says a plate or VIN should be there, the
 photo is tiled and each tile goes through the detector.
+
+Refinement: boxes of ``refine_labels`` (VINs) are then moved onto the object's edges by the box
+refiner (edge/refine.py), on the reduced decode the first pass saw.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -27,6 +30,9 @@ import numpy as np
 from .bundle import Bundle, BundleError, load_bundle, resolve_bundle
 from .config import DetectConfig
 from .result import Detection
+
+if TYPE_CHECKING:
+    from .refine import BoxRefiner
 
 log = logging.getLogger(__name__)
 
@@ -218,17 +224,25 @@ class DetectTimings:
     zoom_ms: float = 0.0
     zooms: int = 0
     tiles: int = 0
+    refine_ms: float = 0.0
+    refined: int = 0
 
 
 def detect_photo(detector: Detector, small: np.ndarray, full, width: int, height: int,
                  cfg: DetectConfig, category: str | None = None, zoom: bool = True,
-                 timings: DetectTimings | None = None) -> list[Detection]:
+                 timings: DetectTimings | None = None,
+                 refiner: BoxRefiner | None = None) -> list[Detection]:
     """First pass on the reduced decode ``small`` (the whole photo), zoom second passes on crops
-    of the full-resolution image (``full()`` gives it, decoded on first use), and tiles when
-    nothing was found where the category says there should be a plate or VIN."""
+    of the full-resolution image (``full()`` gives it, decoded on first use), tiles when
+    nothing was found where the category says there should be a plate or VIN, and the box
+    ``refiner`` (an edge.refine.BoxRefiner, or None) on ``cfg.refine_labels``."""
     t = time.perf_counter()
-    first = detector.run_bgr(small, (0.0, 0.0, float(width), float(height)),
-                             cfg.score_threshold, cfg.nms_iou, cfg.max_detections)
+    # the refiner also gets its labels' weaker boxes: moved onto the object they often pass
+    low = min(cfg.score_threshold, cfg.refine_min_score) if refiner is not None \
+        else cfg.score_threshold
+    first = [d for d in detector.run_bgr(small, (0.0, 0.0, float(width), float(height)), low,
+                                         cfg.nms_iou, cfg.max_detections)
+             if d.score >= cfg.score_threshold or d.label in cfg.refine_labels]
     if timings is not None:
         timings.first_ms = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
@@ -267,6 +281,14 @@ def detect_photo(detector: Detector, small: np.ndarray, full, width: int, height
     if timings is not None:
         timings.zoom_ms = (time.perf_counter() - t) * 1000
         timings.zooms, timings.tiles = zoomed, n_tiles
+    if refiner is not None:
+        t = time.perf_counter()
+        final = refine_detections(refiner, small, width, height, final, cfg.refine_labels,
+                                  keep_below=cfg.score_threshold,
+                                  min_quality=cfg.refine_min_quality)
+        if timings is not None:
+            timings.refine_ms = (time.perf_counter() - t) * 1000
+            timings.refined = sum(d.label in cfg.refine_labels for d in final)
     # overlapping second passes can land on the same object: NMS once more, best first
     if len(final) > 1:
         b = np.array([d.box for d in final], np.float32)
@@ -275,6 +297,31 @@ def detect_photo(detector: Detector, small: np.ndarray, full, width: int, height
                    cfg.max_detections)
         final = [final[k] for k in keep]
     return final
+
+
+def refine_detections(refiner: BoxRefiner, small: np.ndarray, width: int, height: int,
+                      dets: list[Detection], labels, keep_below: float = 0.0,
+                      min_quality: float = 0.0) -> list[Detection]:
+    """``dets`` with the boxes of ``labels`` moved by ``refiner`` on ``small`` (the reduced
+    decode of a width x height photo); a box the refiner collapses is kept as it was. A box
+    scoring under ``keep_below`` is kept only when the refiner's quality for it reaches
+    ``min_quality``."""
+    sx, sy = small.shape[1] / width, small.shape[0] / height
+    out = []
+    for d in dets:
+        if d.label in labels:
+            x, y, w, h = d.box
+            r = refiner.refine_bgr(small, (x * sx, y * sy, w * sx, h * sy))
+            if d.score < keep_below and r.quality < min_quality:
+                continue
+            x, y, w, h = r.box
+            box = clip_box((x / sx, y / sy, w / sx, h / sy), width, height)
+            if box[2] >= 1 and box[3] >= 1:
+                d = replace(d, box=box)
+            elif d.score < keep_below:
+                continue
+        out.append(d)
+    return out
 
 
 def _crop(img: np.ndarray, region) -> np.ndarray:
@@ -298,7 +345,8 @@ class DetectStage:
         self.threads = threads
         self._detector = detector
         self._failed = detector is None and not cfg.detector
-        self._warned = False
+        self._refiner = None
+        self._refiner_tried = not cfg.box_refiner
         self.last = DetectTimings()
 
     def _get(self) -> Detector | None:
@@ -311,6 +359,17 @@ class DetectStage:
                             self.cfg.detector, e)
         return self._detector
 
+    def _get_refiner(self) -> BoxRefiner | None:
+        if not self._refiner_tried:
+            self._refiner_tried = True
+            try:
+                from .refine import open_refiner
+                self._refiner = open_refiner(self.cfg.box_refiner, self.threads)
+            except Exception as e:  # noqa: BLE001 - boxes stay as detected without it
+                log.warning("box refinement off: bundle %r cannot be used (%s)",
+                            self.cfg.box_refiner, e)
+        return self._refiner
+
     def run(self, ctx) -> None:
         det = self._get()
         if det is None:
@@ -319,7 +378,8 @@ class DetectStage:
         self.last = DetectTimings()
         cat = r.category.label if r.category is not None else None
         r.detections = detect_photo(det, ctx.decoded.small, ctx.decoded.full, r.width, r.height,
-                                    self.cfg, category=cat, timings=self.last)
+                                    self.cfg, category=cat, timings=self.last,
+                                    refiner=self._get_refiner())
         ctx.notes["detect"] = self.last
 
 

@@ -86,12 +86,13 @@ def checks(profile: Profile, store_path: Path, model: str | None):
 
 
 def _aux_bundles(profile: Profile):
-    """The detector and the plate reader(s) the profile names (missing: that step is skipped or
-    falls back, the photo is still processed)."""
+    """The detector, box refiner and plate reader(s) the profile names (missing: that step is
+    skipped or falls back, the photo is still processed)."""
     from .bundle import load_bundle, resolve_bundle
     d = profile.detect
     readers = [r.strip() for r in d.plate_reader.split("+")] if d.read_plates else []
-    parts = [("detector", d.detector, "detector", "no detections, no plate reading")]
+    parts = [("detector", d.detector, "detector", "no detections, no plate reading"),
+             ("refiner", d.box_refiner, "box_refiner", "boxes stay as detected")]
     parts += [("plates", r, "plate_reader", "plates read with RapidOCR's recogniser") for r in readers]
     if not readers:
         parts.append(("plates", "", "plate_reader", ""))

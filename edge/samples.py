@@ -45,6 +45,25 @@ def plate_closeup(text: str = "ABC1234", width: int = 1280, height: int = 720,
     return img
 
 
+def vin_sticker(text: str = "1HGCM82633A004352", width: int = 256, height: int = 256,
+                seed: int = 0) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A VIN label on a door pillar, and the (x, y, w, h) box of its VIN line (the ink)."""
+    rng = np.random.default_rng(seed)
+    img = _noise(height, width, rng, (120, 120, 125))  # grey pillar
+    sx0, sy0, sx1, sy1 = width // 10, height // 3, width - width // 10, height * 2 // 3
+    cv2.rectangle(img, (sx0, sy0), (sx1, sy1), (225, 228, 230), -1)
+    scale = (sx1 - sx0 - 12) / cv2.getTextSize(text, FONT, 1.0, 1)[0][0]
+    thick = max(1, int(round(scale * 1.5)))
+    (tw, th), _ = cv2.getTextSize(text, FONT, scale, thick)
+    tx, ty = sx0 + (sx1 - sx0 - tw) // 2, (sy0 + sy1) // 2 + th // 2
+    cv2.putText(img, "VEHICLE IDENTIFICATION NO.", (sx0 + 6, sy0 + th), FONT, scale * 0.6,
+                (60, 60, 60), 1, cv2.LINE_AA)
+    cv2.putText(img, text, (tx, ty), FONT, scale, (20, 20, 20), thick, cv2.LINE_AA)
+    ink = np.argwhere(img[sy0 + th + 4:sy1, sx0:sx1].max(axis=2) < 120)
+    (y0, x0), (y1, x1) = ink.min(axis=0), ink.max(axis=0)
+    return img, (int(sx0 + x0), int(sy0 + th + 4 + y0), int(x1 - x0 + 1), int(y1 - y0 + 1))
+
+
 def document_page(lines: list[str] | None = None, width: int = 1600, height: int = 1200,
                   seed: int = 1) -> np.ndarray:
     rng = np.random.default_rng(seed)

@@ -70,11 +70,12 @@ def test_missing_or_corrupt_model_bundle(tmp_path, cli, profile_path, model_dir)
 def test_doctor_reports_each_part(tmp_path, cli, profile_path):
     r = cli("doctor", "--profile", str(profile_path))
     lines = r.stdout.splitlines()
-    assert [x.split()[1] for x in lines] == ["profile", "runtime", "model", "detector", "plates",
-                                             "plates", "ocr", "store", "disk", "broker"]
+    assert [x.split()[1] for x in lines] == ["profile", "runtime", "model", "detector", "refiner",
+                                             "plates", "plates", "ocr", "store", "disk", "broker"]
     assert r.returncode == 0, r.stdout
-    assert "plate-reader" in lines[4] and lines[4].split()[0] == "ok"
-    assert "RapidOCR" in lines[5]
+    assert "box-refiner" in lines[4] and lines[4].split()[0] == "ok"
+    assert "plate-reader" in lines[5] and lines[5].split()[0] == "ok"
+    assert "RapidOCR" in lines[6]
 
 
 def test_doctor_warns_of_a_missing_plate_reader_and_names_the_fallback(tmp_path, cli, profile_path):
@@ -92,5 +93,5 @@ def test_bench_prints_medians_and_budget_ratios(cli, profile_path):
     r = cli("bench", "--runs", "1", "--profile", str(profile_path))
     assert r.returncode == 0, r.stderr
     for text in ("classifier alone", "12MP 4032x3024", "median ms", "photos/s", "peak RSS MB",
-                 "cold start to ready s", "plate read on a crop"):
+                 "cold start to ready s", "plate read on a crop", "per refined box"):
         assert text in r.stdout

@@ -74,3 +74,12 @@ def test_ocr_recogniser_must_be_known_or_an_onnx_file(tmp_path):
         load_profile_file(p)
     p = write(tmp_path, '[device]\nid = "d1"\n[ocr]\nrec_model = "/opt/ocr/rec.onnx"\n')
     assert load_profile_file(p).ocr.rec_model == "/opt/ocr/rec.onnx"
+
+
+def test_refine_labels_and_scores_are_checked(tmp_path):
+    p = write(tmp_path, '[device]\nid = "d1"\n[detect]\nrefine_labels = ["vin", "licence"]\n')
+    with pytest.raises(ConfigError, match="detect.refine_labels.*'licence' is not one of"):
+        load_profile_file(p)
+    p = write(tmp_path, '[device]\nid = "d1"\n[detect]\nrefine_min_score = 1.5\n')
+    with pytest.raises(ConfigError, match=r"detect.refine_min_score.*not in \(0, 1\]"):
+        load_profile_file(p)

@@ -124,3 +124,34 @@ def test_shapes_fits_the_layout_prior_into_a_copy_of_the_plate_reader(tmp_path):
     assert m["metrics"]["val_exact_int8"] == {"greedy": 1.0, "with_prior": 1.0}
     assert ShapePrior.from_manifest(load_bundle(bundle).raw) is None
     assert ShapePrior.from_manifest(load_bundle(resolve_bundle("plate-reader")).raw) is not None
+
+
+def test_box_refiner_training_learns_to_move_boxes_onto_generated_vin_lines():
+    import torch
+    from edge.detect import iou_xywh
+    from edge.samples import vin_sticker
+    from models.toolkit import box_refiner as BR
+
+    torch.set_num_threads(2)
+    rng = np.random.default_rng(0)
+
+    def photo(seed):
+        text = "".join(rng.choice(list("ABCDEFGHJKLMNPRSTUVWXYZ0123456789"), 17))
+        bgr, (x, y, w, h) = vin_sticker(text, seed=seed)
+        return {"key": str(seed), "rgb": bgr[..., ::-1].copy(), "cands": [],
+                "gt": (x - 3.0, y - 0.4 * h, w + 6.0, 1.8 * h)}  # labels leave a margin
+
+    train = [photo(s) for s in range(40)]
+    X, T, Q = BR.examples(train, jitters=32)
+    assert X.shape == (40 * 32, BR.H, BR.W, 3) and T.shape == (40 * 32, 4)
+    assert float(Q.min()) >= 0.0 and float(Q.max()) <= 1.0
+    net = BR.train(X, T, Q, epochs=12, log=lambda m: None)
+    held = [photo(s) for s in range(100, 108)]
+    rng2 = np.random.default_rng(1)
+    before, after = [], []
+    for p in held:
+        for _ in range(3):
+            b = BR.jitter(p["gt"], rng2)
+            before.append(iou_xywh(b, p["gt"]))
+            after.append(iou_xywh(BR.refine_float(net, p["rgb"], b), p["gt"]))
+    assert np.mean(after) > np.mean(before) + 0.1, (np.mean(before), np.mean(after))

@@ -4,8 +4,8 @@ Runs the shipped detector bundle through the device runtime (edge.detect: reduce
 TFLite, numpy decoding, NMS, zoom second pass) on ../shared/data and prints:
 
 - detect: per set and class, recall and precision at IoU 0.5 at the profile's score threshold
-  with and without the zoom pass, recall of small boxes (the ones the zoom rule applies to)
-  with and without it, AP50 (first pass, all scores >= 0.05), and the latencies.
+  with and without the zoom pass and with and without the box refiner (edge/refine.py), recall
+  of small boxes (the ones the zoom rule applies to) with and without the zoom, AP50 (first pass, all scores >= 0.05), and the latencies.
 - plates: detection recall/precision at IoU 0.5 per region on plate_photos, exact plate read end
   to end from the full photo (detect -> zoom -> crop -> rectify -> recognise -> normalise), and
   exact read on plate_crops (the crop is the whole image).
@@ -33,6 +33,7 @@ from edge.config import load_profile
 from edge.decode import decode_bytes
 from edge.detect import (DetectTimings, Detector, detect_photo, iou_xywh, needs_zoom,
                          open_detector)
+from edge.refine import open_refiner
 
 from .detector_data import LABELS, index, load
 
@@ -105,15 +106,20 @@ def _common(prog, argv):
 def main_detect(argv=None) -> int:
     ap = _common("claim-edge eval detect", argv)
     ap.add_argument("--sets", default="plate_photos,vin_boxes,damage_boxes,receipts")
+    ap.add_argument("--refiner", default=None, help="box refiner bundle (default: the "
+                    "profile's detect.box_refiner); every class is also scored without it")
     a = ap.parse_args(argv)
     prof = load_profile(a.profile)
     cfg = prof.detect
     det = open_detector(a.model or cfg.detector, a.threads)
+    ref = open_refiner(a.refiner or cfg.box_refiner, a.threads) \
+        if (a.refiner or cfg.box_refiner) else None
     sets = a.sets.split(",")
     samples = _samples(a.data_dir, a.split, sets)
     print(f"eval detect: {det.bundle.name} {det.bundle.version} ({det.bundle.path}), split "
           f"{a.split}, score >= {cfg.score_threshold}, zoom: short side < {cfg.zoom_min_side_px} "
-          f"px or area < {cfg.zoom_max_fraction} of the photo, labels {cfg.zoom_labels}",
+          f"px or area < {cfg.zoom_max_fraction} of the photo, labels {cfg.zoom_labels}; refiner "
+          f"{ref.bundle.name + ' ' + ref.bundle.version if ref else 'off'} on {cfg.refine_labels}",
           flush=True)
     low = replace(cfg, score_threshold=0.05, max_detections=100)
     metrics = {}
@@ -131,12 +137,13 @@ def main_detect(argv=None) -> int:
             # ground truth in the decoded image's pixels (load() reads the same file)
             W, H = dec.width, dec.height
             t = DetectTimings()
-            with_zoom = detect_photo(det, dec.small, dec.full, W, H, cfg, timings=t)
+            with_zoom = detect_photo(det, dec.small, dec.full, W, H, cfg, timings=t, refiner=ref)
             first_ms.append(t.first_ms)
             if t.zooms:
                 zoom_ms.append(t.zoom_ms)
             zooms.append(t.zooms)
-            no_zoom = detect_photo(det, dec.small, dec.full, W, H, cfg, zoom=False)
+            no_zoom = detect_photo(det, dec.small, dec.full, W, H, cfg, zoom=False, refiner=ref)
+            no_refine = detect_photo(det, dec.small, dec.full, W, H, cfg) if ref else with_zoom
             all_low = detect_photo(det, dec.small, dec.full, W, H, low, zoom=False)
             for lab in LABELS:
                 gts = [b[1:] for b in boxes if b[0] == lab]
@@ -145,11 +152,14 @@ def main_detect(argv=None) -> int:
                     continue
                 m = per.setdefault(lab, {"n_gt": 0, "n_small": 0, "tp_zoom": 0, "det_zoom": 0,
                                          "tp_nozoom": 0, "det_nozoom": 0, "small_zoom": 0,
-                                         "small_nozoom": 0, "ap_records": []})
+                                         "small_nozoom": 0, "tp_norefine": 0,
+                                         "det_norefine": 0, "small_norefine": 0,
+                                         "ap_records": []})
                 small = [needs_zoom(g, W, H, lab, replace(cfg, zoom_labels=LABELS)) for g in gts]
                 m["n_gt"] += len(gts)
                 m["n_small"] += sum(small)
-                for key, dets in (("zoom", with_zoom), ("nozoom", no_zoom)):
+                for key, dets in (("zoom", with_zoom), ("nozoom", no_zoom),
+                                  ("norefine", no_refine)):
                     dd = [(d.box, d.score) for d in dets if d.label == lab]
                     tp, _, used = _match(gts, dd)
                     m[f"tp_{key}"] += sum(tp)
@@ -166,6 +176,8 @@ def main_detect(argv=None) -> int:
                  "precision": m["tp_zoom"] / max(1, m["det_zoom"]),
                  "recall_no_zoom": m["tp_nozoom"] / m["n_gt"],
                  "precision_no_zoom": m["tp_nozoom"] / max(1, m["det_nozoom"]),
+                 "recall_no_refiner": m["tp_norefine"] / m["n_gt"],
+                 "precision_no_refiner": m["tp_norefine"] / max(1, m["det_norefine"]),
                  "small_recall": m["small_zoom"] / m["n_small"] if m["n_small"] else None,
                  "small_recall_no_zoom": m["small_nozoom"] / m["n_small"] if m["n_small"] else None,
                  "ap50_first_pass": ap50(m["ap_records"], m["n_gt"])}
@@ -174,8 +186,9 @@ def main_detect(argv=None) -> int:
                 f"; small ({m['n_small']}) recall {r['small_recall']:.3f} vs "
                 f"{r['small_recall_no_zoom']:.3f} without zoom")
             print(f"{src:<13} {lab:<10} {len(lst):>4} photos {m['n_gt']:>5} boxes: recall@0.5 "
-                  f"{r['recall']:.3f} (no zoom {r['recall_no_zoom']:.3f}), precision "
-                  f"{r['precision']:.3f} (no zoom {r['precision_no_zoom']:.3f}), AP50 "
+                  f"{r['recall']:.3f} (no zoom {r['recall_no_zoom']:.3f}, no refiner "
+                  f"{r['recall_no_refiner']:.3f}), precision {r['precision']:.3f} (no zoom "
+                  f"{r['precision_no_zoom']:.3f}, no refiner {r['precision_no_refiner']:.3f}), AP50 "
                   f"{r['ap50_first_pass']:.3f}{sr}", flush=True)
     lat = {"first_pass_median_ms": float(np.median(first_ms)) if first_ms else None,
            "zoom_pass_median_ms_when_zooming": float(np.median(zoom_ms)) if zoom_ms else None,

@@ -1,0 +1,241 @@
+"""Box refiner: a small CNN that moves a detector box onto the object's edges (edge/refine.py).
+
+Training code only (the runtime is edge/refine.py, torch-free).
+
+Data: the VIN photos of ../shared/data/vin_boxes, ``train`` split. Each photo gives the boxes
+the shipped detector finds there (VIN, score >= 0.05, at most 6: the mistakes it really makes)
+and ``--jitters`` boxes made from the labelled one (height x0.45-2.5, width x0.7-1.4, centre moved
+by N(0, 0.12) of the width and N(0, 0.45) of the height). For each, the region the runtime cuts
+(``edge.refine.region_around``) is the input; the targets are the labelled box's edges as
+fractions of that region and the IoU of the input box with the labelled one (the quality).
+
+    python -m models.toolkit.box_refiner train ../shared/data [--out models/box-refiner]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from edge.detect import iou_xywh, open_detector
+from edge.refine import cut_region, edges_of, box_of, region_around
+
+from .detector_data import index, load
+
+H, W = 32, 160
+VERSION = "1.0.0"
+LABELS = ["vin"]
+ITERATIONS = 3
+BUNDLE = Path(__file__).resolve().parents[1] / "box-refiner"
+
+
+class RefinerNet(nn.Module):
+    """5 conv-BN-ReLU layers (the first at stride 2, max-pooling after the next three) to a 2x10
+    map, then two linear layers: 4 edges + 1 quality logit. NHWC float 0..255 in."""
+
+    def __init__(self):
+        super().__init__()
+
+        def conv(i, o, stride=1):
+            return [nn.Conv2d(i, o, 3, stride=stride, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
+
+        self.features = nn.Sequential(*conv(3, 16, 2), *conv(16, 32), nn.MaxPool2d(2),
+                                      *conv(32, 48), nn.MaxPool2d(2), *conv(48, 64),
+                                      nn.MaxPool2d(2), *conv(64, 96))
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(96 * (H // 16) * (W // 16), 128),
+                                nn.ReLU(), nn.Linear(128, 5))
+
+    def forward(self, image):  # [N, H, W, 3] 0..255
+        x = image.permute(0, 3, 1, 2) / 127.5 - 1.0
+        return self.fc(self.features(x))
+
+
+class ExportRefiner(nn.Module):
+    """Names the output as the manifest does."""
+
+    def __init__(self, net: RefinerNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image):
+        return {"edges": self.net(image)}
+
+
+def jitter(box, rng: np.random.Generator):
+    x, y, w, h = box
+    nh, nw = h * np.exp(rng.uniform(-0.8, 0.9)), w * np.exp(rng.uniform(-0.35, 0.35))
+    cx = x + w / 2 + rng.normal(0, 0.12) * w
+    cy = y + h / 2 + rng.normal(0, 0.45) * h
+    return (cx - nw / 2, cy - nh / 2, nw, nh)
+
+
+def photos(data_dir, split: str, detector) -> list[dict]:
+    """VIN photos of ``split``: RGB, the labelled box, the detector's candidate boxes."""
+    out = []
+    for s in index(data_dir):
+        if s["source"] != "vin_boxes" or s["split"] != split:
+            continue
+        rgb, boxes = load(s)
+        gt = next(b[1:] for b in boxes if b[0] in LABELS)
+        Hh, Ww = rgb.shape[:2]
+        cands = [d.box for d in detector.run_bgr(rgb[..., ::-1].copy(), (0.0, 0.0, Ww, Hh), 0.05,
+                                                 0.5) if d.label in LABELS][:6]
+        out.append({"key": s["key"], "rgb": rgb, "gt": tuple(gt), "cands": cands})
+    return out
+
+
+def examples(photos_: list[dict], jitters: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X, T, Q = [], [], []
+    for p in photos_:
+        for b in list(p["cands"]) + [jitter(p["gt"], rng) for _ in range(jitters)]:
+            region = region_around(b)
+            X.append(cut_region(p["rgb"], region, W, H))
+            T.append(edges_of(p["gt"], region))
+            Q.append(iou_xywh(b, p["gt"]))
+    return (torch.tensor(np.stack(X)).float(), torch.tensor(np.stack(T)),
+            torch.tensor(np.asarray(Q, np.float32)))
+
+
+def train(X, T, Q, epochs: int, lr: float = 2e-3, seed: int = 0, log=print) -> RefinerNet:
+    torch.manual_seed(seed)
+    net = RefinerNet()
+    opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
+    steps = epochs * ((len(X) + 63) // 64)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
+    t0 = time.time()
+    for ep in range(epochs):
+        net.train()
+        perm = torch.randperm(len(X))
+        total = 0.0
+        for i in range(0, len(X), 64):
+            idx = perm[i:i + 64]
+            n = len(idx)
+            # brightness and contrast jitter, so night and glare photos are not new
+            x = (X[idx] * torch.empty(n, 1, 1, 1).uniform_(0.7, 1.3)
+                 + torch.empty(n, 1, 1, 1).uniform_(-25, 25)).clamp(0, 255)
+            out = net(x)
+            reg = F.smooth_l1_loss(out[:, :4], T[idx], beta=0.05)
+            loss = reg + F.binary_cross_entropy_with_logits(out[:, 4], Q[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += reg.item() * n
+        log(f"[box-refiner] epoch {ep + 1}/{epochs} edge loss {total / len(X):.4f} "
+            f"({time.time() - t0:.0f}s)")
+    return net.eval()
+
+
+def refine_float(net: RefinerNet, rgb, box, iterations: int = ITERATIONS):
+    for _ in range(iterations):
+        region = region_around(box)
+        with torch.no_grad():
+            out = net(torch.tensor(cut_region(rgb, region, W, H)[None]).float())[0].numpy()
+        box = box_of(out, region)
+    return box
+
+
+def top1_recall(photos_: list[dict], move=None) -> float:
+    """Share of photos whose best-scoring candidate (refined by ``move``) has IoU >= 0.5."""
+    hit = 0
+    for p in photos_:
+        if p["cands"]:
+            b = p["cands"][0] if move is None else move(p["rgb"], p["cands"][0])
+            hit += iou_xywh(b, p["gt"]) >= 0.5
+    return hit / max(1, len(photos_))
+
+
+def export(net: RefinerNet, X, out: Path, *, metrics: dict, created_by: str) -> None:
+    from . import quantize as Q
+    from .export import latency_ms
+    from edge.bundle import load_bundle
+    from edge.digest import sha256_file
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    mp = tmp / "model.tflite"
+    idx = np.random.default_rng(0).permutation(len(X))[:160]
+    Q.convert_int8(ExportRefiner(net).eval(), torch.zeros(1, H, W, 3), (X[i].numpy() for i in idx), str(mp),
+                   input_name="image")
+    lat = latency_ms(mp)
+    manifest = {
+        "format": 1, "name": out.name, "version": VERSION, "kind": "box_refiner",
+        "provenance": "trained",
+        "description": "VIN box refiner: 5-layer CNN on the region around a detector box -> the "
+                       "box's edges and a quality logit, int8.",
+        "model_file": "model.tflite", "sha256": sha256_file(mp), "signature": "serving_default",
+        "input": {"name": "image", "height": H, "width": W, "channels": 3, "dtype": "float32",
+                  "color": "rgb", "range": [0, 255], "resize": "stretch"},
+        "outputs": {"edges": {"type": "raw", "encoding": "left, right, top, bottom as fractions "
+                              "of the region (edge/refine.py), quality logit"}},
+        "labels": LABELS, "iterations": ITERATIONS,
+        "metrics": {**metrics, "latency_int8": lat},
+        "created_by": created_by,
+        "created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    load_bundle(tmp)
+    if out.exists():
+        card = out / "MODEL_CARD.md"
+        if card.is_file():
+            shutil.copy(card, tmp / "MODEL_CARD.md")
+        shutil.rmtree(out)
+    tmp.rename(out)
+    print(f"[box-refiner] bundle {out}, int8 latency median {lat['median_ms']:.2f} ms", flush=True)
+
+
+def main_train(argv) -> int:
+    ap = argparse.ArgumentParser(prog="python -m models.toolkit.box_refiner train",
+                                 description="Train the VIN box refiner on DATA_DIR/vin_boxes "
+                                 "(train split) and write an int8 bundle.")
+    ap.add_argument("data_dir")
+    ap.add_argument("--out", default=str(BUNDLE))
+    ap.add_argument("--detector", default="detector", help="detector bundle whose boxes it learns "
+                    "to move (default: the shipped one)")
+    ap.add_argument("--epochs", type=int, default=14)
+    ap.add_argument("--jitters", type=int, default=32, help="boxes made per labelled box")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    t0 = time.time()
+    det = open_detector(a.detector)
+    tr, va = photos(a.data_dir, "train", det), photos(a.data_dir, "val", det)
+    if not tr:
+        raise SystemExit(f"{a.data_dir}: no vin_boxes photos in the train split")
+    X, T, Q = examples(tr, a.jitters)
+    print(f"[box-refiner] {len(tr)} train photos -> {len(X)} boxes, {len(va)} val photos "
+          f"({time.time() - t0:.0f}s)", flush=True)
+    net = train(X, T, Q, a.epochs, log=lambda m: print(m, flush=True))
+    before = top1_recall(va)
+    after = top1_recall(va, lambda rgb, b: refine_float(net, rgb, b))
+    print(f"[box-refiner] val: top VIN box IoU >= 0.5 on {before:.3f} of photos as detected, "
+          f"{after:.3f} refined (float)", flush=True)
+    export(net, X, Path(a.out), metrics={"val_top1_iou50_detected": before,
+                                         "val_top1_iou50_refined_float": after,
+                                         "val_photos": len(va)},
+           created_by="python -m models.toolkit.box_refiner train "
+           + " ".join(argv))
+    print(f"[box-refiner] done in {time.time() - t0:.0f}s", flush=True)
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] != "train":
+        print("usage: python -m models.toolkit.box_refiner train DATA_DIR [--out DIR] "
+              "[--epochs N] [--jitters N]", file=sys.stderr)
+        return 2
+    return main_train(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
