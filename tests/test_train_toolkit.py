@@ -126,7 +126,7 @@ def test_shapes_fits_the_layout_prior_into_a_copy_of_the_plate_reader(tmp_path):
     assert ShapePrior.from_manifest(load_bundle(resolve_bundle("plate-reader")).raw) is not None
 
 
-def test_box_refiner_training_learns_to_move_boxes_onto_generated_vin_lines():
+def test_box_refiner_training_learns_to_move_boxes_onto_generated_vin_lines(tmp_path):
     import torch
     from edge.detect import iou_xywh
     from edge.samples import vin_sticker
@@ -148,10 +148,20 @@ def test_box_refiner_training_learns_to_move_boxes_onto_generated_vin_lines():
     net = BR.train(X, T, Q, epochs=12, log=lambda m: None)
     held = [photo(s) for s in range(100, 108)]
     rng2 = np.random.default_rng(1)
-    before, after = [], []
-    for p in held:
-        for _ in range(3):
-            b = BR.jitter(p["gt"], rng2)
-            before.append(iou_xywh(b, p["gt"]))
-            after.append(iou_xywh(BR.refine_float(net, p["rgb"], b), p["gt"]))
+    moved = [(p, BR.jitter(p["gt"], rng2)) for p in held for _ in range(3)]
+    before = [iou_xywh(b, p["gt"]) for p, b in moved]
+    after = [iou_xywh(BR.refine_float(net, p["rgb"], b), p["gt"]) for p, b in moved]
     assert np.mean(after) > np.mean(before) + 0.1, (np.mean(before), np.mean(after))
+    # the int8 bundle it exports runs in the runtime and keeps the folder's model card
+    from edge.bundle import load_bundle
+    from edge.refine import BoxRefiner
+    out = tmp_path / "box-refiner"
+    out.mkdir()
+    (out / "MODEL_CARD.md").write_text("# card\n")
+    BR.export(net, X, out, metrics={"test": 1}, created_by="pytest")
+    assert (out / "MODEL_CARD.md").read_text() == "# card\n"
+    assert not out.with_name("box-refiner.tmp").exists()
+    ref = BoxRefiner(load_bundle(out))
+    int8 = [iou_xywh(ref.refine_bgr(np.ascontiguousarray(p["rgb"][..., ::-1]), b).box, p["gt"])
+            for p, b in moved]
+    assert np.mean(int8) > np.mean(before) + 0.1, (np.mean(before), np.mean(int8))

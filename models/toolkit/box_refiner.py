@@ -14,9 +14,6 @@ fractions of that region and the IoU of the input box with the labelled one (the
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -158,11 +155,9 @@ def top1_recall(photos_: list[dict], move=None) -> float:
 def export(net: RefinerNet, X, out: Path, *, metrics: dict, created_by: str) -> None:
     from . import quantize as Q
     from .export import latency_ms
-    from edge.bundle import load_bundle
     from edge.digest import sha256_file
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    from .publish import publish, staging_dir
+    tmp = staging_dir(out)
     mp = tmp / "model.tflite"
     idx = np.random.default_rng(0).permutation(len(X))[:160]
     Q.convert_int8(ExportRefiner(net).eval(), torch.zeros(1, H, W, 3), (X[i].numpy() for i in idx), str(mp),
@@ -181,16 +176,8 @@ def export(net: RefinerNet, X, out: Path, *, metrics: dict, created_by: str) -> 
         "labels": LABELS, "iterations": ITERATIONS,
         "metrics": {**metrics, "latency_int8": lat},
         "created_by": created_by,
-        "created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    load_bundle(tmp)
-    if out.exists():
-        card = out / "MODEL_CARD.md"
-        if card.is_file():
-            shutil.copy(card, tmp / "MODEL_CARD.md")
-        shutil.rmtree(out)
-    tmp.rename(out)
+    publish(tmp, out, manifest)
     print(f"[box-refiner] bundle {out}, int8 latency median {lat['median_ms']:.2f} ms", flush=True)
 
 

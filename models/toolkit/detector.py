@@ -17,8 +17,6 @@ Outputs per level L in (s8, s16, s32), NHWC: ``cls_L`` [1, H, W, 4] class logits
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import shutil
 import sys
 import time
@@ -377,8 +375,8 @@ def main_train(argv=None):
 def export(levels, head, train, out: Path, *, created_by: str, n_calib: int = 96):
     from . import quantize as Q
     from .export import latency_ms
-    from edge.bundle import load_bundle
     from edge.digest import sha256_file
+    from .publish import publish, staging_dir
     wrapper = ExportDetector(levels, head).eval()
     rng = np.random.default_rng(0)
     by = {}
@@ -389,9 +387,7 @@ def export(levels, head, train, out: Path, *, created_by: str, n_calib: int = 96
         lst = by[src]
         for i in rng.permutation(len(lst))[:max(1, n_calib // len(by))]:
             calib.append((lst[i], int(rng.integers(0, 2)) if src == "plate_photos" else 0))
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = staging_dir(out)
     model_path = tmp / "model.tflite"
     sample = torch.zeros(1, SIZE, SIZE, 3)
     t0 = time.time()
@@ -422,16 +418,8 @@ def export(levels, head, train, out: Path, *, created_by: str, n_calib: int = 96
         "thresholds": {"min_score": 0.35},
         "metrics": {"latency_int8": lat, "ops": ops},
         "created_by": created_by,
-        "created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    load_bundle(tmp)
-    if out.exists():
-        card = out / "MODEL_CARD.md"
-        if card.is_file():
-            shutil.copy(card, tmp / "MODEL_CARD.md")
-        shutil.rmtree(out)
-    tmp.rename(out)
+    publish(tmp, out, manifest)
     print(f"[detector] bundle written to {out}", flush=True)
 
 

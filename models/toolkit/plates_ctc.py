@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import glob
 import json
-import shutil
 import sys
 import time
 import zlib
@@ -397,11 +395,9 @@ def fit_shapes(samples, bundle_dir: Path, log=print, version: str | None = None,
 def export(net, X, out: Path, *, val_exact: float, created_by: str):
     from . import quantize as Q
     from .export import latency_ms
-    from edge.bundle import load_bundle
     from edge.digest import sha256_file
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    from .publish import publish, staging_dir
+    tmp = staging_dir(out)
     mp = tmp / "model.tflite"
     idx = np.random.default_rng(0).permutation(len(X))[:160]
     Q.convert_int8(ExportCtc(net).eval(), torch.zeros(1, H, W, 3),
@@ -418,13 +414,8 @@ def export(net, X, out: Path, *, val_exact: float, created_by: str):
         "alphabet": ALPHABET, "blank": 0,
         "metrics": {"val_exact_float": val_exact, "latency_int8": lat},
         "created_by": created_by,
-        "created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    load_bundle(tmp)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    publish(tmp, out, manifest)
     print(f"[plates] bundle {out}, latency {lat['median_ms']:.2f} ms", flush=True)
 
 

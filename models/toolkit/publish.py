@@ -1,0 +1,32 @@
+"""How a toolkit exporter puts a new bundle in place: built in ``<out>.tmp``, its manifest
+validated by the runtime's own loader, then swapped in for ``out`` (keeping its model card)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+
+def staging_dir(out: Path) -> Path:
+    """An empty ``<out>.tmp`` folder to build the bundle in."""
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def publish(tmp: Path, out: Path, manifest: dict) -> None:
+    """Write ``manifest`` (stamped ``created_at``) into ``tmp``, check it loads, and replace
+    ``out`` by ``tmp``; the MODEL_CARD.md already in ``out`` is carried over."""
+    from edge.bundle import load_bundle
+    manifest = {**manifest,
+                "created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    load_bundle(tmp)
+    if out.exists():
+        card = out / "MODEL_CARD.md"
+        if card.is_file():
+            shutil.copy(card, tmp / "MODEL_CARD.md")
+        shutil.rmtree(out)
+    tmp.rename(out)
