@@ -108,7 +108,7 @@ class DetectConfig:
     plate_reader: str = "plate-reader+rapidocr"  # bundle(s) or "rapidocr", in order of trust
     box_refiner: str = "box-refiner"    # bundle that moves boxes onto edges (edge/refine.py); "" = off
     refine_labels: list[str] = field(default_factory=lambda: ["vin"])  # labels it refines
-    refine_min_score: float = 0.2       # boxes of those labels from this score are refined, and
+    refine_min_score: float = 0.1       # boxes of those labels from this score are refined, and
     refine_min_quality: float = 0.5     # kept under score_threshold if the refiner's quality is this
 
 
