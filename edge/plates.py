@@ -380,6 +380,21 @@ def ctc_decode(logits: np.ndarray, alphabet: str = CTC_ALPHABET, prior: ShapePri
     return best, _confidence([o[0][1] for o in opts]) * share
 
 
+def ctc_vote(logits: np.ndarray, alphabet: str = CTC_ALPHABET, prior: ShapePrior | None = None,
+             region: str = "") -> tuple[str, float]:
+    """One network's [T, C] logits (``ctc_decode``), or several networks' [M, T, C]: each is
+    read with the prior and the read most of them give is kept (a tie: the most confident one).
+    Networks trained from different seeds put a character's peak on different steps, so their
+    logits cannot be averaged; their reads can. Confidence: the kept read's times the share of
+    the networks that give it."""
+    if logits.ndim == 2:
+        return ctc_decode(logits, alphabet, prior, region)
+    reads = [ctc_decode(lg, alphabet, prior, region) for lg in logits]
+    votes = {t: sum(r[0] == t for r in reads) for t, _ in reads}
+    text, conf = max(reads, key=lambda r: (votes[r[0]], r[1]))
+    return text, conf * votes[text] / len(reads)
+
+
 class CtcPlateRecognizer:
     """The project's own plate recogniser (``kind: plate_reader`` bundle, CNN + CTC, int8)."""
 
@@ -402,7 +417,7 @@ class CtcPlateRecognizer:
     def read(self, plate_bgr: np.ndarray, region: str = "") -> list[tuple[str, float]]:
         if plate_bgr.size == 0:
             return []
-        text, conf = ctc_decode(self.logits(plate_bgr), self.alphabet, self.prior, region)
+        text, conf = ctc_vote(self.logits(plate_bgr), self.alphabet, self.prior, region)
         return [(text, conf)] if text else []
 
 

@@ -114,6 +114,22 @@ def test_layout_prior_settles_a_letter_digit_confusion():
     assert ctc_decode(lg, prior=prior, region="br")[0] == "N0X218"
 
 
+def test_networks_of_an_ensemble_vote_on_the_read_not_on_their_peaks():
+    from edge.plates import ctc_vote
+    # two networks read ABC1 with the peaks on different steps; a third reads A8C1 with more
+    # confidence than either: the read the majority gives is kept, with the share of its votes
+    a = _logits([{"A": 1}, {"_": 1}, {"B": 0.9, "8": 0.1}, {"_": 1}, {"C": 1}, {"1": 1}])
+    b = _logits([{"_": 1}, {"A": 1}, {"_": 1}, {"B": 0.8, "8": 0.2}, {"C": 1}, {"1": 1}])
+    c = _logits([{"A": 1}, {"8": 1}, {"_": 1}, {"_": 1}, {"C": 1}, {"1": 1}])
+    text, conf = ctc_vote(np.stack([a, b, c]))
+    assert text == "ABC1" and 0.5 < conf < 0.67
+    # averaging those logits would not read ABC1 at all: the peaks fall apart
+    assert ctc_vote(np.mean([a, b, c], 0))[0] != "ABC1"
+    # no majority: the most confident read; one network: its own read
+    assert ctc_vote(np.stack([a, c]))[0] == "A8C1"
+    assert ctc_vote(a) == ctc_vote(a[None])
+
+
 def test_shipped_plate_reader_carries_its_layout_prior():
     from edge.bundle import load_bundle, resolve_bundle
     from edge.plates import ShapePrior

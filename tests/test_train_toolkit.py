@@ -165,3 +165,32 @@ def test_box_refiner_training_learns_to_move_boxes_onto_generated_vin_lines(tmp_
     int8 = [iou_xywh(ref.refine_bgr(np.ascontiguousarray(p["rgb"][..., ::-1]), b).box, p["gt"])
             for p, b in moved]
     assert np.mean(int8) > np.mean(before) + 0.1, (np.mean(before), np.mean(int8))
+
+
+def test_an_ensemble_bundle_keeps_each_networks_steps_for_the_vote(tmp_path):
+    """``plates_ctc ensemble`` exports its networks in one int8 graph; the runtime gets each
+    one's [T, C] steps (their peaks differ, so they are read one by one and vote)."""
+    import torch
+    from edge.bundle import load_bundle
+    from edge.plates import CtcPlateRecognizer
+    from models.toolkit import plates_ctc as P
+
+    torch.manual_seed(0)
+    nets = [P.CtcNet().eval(), P.CtcNet().eval()]
+    X = np.stack([P.to_input(P.synth_plate(s)[0]) for s in range(24)]).astype(np.uint8)
+    out = tmp_path / "plate-reader"
+    P.export(P.EnsembleCtc(nets).eval(), X, out, val_exact=0.0, created_by="pytest",
+             version="9.0.0")
+    b = load_bundle(out)
+    assert b.version == "9.0.0" and "2 of them" in b.raw["description"]
+    rec = CtcPlateRecognizer(b)
+    plate, _ = P.synth_plate(99)
+    lg = rec.logits(plate)
+    assert lg.shape == (2, P.W // 4, len(P.ALPHABET) + 1)
+    with torch.no_grad():
+        x = (torch.from_numpy(P.to_input(plate)[None]).permute(0, 3, 1, 2) - 127.0) / 128.0
+        ref = [P.step_logits(n(x))[0].numpy() for n in nets]
+    for m in range(2):  # each output is its own network's steps, int8 close to float
+        own, other = (np.corrcoef(lg[m].ravel(), r.ravel())[0, 1] for r in (ref[m], ref[1 - m]))
+        assert own > 0.9 and own > other, (m, own, other)
+    assert isinstance(rec.read(plate, "eu"), list)
