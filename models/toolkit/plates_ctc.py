@@ -337,9 +337,10 @@ def main(argv=None):
                    added_by="python -m models.toolkit.plates_ctc " + " ".join(argv))
         return 0
     torch.set_num_threads(a.threads)
-    weights = {int(v): CACHE / f"ctc-seed{int(v)}.pt" for v in a.seeds.split(",")}
+    weights = {int(v): CACHE / f"ctc-seed{int(v)}.pt" for v in a.seeds.split(",")} \
+        if a.cmd == "ensemble" else {}
     for seed, wp in weights.items():
-        if a.cmd == "ensemble" and not wp.is_file():
+        if not wp.is_file():
             raise SystemExit(f"{wp}: no network for seed {seed}; train it first with "
                              f"`python -m models.toolkit.plates_ctc train {a.data_dir} --seed {seed}`")
     t0 = time.time()
