@@ -2,14 +2,16 @@
 
 Training code only (the runtime is edge/refine.py, torch-free).
 
-Data: the VIN photos of ../shared/data/vin_boxes, ``train`` split. Each photo gives the boxes
+Data: the VIN photos of ../shared/data/vin_boxes, the ``--splits`` it is given (the recipe was
+chosen training on ``train`` and checking on ``val``; the shipped bundle is then trained on
+``train+val`` with that recipe, and ``test`` stays held out). Each photo gives the boxes
 the shipped detector finds there (VIN, score >= 0.05, at most 6: the mistakes it really makes)
 and ``--jitters`` boxes made from the labelled one (height x0.45-2.5, width x0.7-1.4, centre moved
 by N(0, 0.12) of the width and N(0, 0.45) of the height). For each, the region the runtime cuts
 (``edge.refine.region_around``) is the input; the targets are the labelled box's edges as
 fractions of that region and the IoU of the input box with the labelled one (the quality).
 
-    python -m models.toolkit.box_refiner train ../shared/data [--out models/box-refiner]
+    python -m models.toolkit.box_refiner train ../shared/data --splits train+val
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from edge.refine import cut_region, edges_of, box_of, region_around
 from .detector_data import index, load
 
 H, W = 32, 160
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 LABELS = ["vin"]
 ITERATIONS = 3
 BUNDLE = Path(__file__).resolve().parents[1] / "box-refiner"
@@ -39,8 +41,9 @@ class RefinerNet(nn.Module):
     """5 conv-BN-ReLU layers (the first at stride 2, max-pooling after the next three) to a 2x10
     map, then two linear layers: 4 edges + 1 quality logit. NHWC float 0..255 in."""
 
-    def __init__(self):
+    def __init__(self, height: int = H, width: int = W):
         super().__init__()
+        self.height, self.width = height, width
 
         def conv(i, o, stride=1):
             return [nn.Conv2d(i, o, 3, stride=stride, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
@@ -48,7 +51,8 @@ class RefinerNet(nn.Module):
         self.features = nn.Sequential(*conv(3, 16, 2), *conv(16, 32), nn.MaxPool2d(2),
                                       *conv(32, 48), nn.MaxPool2d(2), *conv(48, 64),
                                       nn.MaxPool2d(2), *conv(64, 96))
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(96 * (H // 16) * (W // 16), 128),
+        self.fc = nn.Sequential(nn.Flatten(),
+                                nn.Linear(96 * (height // 16) * (width // 16), 128),
                                 nn.ReLU(), nn.Linear(128, 5))
 
     def forward(self, image):  # [N, H, W, 3] 0..255
@@ -67,36 +71,38 @@ class ExportRefiner(nn.Module):
         return {"edges": self.net(image)}
 
 
-def jitter(box, rng: np.random.Generator):
+def jitter(box, rng: np.random.Generator, dy: float = 0.45):
     x, y, w, h = box
     nh, nw = h * np.exp(rng.uniform(-0.8, 0.9)), w * np.exp(rng.uniform(-0.35, 0.35))
     cx = x + w / 2 + rng.normal(0, 0.12) * w
-    cy = y + h / 2 + rng.normal(0, 0.45) * h
+    cy = y + h / 2 + rng.normal(0, dy) * h
     return (cx - nw / 2, cy - nh / 2, nw, nh)
 
 
-def photos(data_dir, split: str, detector) -> list[dict]:
-    """VIN photos of ``split``: RGB, the labelled box, the detector's candidate boxes."""
+def photos(data_dir, split: str, detector, candidates: int = 6) -> list[dict]:
+    """VIN photos of ``split`` (several joined by +): RGB, the labelled box, the detector's
+    ``candidates`` best boxes."""
     out = []
     for s in index(data_dir):
-        if s["source"] != "vin_boxes" or s["split"] != split:
+        if s["source"] != "vin_boxes" or s["split"] not in split.split("+"):
             continue
         rgb, boxes = load(s)
         gt = next(b[1:] for b in boxes if b[0] in LABELS)
         Hh, Ww = rgb.shape[:2]
         cands = [d.box for d in detector.run_bgr(rgb[..., ::-1].copy(), (0.0, 0.0, Ww, Hh), 0.05,
-                                                 0.5) if d.label in LABELS][:6]
+                                                 0.5) if d.label in LABELS][:candidates]
         out.append({"key": s["key"], "rgb": rgb, "gt": tuple(gt), "cands": cands})
     return out
 
 
-def examples(photos_: list[dict], jitters: int, seed: int = 0):
+def examples(photos_: list[dict], jitters: int, seed: int = 0, dy: float = 0.45,
+             height: int = H):
     rng = np.random.default_rng(seed)
     X, T, Q = [], [], []
     for p in photos_:
-        for b in list(p["cands"]) + [jitter(p["gt"], rng) for _ in range(jitters)]:
+        for b in list(p["cands"]) + [jitter(p["gt"], rng, dy) for _ in range(jitters)]:
             region = region_around(b)
-            X.append(cut_region(p["rgb"], region, W, H))
+            X.append(cut_region(p["rgb"], region, W, height))
             T.append(edges_of(p["gt"], region))
             Q.append(iou_xywh(b, p["gt"]))
     return (torch.tensor(np.stack(X)).float(), torch.tensor(np.stack(T)),
@@ -105,7 +111,7 @@ def examples(photos_: list[dict], jitters: int, seed: int = 0):
 
 def train(X, T, Q, epochs: int, lr: float = 2e-3, seed: int = 0, log=print) -> RefinerNet:
     torch.manual_seed(seed)
-    net = RefinerNet()
+    net = RefinerNet(X.shape[1], X.shape[2])
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     steps = epochs * ((len(X) + 63) // 64)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
@@ -137,7 +143,8 @@ def refine_float(net: RefinerNet, rgb, box, iterations: int = ITERATIONS):
     for _ in range(iterations):
         region = region_around(box)
         with torch.no_grad():
-            out = net(torch.tensor(cut_region(rgb, region, W, H)[None]).float())[0].numpy()
+            x = torch.tensor(cut_region(rgb, region, net.width, net.height)[None]).float()
+            out = net(x)[0].numpy()
         box = box_of(out, region)
     return box
 
@@ -160,8 +167,8 @@ def export(net: RefinerNet, X, out: Path, *, metrics: dict, created_by: str) -> 
     tmp = staging_dir(out)
     mp = tmp / "model.tflite"
     idx = np.random.default_rng(0).permutation(len(X))[:160]
-    Q.convert_int8(ExportRefiner(net).eval(), torch.zeros(1, H, W, 3), (X[i].numpy() for i in idx), str(mp),
-                   input_name="image")
+    Q.convert_int8(ExportRefiner(net).eval(), torch.zeros(1, net.height, net.width, 3),
+                   (X[i].numpy() for i in idx), str(mp), input_name="image")
     lat = latency_ms(mp)
     manifest = {
         "format": 1, "name": out.name, "version": VERSION, "kind": "box_refiner",
@@ -169,8 +176,8 @@ def export(net: RefinerNet, X, out: Path, *, metrics: dict, created_by: str) -> 
         "description": "VIN box refiner: 5-layer CNN on the region around a detector box -> the "
                        "box's edges and a quality logit, int8.",
         "model_file": "model.tflite", "sha256": sha256_file(mp), "signature": "serving_default",
-        "input": {"name": "image", "height": H, "width": W, "channels": 3, "dtype": "float32",
-                  "color": "rgb", "range": [0, 255], "resize": "stretch"},
+        "input": {"name": "image", "height": net.height, "width": net.width, "channels": 3,
+                  "dtype": "float32", "color": "rgb", "range": [0, 255], "resize": "stretch"},
         "outputs": {"edges": {"type": "raw", "encoding": "left, right, top, bottom as fractions "
                               "of the region (edge/refine.py), quality logit"}},
         "labels": LABELS, "iterations": ITERATIONS,
@@ -184,29 +191,42 @@ def export(net: RefinerNet, X, out: Path, *, metrics: dict, created_by: str) -> 
 def main_train(argv) -> int:
     ap = argparse.ArgumentParser(prog="python -m models.toolkit.box_refiner train",
                                  description="Train the VIN box refiner on DATA_DIR/vin_boxes "
-                                 "(train split) and write an int8 bundle.")
+                                 "(the --splits, default train) and write an int8 bundle.")
     ap.add_argument("data_dir")
-    ap.add_argument("--out", default=str(BUNDLE))
+    ap.add_argument("--out", default=str(BUNDLE),
+                    help="bundle folder (default: models/box-refiner)")
     ap.add_argument("--detector", default="detector", help="detector bundle whose boxes it learns "
                     "to move (default: the shipped one)")
     ap.add_argument("--epochs", type=int, default=14)
     ap.add_argument("--jitters", type=int, default=32, help="boxes made per labelled box")
+    ap.add_argument("--jitter-dy", type=float, default=0.45, help="their centre's vertical "
+                    "spread, in box heights (standard deviation)")
+    ap.add_argument("--candidates", type=int, default=6, help="detector boxes per photo")
+    ap.add_argument("--height", type=int, default=H, help="input height (a multiple of 16)")
+    ap.add_argument("--splits", default="train", help="the splits it trains on, joined by + "
+                    "(train+val once the recipe is chosen: the val check is then not held out)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     t0 = time.time()
     det = open_detector(a.detector)
-    tr, va = photos(a.data_dir, "train", det), photos(a.data_dir, "val", det)
+    tr = photos(a.data_dir, a.splits, det, a.candidates)
+    va = photos(a.data_dir, "val", det, a.candidates)
     if not tr:
-        raise SystemExit(f"{a.data_dir}: no vin_boxes photos in the train split")
-    X, T, Q = examples(tr, a.jitters)
-    print(f"[box-refiner] {len(tr)} train photos -> {len(X)} boxes, {len(va)} val photos "
+        raise SystemExit(f"{a.data_dir}: no vin_boxes photos in the {a.splits} split")
+    X, T, Q = examples(tr, a.jitters, a.seed, a.jitter_dy, a.height)
+    print(f"[box-refiner] {len(tr)} {a.splits} photos -> {len(X)} boxes, {len(va)} val photos "
           f"({time.time() - t0:.0f}s)", flush=True)
-    net = train(X, T, Q, a.epochs, log=lambda m: print(m, flush=True))
+    net = train(X, T, Q, a.epochs, seed=a.seed, log=lambda m: print(m, flush=True))
     before = top1_recall(va)
     after = top1_recall(va, lambda rgb, b: refine_float(net, rgb, b))
-    print(f"[box-refiner] val: top VIN box IoU >= 0.5 on {before:.3f} of photos as detected, "
-          f"{after:.3f} refined (float)", flush=True)
-    export(net, X, Path(a.out), metrics={"val_top1_iou50_detected": before,
+    held = "val" not in a.splits.split("+")
+    print(f"[box-refiner] val ({'held out' if held else 'trained on, not held out'}): top VIN "
+          f"box IoU >= 0.5 on {before:.3f} of photos as detected, {after:.3f} refined (float)",
+          flush=True)
+    export(net, X, Path(a.out), metrics={"trained_on": a.splits, "val_held_out": held,
+                                         "val_top1_iou50_detected": before,
                                          "val_top1_iou50_refined_float": after,
                                          "val_photos": len(va)},
            created_by="python -m models.toolkit.box_refiner train "
@@ -219,7 +239,8 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] != "train":
         print("usage: python -m models.toolkit.box_refiner train DATA_DIR [--out DIR] "
-              "[--epochs N] [--jitters N]", file=sys.stderr)
+              "[--splits train+val] [--epochs N] [--jitters N] (train --help: all options)",
+              file=sys.stderr)
         return 2
     return main_train(argv[1:])
 
