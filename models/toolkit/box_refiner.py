@@ -38,8 +38,9 @@ BUNDLE = Path(__file__).resolve().parents[1] / "box-refiner"
 
 
 class RefinerNet(nn.Module):
-    """5 conv-BN-ReLU layers (the first at stride 2, max-pooling after the next three) to a 2x10
-    map, then two linear layers: 4 edges + 1 quality logit. NHWC float 0..255 in."""
+    """5 conv-BN-ReLU layers (the first at stride 2, max-pooling after the next three) to a
+    (height/16) x 10 map (2 x 10 shipped), then two linear layers: 4 edges + 1 quality logit.
+    NHWC float 0..255 in."""
 
     def __init__(self, height: int = H, width: int = W):
         super().__init__()
@@ -208,6 +209,8 @@ def main_train(argv) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
+    if a.height < 16 or a.height % 16:
+        ap.error(f"--height {a.height}: a multiple of 16 is needed (the network pools by 16)")
     torch.set_num_threads(a.threads)
     t0 = time.time()
     det = open_detector(a.detector)
