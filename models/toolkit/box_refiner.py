@@ -92,7 +92,8 @@ def photos(data_dir, split: str, detector, candidates: int = 6) -> list[dict]:
         Hh, Ww = rgb.shape[:2]
         cands = [d.box for d in detector.run_bgr(rgb[..., ::-1].copy(), (0.0, 0.0, Ww, Hh), 0.05,
                                                  0.5) if d.label in LABELS][:candidates]
-        out.append({"key": s["key"], "rgb": rgb, "gt": tuple(gt), "cands": cands})
+        out.append({"key": s["key"], "split": s["split"], "rgb": rgb, "gt": tuple(gt),
+                    "cands": cands})
     return out
 
 
@@ -214,8 +215,11 @@ def main_train(argv) -> int:
     torch.set_num_threads(a.threads)
     t0 = time.time()
     det = open_detector(a.detector)
-    tr = photos(a.data_dir, a.splits, det, a.candidates)
-    va = photos(a.data_dir, "val", det, a.candidates)
+    splits = a.splits.split("+")
+    # one pass over the photos, also when val is both trained on and checked
+    every = photos(a.data_dir, "+".join(set(splits) | {"val"}), det, a.candidates)
+    tr = [p for p in every if p["split"] in splits]
+    va = [p for p in every if p["split"] == "val"]
     if not tr:
         raise SystemExit(f"{a.data_dir}: no vin_boxes photos in the {a.splits} split")
     X, T, Q = examples(tr, a.jitters, a.seed, a.jitter_dy, a.height)
@@ -224,7 +228,7 @@ def main_train(argv) -> int:
     net = train(X, T, Q, a.epochs, seed=a.seed, log=lambda m: print(m, flush=True))
     before = top1_recall(va)
     after = top1_recall(va, lambda rgb, b: refine_float(net, rgb, b))
-    held = "val" not in a.splits.split("+")
+    held = "val" not in splits
     print(f"[box-refiner] val ({'held out' if held else 'trained on, not held out'}): top VIN "
           f"box IoU >= 0.5 on {before:.3f} of photos as detected, {after:.3f} refined (float)",
           flush=True)
