@@ -74,7 +74,12 @@ class BoxRefiner:
         self.model = TFLiteModel(bundle.model_file, bundle.signature, threads)
         self.labels = list(bundle.raw.get("labels") or [])
         self.iterations = int(bundle.raw.get("iterations", 2))
-        self.output = next(iter(bundle.outputs))
+        missing = [n for n in dict.fromkeys(("edges", *bundle.outputs)) if n not in self.model.outputs]
+        if missing:
+            raise BundleError(f"{bundle.path}: the model has no output {', '.join(missing)} "
+                              f"(has: {', '.join(self.model.outputs)})")
+        # since 1.2.0 the quality logit is an output of its own; before, the edges' fifth value
+        self.quality_output = "quality" if "quality" in bundle.outputs else None
 
     def refine_bgr(self, bgr: np.ndarray, box, iterations: int | None = None) -> RefinedBox:
         """Refine ``box`` (x, y, w, h in ``bgr``'s pixels) ``iterations`` times."""
@@ -85,9 +90,11 @@ class BoxRefiner:
             region = region_around(box)
             x = cut_region(bgr, region, spec.width, spec.height)
             x = cv2.cvtColor(x, cv2.COLOR_BGR2RGB).astype(np.float32)
-            out = np.asarray(self.model.run(**{spec.name: x[None]})[self.output],
-                             np.float32).reshape(-1)
-            quality = float(1.0 / (1.0 + np.exp(-np.clip(out[4], -40, 40))))
+            outs = self.model.run(**{spec.name: x[None]})
+            out = np.asarray(outs["edges"], np.float32).reshape(-1)
+            logit = out[4] if self.quality_output is None else \
+                float(np.asarray(outs[self.quality_output]).reshape(-1)[0])
+            quality = float(1.0 / (1.0 + np.exp(-np.clip(logit, -40, 40))))
             box = box_of(out, region)
         return RefinedBox(box, quality)
 

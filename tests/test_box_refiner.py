@@ -39,6 +39,27 @@ def test_the_shipped_bundle_is_a_trained_vin_refiner(refiner):
         BoxRefiner(load_bundle(MODELS / "detector"))
 
 
+def test_the_shipped_refiner_places_a_vins_edges_to_the_pixel(refiner):
+    """Its int8 edges have a scale of their own, not one set by the quality logit's range: one
+    step moves an edge of a 12 px high, 100 px long VIN line by under 1 px up or down and under
+    3 px along it (1.1.0, one shared output: 1.7 px and 6.7 px)."""
+    step = refiner.model.outputs["edges"].scale
+    _, _, region_w, region_h = region_around((0.0, 0.0, 100.0, 12.0))
+    assert 0 < step * region_h < 1.0 and step * region_w < 3.0, step
+
+
+def test_a_bundle_whose_model_lacks_an_output_its_manifest_names_is_refused(tmp_path):
+    import json
+    import shutil
+    copy = tmp_path / "box-refiner"
+    shutil.copytree(MODELS / "box-refiner", copy)
+    m = json.loads((copy / "manifest.json").read_text())
+    m["outputs"]["sharpness"] = {"type": "raw"}
+    (copy / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match="no output sharpness"):
+        BoxRefiner(load_bundle(copy))
+
+
 def on_the_line(box, ink) -> bool:
     """Centred on the VIN line's ink, covering most of its length, and about as tall as a
     labelled VIN box (the training labels leave a margin around the characters)."""

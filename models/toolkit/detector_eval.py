@@ -5,7 +5,9 @@ TFLite, numpy decoding, NMS, zoom second pass) on ../shared/data and prints:
 
 - detect: per set and class, recall and precision at IoU 0.5 at the profile's score threshold
   with and without the zoom pass and with and without the box refiner (edge/refine.py), recall
-  of small boxes (the ones the zoom rule applies to) with and without the zoom, AP50 (first pass, all scores >= 0.05), and the latencies.
+  of small boxes (the ones the zoom rule applies to) with and without the zoom, AP50 (first
+  pass, all scores >= 0.05), the mean IoU of each labelled box with its best detection (how
+  tight the boxes are, not only whether past 0.5), and the latencies.
 - plates: detection recall/precision at IoU 0.5 per region on plate_photos, exact plate read end
   to end from the full photo (detect -> zoom -> crop -> rectify -> recognise -> normalise), and
   exact read on plate_crops (the crop is the whole image).
@@ -154,7 +156,7 @@ def main_detect(argv=None) -> int:
                                          "tp_nozoom": 0, "det_nozoom": 0, "small_zoom": 0,
                                          "small_nozoom": 0, "tp_norefine": 0,
                                          "det_norefine": 0, "small_norefine": 0,
-                                         "ap_records": []})
+                                         "ap_records": [], "best_iou": []})
                 small = [needs_zoom(g, W, H, lab, replace(cfg, zoom_labels=LABELS)) for g in gts]
                 m["n_gt"] += len(gts)
                 m["n_small"] += sum(small)
@@ -165,6 +167,9 @@ def main_detect(argv=None) -> int:
                     m[f"tp_{key}"] += sum(tp)
                     m[f"det_{key}"] += len(dd)
                     m[f"small_{key}"] += sum(1 for i in used if small[i])
+                # how well each labelled box is covered, not only whether past 0.5
+                m["best_iou"] += [max((iou_xywh(d.box, g) for d in with_zoom if d.label == lab),
+                                      default=0.0) for g in gts]
                 dd = [(d.box, d.score) for d in all_low if d.label == lab]
                 tp, sc, _ = _match(gts, dd)
                 m["ap_records"] += list(zip(sc, tp))
@@ -180,7 +185,8 @@ def main_detect(argv=None) -> int:
                  "precision_no_refiner": m["tp_norefine"] / max(1, m["det_norefine"]),
                  "small_recall": m["small_zoom"] / m["n_small"] if m["n_small"] else None,
                  "small_recall_no_zoom": m["small_nozoom"] / m["n_small"] if m["n_small"] else None,
-                 "ap50_first_pass": ap50(m["ap_records"], m["n_gt"])}
+                 "ap50_first_pass": ap50(m["ap_records"], m["n_gt"]),
+                 "mean_best_iou": float(np.mean(m["best_iou"]))}
             metrics[f"{src}/{lab}"] = r
             sr = "" if r["small_recall"] is None else (
                 f"; small ({m['n_small']}) recall {r['small_recall']:.3f} vs "
@@ -189,7 +195,7 @@ def main_detect(argv=None) -> int:
                   f"{r['recall']:.3f} (no zoom {r['recall_no_zoom']:.3f}, no refiner "
                   f"{r['recall_no_refiner']:.3f}), precision {r['precision']:.3f} (no zoom "
                   f"{r['precision_no_zoom']:.3f}, no refiner {r['precision_no_refiner']:.3f}), AP50 "
-                  f"{r['ap50_first_pass']:.3f}{sr}", flush=True)
+                  f"{r['ap50_first_pass']:.3f}, mean IoU {r['mean_best_iou']:.3f}{sr}", flush=True)
     lat = {"first_pass_median_ms": float(np.median(first_ms)) if first_ms else None,
            "zoom_pass_median_ms_when_zooming": float(np.median(zoom_ms)) if zoom_ms else None,
            "zooms_per_photo_mean": float(np.mean(zooms)) if zooms else None,
