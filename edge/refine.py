@@ -74,7 +74,8 @@ class BoxRefiner:
         self.model = TFLiteModel(bundle.model_file, bundle.signature, threads)
         self.labels = list(bundle.raw.get("labels") or [])
         self.iterations = int(bundle.raw.get("iterations", 2))
-        missing = [n for n in dict.fromkeys(("edges", *bundle.outputs)) if n not in self.model.outputs]
+        missing = [n for n in dict.fromkeys(("edges", *bundle.outputs))
+                   if n not in self.model.outputs]
         if missing:
             raise BundleError(f"{bundle.path}: the model has no output {', '.join(missing)} "
                               f"(has: {', '.join(self.model.outputs)})")

@@ -165,7 +165,7 @@ def test_box_refiner_training_learns_to_move_boxes_onto_generated_vin_lines(tmp_
     boxes = [ref.refine_bgr(np.ascontiguousarray(p["rgb"][..., ::-1]), b).box for p, b in moved]
     int8 = [iou_xywh(b, p["gt"]) for b, (p, _) in zip(boxes, moved)]
     assert np.mean(int8) > np.mean(before) + 0.1, (np.mean(before), np.mean(int8))
-    # the int8 edges are as fine as the float ones: they land where the float network's do
+    # the int8 bundle puts the boxes where the float network does
     agree = [iou_xywh(b, BR.refine_float(net, p["rgb"], m, ref.iterations))
              for b, (p, m) in zip(boxes, moved)]
     assert np.mean(agree) >= 0.9, np.round(agree, 2)

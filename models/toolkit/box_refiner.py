@@ -58,9 +58,12 @@ class RefinerNet(nn.Module):
                                 nn.Linear(96 * (height // 16) * (width // 16), 128),
                                 nn.ReLU(), nn.Linear(128, 5))
 
-    def forward(self, image):  # [N, H, W, 3] 0..255
-        x = image.permute(0, 3, 1, 2) / 127.5 - 1.0
-        return self.fc(self.features(x))
+    @staticmethod
+    def normalise(image):  # [N, H, W, 3] 0..255 -> [N, 3, H, W] -1..1
+        return image.permute(0, 3, 1, 2) / 127.5 - 1.0
+
+    def forward(self, image):
+        return self.fc(self.features(self.normalise(image)))
 
 
 class RefinerEnsemble(nn.Module):
@@ -81,8 +84,8 @@ class RefinerEnsemble(nn.Module):
                 head.weight.copy_(torch.cat([n.fc[-1].weight[rows] for n in nets], 1) / len(nets))
                 head.bias.copy_(torch.stack([n.fc[-1].bias[rows] for n in nets]).mean(0))
 
-    def forward(self, image):  # [N, H, W, 3] 0..255
-        x = image.permute(0, 3, 1, 2) / 127.5 - 1.0
+    def forward(self, image):
+        x = RefinerNet.normalise(image)
         hidden = torch.cat([n.fc[:-1](n.features(x)) for n in self.nets], 1)
         return {"edges": self.edges(hidden), "quality": self.quality(hidden)}
 
