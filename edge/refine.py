@@ -79,8 +79,6 @@ class BoxRefiner:
         if missing:
             raise BundleError(f"{bundle.path}: the model has no output {', '.join(missing)} "
                               f"(has: {', '.join(self.model.outputs)})")
-        # since 1.2.0 the quality logit is an output of its own; before, the edges' fifth value
-        self.quality_output = "quality" if "quality" in bundle.outputs else None
 
     def refine_bgr(self, bgr: np.ndarray, box, iterations: int | None = None) -> RefinedBox:
         """Refine ``box`` (x, y, w, h in ``bgr``'s pixels) ``iterations`` times."""
@@ -93,8 +91,9 @@ class BoxRefiner:
             x = cv2.cvtColor(x, cv2.COLOR_BGR2RGB).astype(np.float32)
             outs = self.model.run(**{spec.name: x[None]})
             out = np.asarray(outs["edges"], np.float32).reshape(-1)
-            logit = out[4] if self.quality_output is None else \
-                float(np.asarray(outs[self.quality_output]).reshape(-1)[0])
+            # since 1.2.0 the quality logit is an output of its own; before, the edges' fifth
+            logit = float(np.asarray(outs["quality"]).reshape(-1)[0]) if "quality" in outs \
+                else float(out[4])
             quality = float(1.0 / (1.0 + np.exp(-np.clip(logit, -40, 40))))
             box = box_of(out, region)
         return RefinedBox(box, quality)
