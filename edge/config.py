@@ -152,6 +152,8 @@ class BrokerConfig:
     password_file: str = ""
     tls: bool = False
     ca_file: str = ""
+    cert_file: str = ""               # client certificate for mTLS (the broker's TLS listener
+    key_file: str = ""                # takes the device id from its CN); implies tls
     keepalive: int = 30
     client_id: str = ""
 

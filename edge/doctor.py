@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -76,13 +75,17 @@ def checks(profile: Profile, store_path: Path, model: str | None):
     state = OK if free >= profile.store.min_free_mb else FAIL
     yield state, "disk", f"{free:,.0f} MB free at {where} (reserve {profile.store.min_free_mb} MB)"
 
-    b = profile.broker
-    try:
-        with socket.create_connection((b.host, b.port), timeout=2):
-            yield OK, "broker", f"{b.host}:{b.port} reachable"
-    except OSError as e:
-        yield WARN, "broker", (f"{b.host}:{b.port} not reachable ({e.strerror or e}); photos are "
-                               "kept and synced later")
+    # a login with the device's own credentials: a TCP check passes with a wrong password
+    from sync.login import check_login
+    from sync.settings import BrokerSettings
+    login = check_login(BrokerSettings.from_config(profile.broker, profile.device.id),
+                        profile.device.id, timeout=3.0)
+    if login.ok:
+        yield OK, "broker", login.detail
+    elif login.reachable or "credentials" in login.detail:
+        yield FAIL, "broker", login.detail + "; nothing can be synced until this is fixed"
+    else:
+        yield WARN, "broker", f"{login.detail}; photos are kept and synced later"
 
 
 def _aux_bundles(profile: Profile):

@@ -15,7 +15,10 @@
   the same uuid with different content is rejected, logged and never overwritten, except by a
   higher revision that changes only the fields (an operator's correction; the superseded
   revision is kept in ``record_revision``);
-- several processes may share the load in one ``$share/{group}/`` subscription group.
+- several processes may share the load in one ``$share/{group}/`` subscription group;
+- every message is checked against ``sync/schemas.py`` before any database work; what fails,
+  and what the database refuses, is dead-lettered (``central_failures.py``); devices'
+  telemetry is kept per device.
 """
 
 from __future__ import annotations
@@ -39,9 +42,12 @@ from edge.digest import sha256_file
 from edge.store.files import fsync_dir
 
 from . import central_db as cdb
-from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_SIZE, canonical_json,
-                       chunk_count, compare_revisions, content_sha256, parse_chunk,
-                       parse_up_topic, t_ack, t_image)
+from .central_failures import FailureHandling
+from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, CHUNK_SIZE, canonical_json,
+                       compare_revisions, content_sha256, parse_chunk, parse_up_topic, t_ack,
+                       t_image)
+from .schemas import (MAX_IMAGE_BYTES, SchemaError, decode_record_message, decode_telemetry,
+                      record_uuid_of)
 from .settings import BrokerSettings
 from .staging import StagingWriter
 
@@ -69,21 +75,17 @@ TEXT_COLS = (cdb.TextLine.record, cdb.TextLine.idx, cdb.TextLine.text, cdb.TextL
              cdb.TextLine.box)
 
 
-class BadMessage(Exception):
-    pass
-
-
 class Staged(NamedTuple):
     device: str
     content_sha256: str
     payload: str
 
 
-class Central:
+class Central(FailureHandling):
     def __init__(self, db_url: str, broker: BrokerSettings, blob_dir: str | os.PathLike,
                  group: str = "central", session_expiry: int = 7 * 24 * 3600,
                  receive_maximum: int = 256, batch_max: int = 256,
-                 max_image_bytes: int = 1 << 30):
+                 max_image_bytes: int = MAX_IMAGE_BYTES, max_failures: int = 3):
         self.db_url = db_url
         self.broker = broker
         self.blobs = Path(blob_dir)
@@ -95,6 +97,7 @@ class Central:
         self.receive_maximum = receive_maximum
         self.batch_max = batch_max
         self.max_image_bytes = max_image_bytes
+        self.max_failures = max_failures
         self.q: queue.Queue = queue.Queue()
         self.stats: dict[str, int] = {}
         self._stop = threading.Event()
@@ -108,6 +111,7 @@ class Central:
         self._running: dict[str, list] = {}
         self._incomplete: set[str] = set()
         self._sql: dict = {}
+        self._finalizing: tuple | None = None     # the record being committed, while it is
         self.client: mqtt.Client | None = None
         self.db = self._open_db()
 
@@ -126,7 +130,8 @@ class Central:
     # --- MQTT ---------------------------------------------------------------------------------
     def _topics(self) -> list[tuple[str, int]]:
         prefix = f"$share/{self.group}/" if self.group else ""
-        return [(prefix + "claims/+/up/record", 1), (prefix + "claims/+/up/chunk/#", 1)]
+        return [(prefix + "claims/+/up/record", 1), (prefix + "claims/+/up/chunk/#", 1),
+                (prefix + "claims/+/up/telemetry", 1)]
 
     def start(self) -> None:
         b = self.broker
@@ -204,45 +209,28 @@ class Central:
             if not self.db.is_closed():
                 self.db.close()
 
-    def _process_with_retry(self, batch) -> None:
-        delay = 0.2
-        while not self._stop.is_set():
-            try:
-                replies, after = self.process(batch)
-            except Exception as e:  # noqa: BLE001 - nothing is acked: retry, never die
-                if isinstance(e, (pw.OperationalError, pw.InterfaceError)):
-                    log.warning("database error, batch of %d retried: %s", len(batch), e)
-                else:
-                    log.exception("batch of %d failed; retried", len(batch))
-                try:
-                    self.db.close()
-                except Exception:  # noqa: BLE001
-                    pass
-                time.sleep(delay)
-                delay = min(delay * 2, 5)
-                continue
-            self._ack_messages(batch)          # PUBACK only now: the batch is committed
-            for topic, body in replies:
-                self._reply(topic, body)
-            if after or self._incomplete:
-                self._recheck(after, self._incomplete)
-            return
-
     # --- one batch, one transaction -----------------------------------------------------------
     def process(self, batch):
-        """Commit the effect of every message of ``batch``; return (replies, staged uuids)."""
-        chunks, records = [], []
+        """Commit the effect of every message of ``batch``; return (replies, staged uuids).
+        A message that fails validation, or whose own commit step fails for a reason that is
+        not the database's (a savepoint rolls back only its effect), is dead-lettered in the
+        same transaction; a transient database error fails the whole batch (retried)."""
+        chunks, records, others = [], [], []
         replies: list[tuple[str, dict]] = []
         for m in batch:
             try:
                 device, kind, sha, idx = parse_up_topic(m.topic)
-            except ValueError:
-                self._count("bad_topic")
+            except ValueError as e:
+                others.append((m, str(e)))
                 continue
             if kind == "chunk":
                 chunks.append((device, sha, idx, m))
             elif kind == "record":
                 records.append((device, m))
+            elif kind == "telemetry":
+                others.append((m, None))
+            else:
+                others.append((m, f"central takes no {kind!r} messages"))
         staged_now: list[str] = []
         self.db.connect(reuse_if_open=True)
         self._begin()
@@ -254,7 +242,15 @@ class Central:
                 touched = self._store_chunks(chunks, replies)
                 completed = self._complete_images(touched, replies)
                 for device, m in records:
-                    self._handle_record(device, m, replies, staged_now)
+                    self._isolated(m, replies, staged_now,
+                                   lambda: self._handle_record(device, m, replies, staged_now))
+                for m, bad in others:
+                    if bad is not None:
+                        self._count("bad_topic")
+                        self._dead_letter(m, bad, replies)
+                    else:
+                        self._isolated(m, replies, staged_now,
+                                       lambda: self._handle_telemetry(m, replies))
                 for sha in completed:
                     self._finalize_waiting(sha, replies)
                 self._sync_dirs()       # renamed blobs durable before their rows commit
@@ -267,7 +263,36 @@ class Central:
         self._incomplete = touched - set(completed)
         return replies, [u for u in staged_now if u not in self._finalized]
 
+    def _handle_telemetry(self, m, replies) -> None:
+        device = parse_up_topic(m.topic)[0]
+        try:
+            t = decode_telemetry(m.payload)
+        except SchemaError as e:
+            self._dead_letter(m, str(e), replies)
+            return
+        if t.device != device:
+            self._dead_letter(m, f"telemetry names device {t.device!r}, sent by {device!r}",
+                              replies)
+            return
+        row = dict(device=device, received_at=cdb.utcnow(), sent_at=t.sent_at,
+                   app_version=t.app_version, models=json.dumps(t.models, sort_keys=True),
+                   outbox_pending=t.outbox_pending, outbox_inflight=t.outbox_inflight,
+                   oldest_pending_age_s=t.oldest_pending_age_s, quarantined=t.quarantined,
+                   disk_free_mb=t.disk_free_mb, last_sync_at=t.last_sync_at,
+                   payload=bytes(m.payload).decode())
+        (cdb.DeviceTelemetry.insert(**row)
+         .on_conflict(conflict_target=[cdb.DeviceTelemetry.device],
+                      update={k: v for k, v in row.items() if k != "device"}).execute())
+        for q in t.quarantined_recent:
+            (cdb.DeviceQuarantine.insert(device=device, record_uuid=q.record_uuid,
+                                         reason=q.reason, quarantined_at=q.at)
+             .on_conflict_ignore().execute())
+        self._count("telemetry")
+        log.info("telemetry from %s: %d pending, %d quarantined, app %s", device,
+                 t.outbox_pending, t.quarantined, t.app_version)
+
     def _begin(self) -> None:
+        self._finalizing = None
         self._pending_blobs = set()
         self._new_keys = []
         self._finalized = set()
@@ -307,16 +332,19 @@ class Central:
             have = self._chunks_held(sha)
             for device, idx, m in items:
                 try:
-                    chunk = parse_chunk(m.payload)
-                except ValueError as e:
+                    chunk = parse_chunk(m.payload, idx)
+                except SchemaError as e:
                     self._count("bad_chunks")
-                    log.warning("unreadable chunk %s/%d from %s: %s", sha, idx, device, e)
+                    self._dead_letter(m, f"unreadable chunk {idx} of image {sha}: {e}", replies)
                     continue
                 n, size, csha, ruuid, data = (chunk.nchunks, chunk.size, chunk.sha256,
                                               chunk.record_uuid, chunk.data)
-                expect = min(CHUNK_SIZE, size - idx * CHUNK_SIZE)
-                bad = (n != chunk_count(size) or idx >= n or size > self.max_image_bytes
-                       or len(data) != expect)
+                if size > self.max_image_bytes:
+                    self._count("bad_chunks")
+                    self._dead_letter(m, f"chunk of a {size}-byte image, above this central's "
+                                         f"{self.max_image_bytes}-byte limit", replies)
+                    continue
+                bad = False
                 if not bad and idx in have:
                     self._count("duplicate_chunks")
                     continue
@@ -489,16 +517,6 @@ class Central:
                 replies.append((t_image(dev), {"record_uuid": su, "images": [image]}))
         return done
 
-    def _reject(self, device: str, uuid: str | None, content: str | None, reason: str,
-                replies) -> None:
-        log.error("rejected record %s from %s: %s", uuid, device, reason)
-        self._count("rejected")
-        cdb.Rejection.create(device=device, record_uuid=uuid, content_sha256=content,
-                             reason=reason)
-        if uuid:
-            replies.append((t_ack(device), {"record_uuid": uuid, "status": ACK_REJECTED,
-                                            "reason": reason}))
-
     @staticmethod
     def _ack(replies, device: str, uuid: str, status: str, held: dict,
              reason: str | None = None) -> None:
@@ -531,6 +549,8 @@ class Central:
             self._count("duplicate_records")
             return ACK_DUPLICATE
         self._count("records_revised")
+        log.info("committed record %s rev %d (a correction; rev %d kept in record_revision)",
+                 uuid, int(rec.get("rev") or 0), existing.rev)
         return ACK_COMMITTED
 
     def _insert_fields(self, uuid: str, rec: dict) -> None:
@@ -540,30 +560,17 @@ class Central:
 
     def _handle_record(self, device: str, m, replies, staged_now) -> None:
         try:
-            body = json.loads(m.payload)
-            rec = body["record"]
-            uuid = str(rec["uuid"])
-            images = rec["images"]
-            if not isinstance(images, list) or not images:
-                raise BadMessage("record has no images")
-            for im in images:
-                sha, size, n = im["sha256"], int(im["size"]), int(im["chunks"])
-                if len(sha) != 64 or n != chunk_count(size):
-                    raise BadMessage(f"bad image entry {im!r}")
-        except (ValueError, KeyError, TypeError, BadMessage) as e:
+            msg, rec = decode_record_message(m.payload)
+        except SchemaError as e:
             self._count("bad_records")
-            log.warning("unreadable record from %s: %s", device, e)
-            u = None
-            try:
-                u = str(json.loads(m.payload)["record"]["uuid"])
-            except Exception:  # noqa: BLE001
-                pass
-            self._reject(device, u, None, f"malformed record: {e}", replies)
+            self._reject(m, device, record_uuid_of(m.payload), None, str(e), replies)
             return
-        ask = bool(body.get("ask"))
+        uuid = msg.record.uuid
+        images = rec["images"]
+        ask = msg.ask
         content = content_sha256(rec)
         if rec.get("device") not in (None, device):
-            self._reject(device, uuid, content, f"record names device {rec.get('device')!r}, "
+            self._reject(m, device, uuid, content, f"record names device {rec.get('device')!r}, "
                                                 f"sent by {device!r}", replies)
             return
         existing = (cdb.Record.get_or_none(cdb.Record.uuid == uuid) if self._select(
@@ -584,7 +591,7 @@ class Central:
                 self._ack(replies, device, uuid, ACK_DUPLICATE, held,
                           None if rel == "same" else f"superseded by revision {existing.rev}")
             else:
-                self._reject(device, uuid, content, "same record uuid, different content; the "
+                self._reject(m, device, uuid, content, "same record uuid, different content; the "
                              "committed record is kept (a revision may change only the fields, "
                              "under a higher rev)", replies)
             return
@@ -593,7 +600,7 @@ class Central:
             rel = (compare_revisions(json.loads(staged.payload), staged.content_sha256, rec,
                                      content) if staged.device == device else "conflict")
             if rel == "conflict":
-                self._reject(device, uuid, content, "same record uuid, different content than "
+                self._reject(m, device, uuid, content, "same record uuid, different content than "
                              "the copy already received; the first is kept", replies)
                 return
             if rel == "newer":     # corrected before its images were complete: commit this one
@@ -634,6 +641,7 @@ class Central:
     def _finalize(self, device: str, rec: dict, content: str) -> str:
         """Insert the record and its children once; ``committed`` or ``duplicate``."""
         uuid = str(rec["uuid"])
+        self._finalizing = (device, uuid, content)
         try:
             with self.db.atomic():   # a savepoint: a concurrent central's insert rolls back only this
                 if device not in self._known_devices:
@@ -668,12 +676,18 @@ class Central:
                 self._drop_staged(uuid)
         except pw.IntegrityError:
             # Committed by another central of the group meanwhile: its staged copy here (staged
-            # while the other finished the images) is no longer needed.
-            if cdb.Record.get_or_none(cdb.Record.uuid == uuid) is not None:
-                self._drop_staged(uuid)
+            # while the other finished the images) is no longer needed. Any other integrity
+            # error (a constraint of the insurer's) is this record's: dead-lettered.
+            if cdb.Record.get_or_none(cdb.Record.uuid == uuid) is None:
+                raise
+            self._drop_staged(uuid)
+            self._finalizing = None
             self._count("duplicate_records")
             return ACK_DUPLICATE
+        self._finalizing = None
         self._count("records_committed")
+        log.info("committed record %s rev %d from %s (claim %s, %d image(s))", uuid,
+                 int(rec.get("rev") or 0), device, rec["claim"], len(rec["images"]))
         self._finalized.add(uuid)
         return ACK_COMMITTED
 

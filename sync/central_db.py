@@ -4,7 +4,9 @@ The schema mirrors the device's scenario zones so the insurer can query by claim
 ``record`` (one per photo, keyed by the device's record uuid) with ``scenario_zone``,
 ``label``, ``key_field``, ``text_line`` and ``record_image``, and ``record_revision`` (what an operator's correction superseded); ``blob`` is the content-addressed
 image store (files on disk, named by SHA-256). ``chunk`` and ``staged_record``/``staged_image``
-hold what has arrived but is not complete yet. ``rejection`` logs refused records.
+hold what has arrived but is not complete yet. ``rejected_message`` holds the dead letters (every
+refused message, with the reason), ``device_telemetry`` each device's last report and
+``device_quarantine`` the records devices quarantined.
 """
 
 from __future__ import annotations
@@ -177,17 +179,60 @@ class StagedImage(Base):
         primary_key = pw.CompositeKey("record_uuid", "sha256")
 
 
-class Rejection(Base):
+class RejectedMessage(Base):
+    """The dead letters: every message central refused (schema, conflict, or a commit that
+    kept failing), with why. The message itself is not kept, only its SHA-256 and size."""
     id = pw.AutoField()
-    at = pw.DateTimeField(default=utcnow)
-    device = pw.CharField()
-    record_uuid = pw.CharField(null=True, index=True)
-    content_sha256 = pw.CharField(null=True)
+    at = pw.DateTimeField(default=utcnow, index=True)
+    device = pw.CharField(index=True)
+    topic = pw.CharField()
     reason = pw.TextField()
+    payload_sha256 = pw.CharField(max_length=64)
+    payload_bytes = pw.BigIntegerField()
+    record_uuid = pw.CharField(null=True, index=True, max_length=36)
+    content_sha256 = pw.CharField(null=True, max_length=64)
+
+    class Meta:
+        table_name = "rejected_message"
+        # a redelivered (or resent) message is dead-lettered once
+        indexes = ((("device", "topic", "payload_sha256"), True),)
 
 
-TABLES = [CentralDevice, CentralClaim, Record, RecordRevision, RecordImage, Label, ScenarioZone, KeyField,
-          TextLine, Blob, Chunk, StagedRecord, StagedImage, Rejection]
+class DeviceTelemetry(Base):
+    """The last ``up/telemetry`` of each device (``claim-edge central devices``)."""
+    device = pw.CharField(primary_key=True)
+    received_at = pw.DateTimeField(default=utcnow)
+    sent_at = pw.CharField()
+    app_version = pw.CharField()
+    models = pw.TextField()                  # JSON {name: version}
+    outbox_pending = pw.IntegerField()
+    outbox_inflight = pw.IntegerField()
+    oldest_pending_age_s = pw.FloatField(null=True)
+    quarantined = pw.IntegerField()
+    disk_free_mb = pw.FloatField(null=True)
+    last_sync_at = pw.CharField(null=True)
+    payload = pw.TextField()
+
+    class Meta:
+        table_name = "device_telemetry"
+
+
+class DeviceQuarantine(Base):
+    """Records a device quarantined (never to be sent), as its telemetry reported them."""
+    device = pw.CharField()
+    record_uuid = pw.CharField(max_length=36)
+    reason = pw.TextField()
+    quarantined_at = pw.CharField(null=True)
+    reported_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "device_quarantine"
+        primary_key = pw.CompositeKey("device", "record_uuid")
+
+
+TABLES = [CentralDevice, CentralClaim, Record, RecordRevision, RecordImage, Label, ScenarioZone,
+          KeyField, TextLine, Blob, Chunk, StagedRecord, StagedImage, RejectedMessage,
+          DeviceTelemetry, DeviceQuarantine]
 
 _SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 

@@ -7,6 +7,7 @@ Also runnable as ``python -m sync sync ...`` / ``python -m sync central ...``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -15,6 +16,9 @@ import socket
 import sys
 
 from .settings import BrokerSettings
+
+EXIT_TIMEOUT = 3
+EXIT_CREDENTIALS = 4     # the broker refused the credentials: a person must fix a setting
 
 
 def _broker_flags(p: argparse.ArgumentParser) -> None:
@@ -25,7 +29,10 @@ def _broker_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--password-env", help="name of the environment variable holding the password")
     g.add_argument("--password-file", help="file whose first line is the password")
     g.add_argument("--tls", action="store_true", default=None)
-    g.add_argument("--ca-file")
+    g.add_argument("--ca-file", help="CA certificate that signed the broker's (TLS)")
+    g.add_argument("--cert-file", help="client certificate (mTLS; implies --tls; without "
+                   "--username the broker takes the device id from its CN)")
+    g.add_argument("--key-file", help="the client certificate's private key")
     g.add_argument("--keepalive", type=int)
     g.add_argument("--client-id")
 
@@ -33,8 +40,8 @@ def _broker_flags(p: argparse.ArgumentParser) -> None:
 def _broker_from_args(a, base: BrokerSettings) -> BrokerSettings:
     return base.override(host=a.host, port=a.port, username=a.username,
                          password_env=a.password_env, password_file=a.password_file,
-                         tls=a.tls, ca_file=a.ca_file, keepalive=a.keepalive,
-                         client_id=a.client_id)
+                         tls=a.tls, ca_file=a.ca_file, cert_file=a.cert_file,
+                         key_file=a.key_file, keepalive=a.keepalive, client_id=a.client_id)
 
 
 def _profile_settings(name: str | None):
@@ -48,11 +55,7 @@ def _profile_settings(name: str | None):
             raise SystemExit(f"claim-edge sync: cannot load profile {name!r}: {e}")
         return BrokerSettings(), None, None
     b = prof.broker
-    settings = BrokerSettings(host=b.host, port=b.port, username=b.username or prof.device.id,
-                              password_env=b.password_env or None,
-                              password_file=b.password_file or None, tls=b.tls,
-                              ca_file=b.ca_file or None, keepalive=b.keepalive,
-                              client_id=b.client_id or None)
+    settings = BrokerSettings.from_config(b, prof.device.id)
     return settings, str(prof.store.resolved), prof.device.id
 
 
@@ -72,6 +75,8 @@ def main_sync(argv: list[str] | None = None) -> int:
     p.add_argument("--until-empty", action="store_true",
                    help="exit once nothing is pending or in flight (one-shot)")
     p.add_argument("--timeout", type=float, help="give up after this many seconds (exit 3)")
+    p.epilog = ("exit status: 0 done, 3 --timeout reached, 4 the broker refused the credentials "
+                "(--until-empty; the message names the setting to fix)")
     p.add_argument("--record-window", type=int, default=64,
                    help="records sent and awaiting central's ack (default 64)")
     p.add_argument("--window-mb", type=float, default=64,
@@ -86,17 +91,29 @@ def main_sync(argv: list[str] | None = None) -> int:
     from .worker import SyncOptions, SyncWorker
     base, store_path, device = _profile_settings(a.profile)
     broker = _broker_from_args(a, base)
+    if a.cert_file and not a.username:      # the certificate names the device
+        broker = dataclasses.replace(broker, username=None, password_env=None,
+                                     password_file=None)
     store_path = a.store or store_path
     if not store_path:
         p.error("--store is required without a profile")
     opts = SyncOptions(record_window=a.record_window, window_bytes=int(a.window_mb * 2**20),
                        publish_window=a.publish_window,
                        ack_timeout=a.ack_timeout, max_image_bytes=int(a.max_image_mb * 2**20))
-    worker = SyncWorker(store_path, broker, opts, device=broker.username or device)
+    try:
+        device = broker.username or broker.identity() or device
+    except (OSError, ValueError) as e:
+        print(f"claim-edge sync: cannot read the client certificate {broker.cert_file}: {e}",
+              file=sys.stderr)
+        return EXIT_CREDENTIALS
+    worker = SyncWorker(store_path, broker, opts, device=device)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     signal.signal(signal.SIGINT, lambda *_: worker.stop())
     stats = worker.run(until_empty=a.until_empty, max_seconds=a.timeout)
     print(json.dumps({"sync": stats}, sort_keys=True), flush=True)
+    if stats.get("credentials_refused"):
+        print(f"claim-edge sync: {stats['credentials_refused']}", file=sys.stderr)
+        return EXIT_CREDENTIALS
     return 3 if stats.get("timed_out") else 0
 
 
@@ -127,9 +144,16 @@ def _sync_status(argv: list[str]) -> int:
 
 def main_central(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["devices"], ["rejected"]):
+        from .central_report import main as report_main
+        return report_main(argv[0], argv[1:])
     p = argparse.ArgumentParser(prog="claim-edge central",
                                 description="Central ingest service: MQTT -> database, acked "
-                                            "after commit.")
+                                            "after commit; malformed messages are dead-lettered "
+                                            "in rejected_message.",
+                                epilog="also: `claim-edge central devices` (each device's last "
+                                       "telemetry), `claim-edge central rejected` (the dead "
+                                       "letters)")
     p.add_argument("--db", default="sqlite:///central.db",
                    help="postgresql://user[:pw]@host[:port]/db[?schema=NAME] or sqlite:///PATH")
     p.add_argument("--blobs", default="central-blobs", help="content-addressed image directory")
@@ -171,7 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["soak"]:
         from .soak import main as soak_main
         return soak_main(argv[1:])
+    if argv[:1] == ["schema"]:
+        from .schemas import json_schema
+        print(json.dumps(json_schema(), indent=1, sort_keys=True))
+        return 0
     if not argv or argv[0] not in cmds:
-        print("usage: python -m sync {sync|central|bench|soak} ...", file=sys.stderr)
+        print("usage: python -m sync {sync|central|bench|soak|schema} ...", file=sys.stderr)
         return 2
     return cmds[argv[0]](argv[1:])

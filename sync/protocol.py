@@ -1,4 +1,7 @@
-"""Wire protocol between the device sync worker and the central ingest service.
+"""Wire protocol between the device sync worker and the central ingest service: topics, chunk
+packing, record identity and revisions. The shape and bounds of every message are in
+``sync/schemas.py`` (one schema, imported by both sides; ``python -m sync schema`` prints it as
+JSON Schema).
 
 Topics (``{device}`` is the MQTT username; the broker's ACL pins each device to its subtree):
 
@@ -6,8 +9,12 @@ Topics (``{device}`` is the MQTT username; the broker's ACL pins each device to 
 - ``claims/{device}/up/chunk/{sha256}/{index}``  256 KiB of an image after a 64-byte header
   (:data:`CHUNK_HEADER`: magic, chunk count, file size, the chunk's SHA-256, record uuid)
 - ``claims/{device}/up/status``                  retained ``online`` / ``offline`` (last will)
+- ``claims/{device}/up/telemetry``               retained, periodic: app and model versions,
+  outbox depth and oldest pending age, quarantined records with their reasons, disk free, last
+  sync (``schemas.Telemetry``)
 - ``claims/{device}/down/ack``                   ``{record_uuid, status, reason, rev}``,
-  status = committed | duplicate | rejected; ``rev`` = the revision central now holds
+  status = committed | duplicate | rejected; ``rev`` = the revision central now holds; a
+  rejected record is kept in central's ``rejected_message`` table with the reason
 - ``claims/{device}/down/image``                 ``{record_uuid, images: [{sha256, missing: [..],
   error?}]}``: which chunks central still lacks
 
@@ -19,32 +26,17 @@ the ack when it already has everything), and the device sends only the missing c
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-import struct
+import re
 import uuid as uuidlib
 from typing import Any
 
 from edge.store.schema import OPERATOR
 
-PROTOCOL_VERSION = 1
-CHUNK_SIZE = 256 * 1024
-
-# The chunk's metadata travels in the payload, not in MQTT 5 user properties: paho parses
-# properties by re-slicing the whole packet per field, ~18 copies of 256 KiB per chunk, which
-# was a fifth of central's CPU in `claim-edge bench sync`; a header is read from a memoryview.
-CHUNK_MAGIC = b"CEc1"
-CHUNK_HEADER = struct.Struct("!4sIQ32s16s")   # magic, chunk count, file size, SHA-256, uuid
-
-
-@dataclasses.dataclass(frozen=True)
-class Chunk:
-    nchunks: int
-    size: int               # of the whole file
-    sha256: str             # of this chunk's bytes, as the sender computed it
-    record_uuid: str | None
-    data: memoryview
+from .schemas import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_HEADER,  # noqa: F401
+                      CHUNK_MAGIC, CHUNK_SIZE, MAX_CHUNKS, PROTOCOL_VERSION, Chunk, chunk_count,
+                      parse_chunk)
 
 
 def pack_chunk(data: bytes, nchunks: int, size: int, record_uuid: str | None,
@@ -76,23 +68,6 @@ def _write_header(msg: bytearray, nchunks: int, size: int, record_uuid: str | No
     CHUNK_HEADER.pack_into(msg, 0, CHUNK_MAGIC, nchunks, size, digest, u)
 
 
-def parse_chunk(payload: bytes) -> Chunk:
-    """ValueError for anything that is not a chunk message."""
-    view = memoryview(payload)
-    if len(view) < CHUNK_HEADER.size:
-        raise ValueError("chunk message shorter than its header")
-    magic, n, size, digest, u = CHUNK_HEADER.unpack_from(view)
-    if magic != CHUNK_MAGIC:
-        raise ValueError(f"not a chunk message (magic {magic!r})")
-    return Chunk(n, size, digest.hex(), str(uuidlib.UUID(bytes=u)) if any(u) else None,
-                 view[CHUNK_HEADER.size:])
-
-
-ACK_COMMITTED = "committed"
-ACK_DUPLICATE = "duplicate"
-ACK_REJECTED = "rejected"
-
-
 def t_record(device: str) -> str:
     return f"claims/{device}/up/record"
 
@@ -113,26 +88,34 @@ def t_image(device: str) -> str:
     return f"claims/{device}/down/image"
 
 
+def t_telemetry(device: str) -> str:
+    return f"claims/{device}/up/telemetry"
+
+
+UP_KINDS = ("record", "chunk", "status", "telemetry")
+_DEVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+_INDEX = re.compile(r"^(0|[1-9][0-9]{0,5})$")
+
+
 def parse_up_topic(topic: str) -> tuple[str, str, str | None, int | None]:
-    """``claims/{device}/up/{kind}[/{sha}/{idx}]`` -> (device, kind, sha, idx); ValueError if not."""
+    """``claims/{device}/up/{kind}[/{sha}/{idx}]`` -> (device, kind, sha, idx); ValueError if not
+    (an unknown kind, a device id with characters the broker's ACL would not match, an index
+    that is not a plain decimal below the chunk limit)."""
     parts = topic.split("/")
     if len(parts) < 4 or parts[0] != "claims" or parts[2] != "up":
-        raise ValueError(f"not an up topic: {topic!r}")
+        raise ValueError(f"not an up topic: {topic[:200]!r}")
     device, kind = parts[1], parts[3]
+    if not _DEVICE.match(device):
+        raise ValueError(f"bad device id in topic: {topic[:200]!r}")
     if kind == "chunk":
-        if len(parts) != 6:
-            raise ValueError(f"bad chunk topic: {topic!r}")
-        sha, idx = parts[4], int(parts[5])
-        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha) or idx < 0:
-            raise ValueError(f"bad chunk topic: {topic!r}")
-        return device, kind, sha, idx
-    if len(parts) != 4:
-        raise ValueError(f"bad topic: {topic!r}")
+        if len(parts) != 6 or not _SHA.match(parts[4]) or not _INDEX.match(parts[5]) \
+                or int(parts[5]) >= MAX_CHUNKS:
+            raise ValueError(f"bad chunk topic: {topic[:200]!r}")
+        return device, kind, parts[4], int(parts[5])
+    if len(parts) != 4 or kind not in UP_KINDS:
+        raise ValueError(f"bad topic: {topic[:200]!r}")
     return device, kind, None, None
-
-
-def chunk_count(size: int, chunk_size: int = CHUNK_SIZE) -> int:
-    return max(1, -(-size // chunk_size))
 
 
 def canonical_json(obj: Any) -> bytes:

@@ -5,9 +5,14 @@ checked and a report printed.
 
 Faults, drawn at random every 1-4 s: device SIGKILL, capture SIGKILL (mid-capture), central
 SIGKILL, link cut, link half-open longer than keepalive, broker restart (SIGTERM or SIGKILL).
+Meanwhile malformed records (``sync/malformed.py``: missing fields, wrong types, a bad uuid,
+protocol 99, a 1.9 MB value, a 10^15-byte image, not JSON) are published as the same device
+between its valid ones.
 At the end the capture stops, the faults stop, the device drains with ``--until-empty``, and
 the invariant is checked: central has exactly the device's records, byte-identical images,
-the outbox fully acked, no duplicate rows.
+the outbox fully acked, no duplicate rows; and every malformed record is dead-lettered in
+``rejected_message`` (one a broker SIGKILL lost before central got it is sent again, as a
+device would).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import time
 from pathlib import Path
 
 from .harness import Broker, TcpProxy, kill_process
+from .malformed import malformed_message
 
 ROOT = Path(__file__).resolve().parent.parent
 PW = {"dev-a": "soak-dev-a", "central": "soak-central"}
@@ -98,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge.store import Store
     Store.open(store).close()
     central, worker, capture = start_central(), start_worker(), start_capture()
+    bad = Injector(broker.port, "dev-a", PW["dev-a"])
     t0 = time.monotonic()
     end = t0 + a.minutes * 60
     try:
@@ -112,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             if capture.poll() is not None:
                 ev["capture_exited_unexpectedly"] += 1
                 capture = start_capture()
+            if rng.random() < 0.5:
+                bad.inject(rng)
             r = rng.random()
             if r < 0.35:
                 kill_process(worker, signal.SIGKILL)
@@ -155,7 +164,13 @@ def main(argv: list[str] | None = None) -> int:
             inv = assert_invariant(store, db, blobs)
         except AssertionError as e:
             result, detail, inv = "FAIL", str(e), {}
+        if central.poll() is not None:
+            central = start_central()
+        missing = bad.settle(db, timeout=90)
+        if missing and result == "PASS":
+            result, detail = "FAIL", f"{len(missing)} malformed records not dead-lettered"
     finally:
+        bad.close()
         for proc in (capture, worker, central):
             kill_process(proc, signal.SIGTERM)
         proxy.close()
@@ -167,6 +182,70 @@ def main(argv: list[str] | None = None) -> int:
               "records": inv.get("records"), "blobs": inv.get("blobs"), "faults": dict(ev),
               "device_kills": ev["device_sigkill"] + ev["capture_sigkill"],
               "final_drain_s": round(drain_s, 1), "final_drain": final, "result": result,
+              "malformed": bad.report(),
               "detail": detail, "workdir": str(work)}
     print(json.dumps(report, indent=1, sort_keys=True))
     return 0 if result == "PASS" else 1
+
+
+class Injector:
+    """Publishes malformed records as ``device``, remembers each, and at the end checks that
+    central dead-lettered every one (sending again any a broker crash lost)."""
+
+    def __init__(self, port: int, device: str, password: str):
+        import paho.mqtt.client as mqtt
+        self.device = device
+        self.sent: dict[str, tuple[str, bytes]] = {}     # payload sha256 -> (kind, payload)
+        self.kinds: collections.Counter = collections.Counter()
+        self.resent = 0
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{device}-injector",
+                             protocol=mqtt.MQTTv5)
+        self.c.username_pw_set(device, password)
+        self.c.reconnect_delay_set(0.2, 2)
+        self.c.connect_async("127.0.0.1", port)
+        self.c.loop_start()
+
+    def _publish(self, payload: bytes) -> None:
+        from .protocol import t_record
+        try:
+            self.c.publish(t_record(self.device), payload, qos=1).wait_for_publish(2)
+        except (RuntimeError, ValueError):
+            pass                           # broker down now: settle() sends it again
+
+    def inject(self, rng: random.Random) -> None:
+        import hashlib
+        kind, payload = malformed_message(self.device, rng)
+        self.sent[hashlib.sha256(payload).hexdigest()] = (kind, payload)
+        self.kinds[kind] += 1
+        self._publish(payload)
+
+    def _dead_lettered(self, db: str) -> set[str]:
+        from . import central_db as cdb
+        d = cdb.open_database(db, create=False)
+        try:
+            return {h for (h,) in cdb.RejectedMessage.select(cdb.RejectedMessage.payload_sha256)
+                    .where(cdb.RejectedMessage.device == self.device).tuples()}
+        finally:
+            d.close()
+
+    def settle(self, db: str, timeout: float) -> set[str]:
+        """Wait until every injected record is dead-lettered; the ones still missing."""
+        deadline = time.monotonic() + timeout
+        missing = set(self.sent) - self._dead_lettered(db)
+        while missing and time.monotonic() < deadline:
+            for h in missing:
+                self._publish(self.sent[h][1])
+                self.resent += 1
+            time.sleep(3)
+            missing = set(self.sent) - self._dead_lettered(db)
+        self.missing = missing
+        return missing
+
+    def report(self) -> dict:
+        return {"injected": len(self.sent), "dead_lettered": len(self.sent) -
+                len(getattr(self, "missing", self.sent)), "sent_again": self.resent,
+                "kinds": dict(self.kinds)}
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()

@@ -20,12 +20,12 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
-import json
 import logging
 import os
 import time
 import uuid as uuidlib
 
+import msgspec
 import paho.mqtt.client as mqtt
 import peewee as pw
 
@@ -33,12 +33,14 @@ from edge.digest import sha256_file
 from edge.store import Store  # the device store (opens/migrates the SQLite file)
 from edge.store.schema import OPERATOR, OUTBOX_ACTIVE, KeyField, Outbox
 
+from . import telemetry
 from .backoff import Backoff
 from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_HEADER, CHUNK_SIZE,
                        read_chunk, record_message, t_ack, t_chunk, t_image, t_record,
-                       t_status)
+                       t_status, t_telemetry)
 from .record import RecordUnavailable, build_record, build_records
-from .settings import BrokerSettings
+from .schemas import SchemaError, decode_ack, decode_image_state, validate_record
+from .settings import CREDENTIAL_CODES, BrokerSettings
 
 log = logging.getLogger("claim_edge.sync")
 
@@ -62,6 +64,7 @@ class SyncOptions:
     connect_timeout: float = 10.0
     poll_interval: float = 1.0       # how often to look for new outbox rows when idle
     flush_interval: float = 0.25     # outbox updates are committed in small batches
+    telemetry_interval: float = 60.0 # retained up/telemetry; also on connect and on exit
 
 
 @dataclasses.dataclass
@@ -108,6 +111,8 @@ class SyncWorker:
         self._updates: list[tuple] = []
         self._last_flush = 0.0
         self._stop = False
+        self._telemetry_due = 0.0
+        self._credentials_error: str | None = None
 
     # --- outbox -------------------------------------------------------------------------------
     def _flush(self, force: bool = False) -> None:
@@ -183,7 +188,13 @@ class SyncWorker:
         cid = b.client_id or f"{self.device}-sync"
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid,
                         protocol=mqtt.MQTTv5)
-        b.apply(c)
+        try:
+            b.apply(c)
+        except (OSError, ValueError) as e:   # ssl.SSLError is an OSError
+            self._credentials_error = f"cannot use the broker credentials ({e}): {b.credentials_hint()}"
+            log.error("%s", self._credentials_error)
+            self._schedule_reconnect()
+            return
         c.will_set(t_status(self.device), "offline", qos=1, retain=True)
         c.max_inflight_messages_set(self.opt.publish_window + 8)
         c.max_queued_messages_set(0)
@@ -230,9 +241,15 @@ class SyncWorker:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
-            log.error("broker refused the connection: %s", reason_code)
             self.stats["connect_refused"] += 1
             self._lost = True
+            if getattr(reason_code, "value", 0) in CREDENTIAL_CODES:
+                self._credentials_error = (
+                    f"broker {self.broker.host}:{self.broker.port} refused the connection "
+                    f"({reason_code}): {self.broker.credentials_hint()}")
+                log.error("%s", self._credentials_error)
+            else:
+                log.error("broker refused the connection: %s", reason_code)
             return
         mp = getattr(properties, "MaximumPacketSize", None) if properties else None
         self._max_packet = min(self.opt.max_packet_bytes, mp) if mp else self.opt.max_packet_bytes
@@ -246,6 +263,8 @@ class SyncWorker:
             return
         client.publish(t_status(self.device), "online", qos=1, retain=True)
         self._ready = True
+        self._telemetry_due = 0.0
+        self._credentials_error = None
         self.backoff.reset()
         self.stats["sessions"] += 1
         # resend everything not acked, from the oldest
@@ -277,15 +296,14 @@ class SyncWorker:
 
     def _on_message(self, client, userdata, msg):
         try:
-            body = json.loads(msg.payload)
-            u = str(body["record_uuid"])
-        except (ValueError, KeyError, TypeError):
-            log.warning("unreadable message on %s", msg.topic)
-            return
-        if msg.topic == t_ack(self.device):
-            self._handle_ack(u, body)
-        elif msg.topic == t_image(self.device):
-            self._handle_image(u, body)
+            if msg.topic == t_ack(self.device):
+                body = msgspec.to_builtins(decode_ack(msg.payload))
+                self._handle_ack(body["record_uuid"], body)
+            elif msg.topic == t_image(self.device):
+                body = msgspec.to_builtins(decode_image_state(msg.payload))
+                self._handle_image(body["record_uuid"], body)
+        except SchemaError as e:
+            log.warning("unreadable message on %s: %s", msg.topic, e)
 
     def _handle_ack(self, u: str, body: dict) -> None:
         status = body.get("status")
@@ -389,6 +407,11 @@ class SyncWorker:
             self._quarantine(u, f"record message is {len(payload)} bytes, above the broker's "
                                 f"maximum packet size {self._max_packet}")
             return
+        try:
+            validate_record(record)
+        except SchemaError as e:     # central would refuse it: keep it here, with the reason
+            self._quarantine(u, f"record does not match the sync schema: {e}")
+            return
         if not self._publish("record", u, t_record(self.device), payload):
             return
         a = _Active(u, images, time.monotonic(), rev=record["rev"])
@@ -471,6 +494,9 @@ class SyncWorker:
                     self.stats["timed_out"] = 1
                     break
                 if self._client is None:
+                    if until_empty and self._credentials_error:
+                        self.stats["credentials_refused"] = self._credentials_error
+                        break
                     if now >= self._next_connect:
                         self._connect()
                     else:
@@ -489,9 +515,16 @@ class SyncWorker:
                     self._lost = True
                 if self._lost:
                     self.stats["disconnects"] += 1
+                    if self._credentials_error and until_empty:
+                        # a one-shot run stops: retrying cannot fix a setting
+                        self.stats["credentials_refused"] = self._credentials_error
+                        self._client = None
+                        break
                     self._teardown()
                     continue
                 self._pump()
+                if self._ready and now >= self._telemetry_due:
+                    self._publish_telemetry()
                 if now - last_timeout_check > 0.25:
                     last_timeout_check = now
                     self._check_timeouts()
@@ -508,13 +541,28 @@ class SyncWorker:
         self.stats["seconds"] = round(time.monotonic() - t0, 3)
         return dict(self.stats)
 
+    def _publish_telemetry(self, client=None):
+        """Publish the device's telemetry (retained); the MQTTMessageInfo, or None."""
+        self._telemetry_due = time.monotonic() + self.opt.telemetry_interval
+        try:
+            self._flush(force=True)
+            data = telemetry.payload(telemetry.collect(self.device, self.store.root))
+        except Exception as e:  # noqa: BLE001 - telemetry must never stop the sync
+            log.warning("telemetry not sent: %s", e)
+            return None
+        self.stats["telemetry_sent"] += 1
+        return (client or self._client).publish(t_telemetry(self.device), data, qos=1,
+                                                retain=True)
+
     def _close(self) -> None:
         c, self._client = self._client, None
         if c is not None and self._ready:
             try:
+                last = self._publish_telemetry(c)     # the final state: what was acked
                 info = c.publish(t_status(self.device), "offline", qos=1, retain=True)
                 deadline = time.monotonic() + 2
-                while not info.is_published() and time.monotonic() < deadline:
+                while not (info.is_published() and (last is None or last.is_published())) \
+                        and time.monotonic() < deadline:
                     if c.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:
                         break
                 c.disconnect()

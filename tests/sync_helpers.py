@@ -65,9 +65,10 @@ def env_with_passwords() -> dict:
 
 class CentralProc:
     def __init__(self, db_url: str, port: int, blobs: Path, client_id: str = "central-t1",
-                 group: str = "central"):
+                 group: str = "central", extra: list[str] | None = None):
         self.db_url, self.port, self.blobs = db_url, port, blobs
         self.client_id, self.group = client_id, group
+        self.extra = list(extra or [])
         self.proc: subprocess.Popen | None = None
         self.log = blobs.parent / f"{client_id}.log"
         self.runs: list[dict] = []
@@ -78,7 +79,7 @@ class CentralProc:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sync", "central", "--db", self.db_url, "--blobs",
              str(self.blobs), "--broker", f"127.0.0.1:{self.port}", "--client-id",
-             self.client_id, "--group", self.group, "--keepalive", "5"],
+             self.client_id, "--group", self.group, "--keepalive", "5", *self.extra],
             env=env_with_passwords(), cwd=str(ROOT), stdout=subprocess.PIPE, stderr=self._logf)
         if wait:
             self.wait_connected()

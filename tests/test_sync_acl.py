@@ -84,7 +84,7 @@ def test_device_cannot_publish_as_or_read_for_another_device(tmp_path, broker, p
     assert not any(t.startswith("claims/dev-b/") for t in seen), seen
     counts = central_counts(pg_db)
     assert counts["record"] == 2 and counts["staged_record"] == 0 and counts["chunk"] == 0
-    assert counts["rejection"] == 0                   # nothing forged even reached central
+    assert counts["rejected_message"] == 0                   # nothing forged even reached central
     assert_invariant(store_b, pg_db, tmp_path / "blobs", device="dev-b")
 
 

@@ -187,9 +187,9 @@ def test_same_uuid_different_content_is_rejected_never_overwritten(tmp_path, bro
         rec = cdb.Record.get_by_id(uuids[0])
         assert rec.content_sha256 == first                         # never overwritten
         assert cdb.Label.select().where(cdb.Label.score == 0.11).count() == 0
-        rej = list(cdb.Rejection.select())
+        rej = list(cdb.RejectedMessage.select())
         assert [r.record_uuid for r in rej] == [uuids[0]] and rej[0].device == "dev-a"
         assert cdb.Record.select().count() == 3
     finally:
         d.close()
-    assert "rejected record" in (tmp_path / "central-t1.log").read_text()
+    assert "dead-lettered a message on claims/dev-a/up/record" in (tmp_path / "central-t1.log").read_text()

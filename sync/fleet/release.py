@@ -13,6 +13,8 @@ from pathlib import Path
 
 from edge.bundle import load_bundle
 
+from ..schemas import SchemaError, validate_manifest
+
 FORMAT = 1
 CHUNK_SIZE = 256 * 1024
 RUNTIMES = ["ai-edge-litert", "tflite-runtime"]
@@ -110,15 +112,14 @@ def version_tuple(v: str) -> tuple[int, ...]:
 
 
 def check_shape(doc: object) -> dict:
-    """Refuse a manifest that is not the shape this device understands (before trusting it)."""
-    if not isinstance(doc, dict):
-        raise ReleaseError("manifest is not a JSON object")
-    need = {"format": int, "channel": str, "version": int, "model": dict, "bundle_sha256": str,
-            "size": int, "chunks": list, "expires_at": str, "min_app_version": str,
-            "runtimes": list, "percent": int}
-    for key, typ in need.items():
-        if not isinstance(doc.get(key), typ):
-            raise ReleaseError(f"manifest key '{key}' missing or not {typ.__name__}")
-    if doc["format"] != FORMAT:
-        raise ReleaseError(f"manifest format {doc['format']} not supported")
+    """Refuse a manifest that is not the shape this device understands (before trusting it):
+    the schema is ``sync.schemas.Manifest``, with a bound on every size and count."""
+    try:
+        m = validate_manifest(doc)
+    except SchemaError as e:
+        raise ReleaseError(str(e)) from None
+    if m.format != FORMAT:
+        raise ReleaseError(f"manifest format {m.format} not supported")
+    if len(m.chunks) != -(-m.size // m.chunk_size) and not (m.size == 0 and len(m.chunks) == 1):
+        raise ReleaseError(f"manifest lists {len(m.chunks)} chunks for a {m.size}-byte bundle")
     return doc
