@@ -47,6 +47,7 @@ class RuntimeConfig:
     classify_max_side: int = 640          # reduced decode target for classification
     max_file_mb: int = 64
     max_pixels: int = 120_000_000         # decompression-bomb guard (declared width x height)
+    max_decode_mb: int = 512              # memory one full-resolution decode may take (see decode.py)
 
 
 @dataclass(frozen=True)
@@ -319,6 +320,9 @@ def _check_vocabularies(p: Profile, path: Path) -> None:
         raise ConfigError(f"{path}: key 'ocr.threads' must be >= 0 and 'ocr.max_side' >= 64")
     if p.runtime.threads < 1:
         raise ConfigError(f"{path}: key 'runtime.threads' must be >= 1")
+    if p.runtime.max_decode_mb < 16:
+        raise ConfigError(f"{path}: key 'runtime.max_decode_mb': {p.runtime.max_decode_mb} is "
+                          "under 16 MB (not even a 3 MP photo could be decoded)")
 
 
 def load_profile_file(path: str | Path) -> Profile:

@@ -15,11 +15,19 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+import simplejpeg
+from PIL import Image
 
 from .errors import PhotoError
 
 MIN_SIDE = 16  # below this nothing can be analysed
+MAX_SIDE = 1 << 20  # OpenCV's CV_IO_MAX_IMAGE_WIDTH/HEIGHT: a longer side is refused by imdecode
+MB = 1024 * 1024
+# Peak memory of a full-resolution decode, in bytes per pixel: OpenCV holds about two copies of
+# the 8-bit BGR image while it decodes (measured for JPEG, PNG, TIFF, WebP and BMP, 48 MP: peak
+# RSS grows by 276 MB for a 137 MB image). Samples wider than 8 bits are counted twice as much.
+DECODE_BYTES_PER_PIXEL = 6
+WIDE_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
 
 # Pillow only reads headers and EXIF here; the size guard is ours (profile runtime.max_pixels),
 # checked before OpenCV decodes anything, so Pillow's own guard would only hide the declared size.
@@ -79,6 +87,7 @@ class DecodedImage:
     height: int
     exif: Exif
     small: np.ndarray
+    damage: str | None = None  # libjpeg's warning about damaged scan data (see jpeg_damage)
     _full: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -116,10 +125,44 @@ def _orient(img: np.ndarray, orientation: int | None) -> np.ndarray:
 
 
 def _decode(data: bytes, factor: int, orientation: int | None) -> np.ndarray:
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED[factor] | _NO_ORIENT)
-    if img is None:
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED[factor] | _NO_ORIENT)
+    except cv2.error as e:
+        raise PhotoError("decode_failed", f"the image decoder refused it: {_first_line(e)}") from None
+    except MemoryError:
+        raise PhotoError("decode_failed", "not enough memory to decode the image") from None
+    if img is None or img.size == 0:
         raise PhotoError("corrupt_image", "the image data is damaged and cannot be decoded")
     return _orient(img, orientation)
+
+
+def _first_line(e: Exception) -> str:
+    lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+    return lines[-1] if lines else type(e).__name__
+
+
+def jpeg_damage(data: bytes) -> str | None:
+    """libjpeg's complaint about a JPEG's scan data ("Corrupt JPEG data: premature end of data
+    segment", "... extraneous bytes before marker"), or None when the scan decodes cleanly.
+    OpenCV ignores these warnings and returns the pixels it could make up; simplejpeg (the same
+    libjpeg-turbo) raises them in strict mode. Decoded at 1/8 scale: the entropy decoding, where
+    damage shows, is all done, the inverse DCT is nearly free."""
+    try:
+        simplejpeg.decode_jpeg(data, colorspace="GRAY", min_factor=8, min_height=1, min_width=1,
+                               strict=True)
+    except ValueError as e:
+        msg = str(e)
+        # other ValueErrors are what libjpeg-turbo cannot convert (e.g. CMYK to gray), not damage
+        return msg if ("Corrupt JPEG" in msg or "Premature end" in msg) else None
+    except Exception:  # noqa: BLE001 - the check must never lose a photo OpenCV can decode
+        return None
+    return None
+
+
+def decode_mb(width: int, height: int, mode: str) -> float:
+    """Peak memory (MiB) of decoding this image at full resolution, as the stages may."""
+    wide = 2 if mode in WIDE_MODES else 1
+    return width * height * DECODE_BYTES_PER_PIXEL * wide / MB
 
 
 def _gps_deg(values, ref) -> float | None:
@@ -132,6 +175,10 @@ def _gps_deg(values, ref) -> float | None:
 
 
 def _read_exif(pil: Image.Image) -> Exif:
+    if pil.format == "PNG" and "exif" not in pil.info:
+        # Pillow would decode every pixel looking for an eXIf chunk after the image data
+        # (1 GB for a 0.35 MB PNG of 120 MP); such a chunk is rare and ignored.
+        return Exif()
     try:
         exif = pil.getexif()
     except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the photo
@@ -180,7 +227,9 @@ def read_file(path: str | Path, max_bytes: int) -> bytes:
     return data
 
 
-def decode_bytes(data: bytes, path: str, *, max_pixels: int, classify_side: int) -> DecodedImage:
+def decode_bytes(data: bytes, path: str, *, max_pixels: int, classify_side: int,
+                 max_decode_mb: float | None = None) -> DecodedImage:
+    """Check and decode one image. Raises PhotoError only, whatever the bytes."""
     fmt = sniff(data)
     suffix = Path(path).suffix.lower().lstrip(".")
     named = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp", "heic": "heic"}.get(suffix)
@@ -199,27 +248,41 @@ def decode_bytes(data: bytes, path: str, *, max_pixels: int, classify_side: int)
     try:
         pil = Image.open(io.BytesIO(data))
         w0, h0 = pil.size
+        mode = pil.mode
         exif = _read_exif(pil)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - Pillow's parsers raise many types on damaged headers
         raise PhotoError("corrupt_image", f"cannot read the image header: {e}") from None
     if w0 * h0 > max_pixels:
         raise PhotoError("image_too_large",
                          f"declared size {w0}x{h0} ({w0 * h0 / 1e6:.0f} MP) is over the limit "
                          f"of {max_pixels / 1e6:.0f} MP")
+    need = decode_mb(w0, h0, mode)
+    if max_decode_mb is not None and need > max_decode_mb:
+        raise PhotoError("image_too_large",
+                         f"declared size {w0}x{h0} ({w0 * h0 / 1e6:.0f} MP) needs about "
+                         f"{need:.0f} MB to decode, over this device's limit of "
+                         f"{max_decode_mb:g} MB (runtime.max_decode_mb)")
+    if max(w0, h0) > MAX_SIDE:
+        raise PhotoError("image_too_large", f"declared size {w0}x{h0}: a side over "
+                                            f"{MAX_SIDE} px cannot be decoded")
     if min(w0, h0) < MIN_SIDE:
         raise PhotoError("image_too_small",
                          f"{w0}x{h0} is too small to analyse (at least {MIN_SIDE} px a side)")
 
+    # the reduced decode keeps the short side analysable (a 30000x16 strip stays 16 px high)
     factor = 1
-    while factor < 8 and max(w0, h0) // (factor * 2) >= classify_side:
+    while (factor < 8 and max(w0, h0) // (factor * 2) >= classify_side
+           and min(w0, h0) // (factor * 2) >= MIN_SIDE):
         factor *= 2
     small = _decode(data, factor, exif.orientation)
     width, height = (h0, w0) if exif.orientation in (5, 6, 7, 8) else (w0, h0)
     return DecodedImage(path=path, data=data, sha256=hashlib.sha256(data).hexdigest(), format=fmt,
-                        width=width, height=height, exif=exif, small=small)
+                        width=width, height=height, exif=exif, small=small,
+                        damage=jpeg_damage(data) if fmt == "jpeg" else None)
 
 
 def decode_file(path: str | Path, *, max_bytes: int, max_pixels: int,
-                classify_side: int) -> DecodedImage:
+                classify_side: int, max_decode_mb: float | None = None) -> DecodedImage:
     data = read_file(path, max_bytes)
-    return decode_bytes(data, str(path), max_pixels=max_pixels, classify_side=classify_side)
+    return decode_bytes(data, str(path), max_pixels=max_pixels, classify_side=classify_side,
+                        max_decode_mb=max_decode_mb)

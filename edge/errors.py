@@ -11,10 +11,12 @@ CODES = {
     "unsupported_format": "an image format this device cannot decode",
     "truncated_image": "the image file is cut short (incomplete copy or transfer)",
     "corrupt_image": "the image data is damaged and cannot be decoded",
+    "decode_failed": "the image decoder failed on this file; the message says why",
     "image_too_large": "declared dimensions are too large (decompression bomb guard)",
     "image_too_small": "the image is too small to analyse",
     "store_write_failed": "the photo could not be written to the store",
     "model_error": "the model failed on this photo",
+    "stage_failed": "a processing stage failed on this photo; the message names the stage",
     "internal_error": "an unexpected error; see the message",
 }
 

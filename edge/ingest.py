@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass, field
 from typing import Callable, TextIO
+
+import peewee as pw
 
 from .checklist import claim_checklist, record_checklist
 from .errors import PhotoError
 from .pipeline import Pipeline
 from .result import PhotoResult
 from .store import Store, StoreWriteError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,6 +41,10 @@ def ingest(paths: list[str], claim_id: str, pipeline: Pipeline, store: Store,
             except StoreWriteError as e:
                 result = PhotoResult(image=path, ok=False, error=PhotoError(
                     "store_write_failed", str(e.strerror or e)).as_dict())
+            except Exception as e:  # noqa: BLE001 - the next photo must still be filed
+                log.warning("filing %s failed", path, exc_info=True)
+                result = PhotoResult(image=path, ok=False, error=PhotoError(
+                    "internal_error", f"filing failed: {type(e).__name__}: {e}").as_dict())
             else:
                 if outcome.created:
                     summary.new += 1
@@ -54,5 +63,9 @@ def ingest(paths: list[str], claim_id: str, pipeline: Pipeline, store: Store,
         q = "" if result.quality.ok else f"; retake? {', '.join(result.quality.issues)}"
         print(f"[{i}/{n}] {path}: {cat.label} {cat.score:.2f} ({mark}) -> "
               f"{', '.join(result.scenarios)}{q}{filed}", file=progress, flush=True)
-    record_checklist(claim_id, claim_checklist(claim_id, profile))
+    try:
+        record_checklist(claim_id, claim_checklist(claim_id, profile))
+    except pw.OperationalError as e:  # e.g. the disk filled up: the photos filed stay filed
+        print(f"claim {claim_id}: the checklist could not be recorded ({e}); `claims show` "
+              "computes it again", file=progress, flush=True)
     return summary

@@ -17,6 +17,7 @@ REASONS = {
     "too_dark": "too dark: add light or use the flash",
     "overexposed": "overexposed: step out of direct light",
     "glare": "glare: change the angle to avoid reflections",
+    "corrupt_data": "damaged image data: copy the file from the camera again, or retake",
 }
 
 
@@ -45,12 +46,15 @@ def _glare(gray: np.ndarray) -> float:
     return float(areas[inner & (areas < 0.25 * gray.size)].sum() / gray.size)
 
 
-def measure(bgr: np.ndarray, full_size: tuple[int, int], cfg: QualityConfig) -> Quality:
-    """Metrics on the reduced image; ``full_size`` is (width, height) of the original."""
+def measure(bgr: np.ndarray, full_size: tuple[int, int], cfg: QualityConfig,
+            damaged: bool = False) -> Quality:
+    """Metrics on the reduced image; ``full_size`` is (width, height) of the original.
+    ``damaged``: the decoder reported corrupt data (the photo is flagged, see pipeline.py)."""
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     scale = ANALYSIS_SIDE / max(gray.shape)
-    if scale < 1:
-        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    if scale < 1:  # explicit size: a 30000x16 strip must not round to 0 rows
+        size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
     sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
     brightness = float(gray.mean() / 255.0)
     # Percentiles tell a washed-out frame from a white page: a scanned receipt is bright on
@@ -58,7 +62,7 @@ def measure(bgr: np.ndarray, full_size: tuple[int, int], cfg: QualityConfig) -> 
     p1, p99 = (float(v) / 255.0 for v in np.percentile(gray, (1, 99)))
     glare = _glare(gray)
 
-    issues = []
+    issues = ["corrupt_data"] if damaged else []
     if min(full_size) < cfg.min_side:
         issues.append("too_small")
     if sharpness < cfg.min_sharpness:

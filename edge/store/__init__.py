@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import shutil
 import uuid
@@ -35,6 +36,13 @@ class IngestOutcome:
     photo_uuid: str
     created: bool          # False: this photo was already filed in this claim
     image_reused: bool     # True: the bytes were already stored (another claim or earlier run)
+
+
+def _write_error(store: "Store", e: Exception) -> StoreWriteError:
+    full = "full" in str(e)
+    return StoreWriteError(errno.ENOSPC if full else errno.EIO,
+                           f"cannot write to {store.db.database}: "
+                           f"{'disk full' if full else e}")
 
 
 class Store:
@@ -73,12 +81,15 @@ class Store:
                         detail=json.dumps(detail, default=str, sort_keys=True))
 
     def ensure_claim(self, claim_id: str, profile: Profile) -> Claim:
-        with self.db.atomic("IMMEDIATE"):
-            Device.get_or_create(id=profile.device.id, defaults={"profile": profile.name})
-            claim, created = Claim.get_or_create(id=claim_id,
-                                                 defaults={"device": profile.device.id})
-            if created:
-                self.audit("operator", "claim.create", claim_id)
+        try:
+            with self.db.atomic("IMMEDIATE"):
+                Device.get_or_create(id=profile.device.id, defaults={"profile": profile.name})
+                claim, created = Claim.get_or_create(id=claim_id,
+                                                     defaults={"device": profile.device.id})
+                if created:
+                    self.audit("operator", "claim.create", claim_id)
+        except pw.OperationalError as e:
+            raise _write_error(self, e) from e
         return claim
 
     def add_photo(self, claim_id: str, decoded: DecodedImage, result: PhotoResult,
@@ -94,8 +105,30 @@ class Store:
                                       f"profile keeps {profile.store.min_free_mb} MB in reserve")
         rel = relpath_for(decoded.sha256, SUFFIX[decoded.mime])
         image_reused = Image.get_or_none(Image.sha256 == decoded.sha256) is not None
+        blob_existed = (self.images / rel).is_file()
         write_blob(self.images, rel, decoded.data)
+        try:
+            return self._add_rows(claim_id, decoded, result, profile, rel, image_reused)
+        except pw.OperationalError as e:  # SQLITE_FULL, SQLITE_IOERR, a read-only database...
+            self._drop_orphan(decoded.sha256, rel, blob_existed)
+            raise _write_error(self, e) from e
+        except BaseException:
+            self._drop_orphan(decoded.sha256, rel, blob_existed)
+            raise
 
+    def _drop_orphan(self, sha256: str, rel: str, blob_existed: bool) -> None:
+        """Remove the file just written when its row did not commit (nothing else points at
+        it: no Image row, and it was not there before)."""
+        if blob_existed:
+            return
+        try:
+            if Image.get_or_none(Image.sha256 == sha256) is None:
+                (self.images / rel).unlink(missing_ok=True)
+        except (OSError, pw.PeeweeException):
+            pass
+
+    def _add_rows(self, claim_id: str, decoded: DecodedImage, result: PhotoResult,
+                  profile: Profile, rel: str, image_reused: bool) -> IngestOutcome:
         self.ensure_claim(claim_id, profile)
         photo_uuid = uuid.uuid4()
         now = utcnow()
