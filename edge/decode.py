@@ -87,7 +87,7 @@ class DecodedImage:
     height: int
     exif: Exif
     small: np.ndarray
-    damage: str | None = None  # libjpeg's warning about damaged scan data (see jpeg_damage)
+    damage: str | None = None  # libjpeg's warning about damaged scan data (_decode_jpeg)
     _full: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -141,22 +141,32 @@ def _first_line(e: Exception) -> str:
     return lines[-1] if lines else type(e).__name__
 
 
-def jpeg_damage(data: bytes) -> str | None:
-    """libjpeg's complaint about a JPEG's scan data ("Corrupt JPEG data: premature end of data
-    segment", "... extraneous bytes before marker"), or None when the scan decodes cleanly.
-    OpenCV ignores these warnings and returns the pixels it could make up; simplejpeg (the same
-    libjpeg-turbo) raises them in strict mode. Decoded at 1/8 scale: the entropy decoding, where
-    damage shows, is all done, the inverse DCT is nearly free."""
+def _is_damage(e: ValueError) -> bool:
+    msg = str(e)
+    return "Corrupt JPEG" in msg or "Premature end" in msg
+
+
+def _decode_jpeg(data: bytes, factor: int, orientation: int | None,
+                 width: int, height: int) -> tuple[np.ndarray, str | None]:
+    """The reduced decode of a JPEG and libjpeg's complaint about its scan data, if any
+    ("Corrupt JPEG data: premature end of data segment", "... extraneous bytes before marker").
+    OpenCV ignores those warnings and returns the pixels it could make up; simplejpeg (the same
+    libjpeg-turbo, pixel for pixel the same output as OpenCV's IMREAD_REDUCED_COLOR_N) raises
+    them in strict mode. What simplejpeg cannot do at all is left to OpenCV."""
+    kw = dict(colorspace="BGR", min_factor=factor, min_height=-(-height // factor),
+              min_width=-(-width // factor))
+    damage = None
     try:
-        simplejpeg.decode_jpeg(data, colorspace="GRAY", min_factor=8, min_height=1, min_width=1,
-                               strict=True)
-    except ValueError as e:
-        msg = str(e)
-        # other ValueErrors are what libjpeg-turbo cannot convert (e.g. CMYK to gray), not damage
-        return msg if ("Corrupt JPEG" in msg or "Premature end" in msg) else None
-    except Exception:  # noqa: BLE001 - the check must never lose a photo OpenCV can decode
-        return None
-    return None
+        try:
+            img = simplejpeg.decode_jpeg(data, strict=True, **kw)
+        except ValueError as e:
+            if not _is_damage(e):
+                raise
+            damage = str(e)
+            img = simplejpeg.decode_jpeg(data, strict=False, **kw)
+    except Exception:  # noqa: BLE001 - OpenCV decodes it or says why (as PhotoError)
+        return _decode(data, factor, orientation), damage
+    return _orient(img, orientation), damage
 
 
 def decode_mb(width: int, height: int, mode: str) -> float:
@@ -274,11 +284,14 @@ def decode_bytes(data: bytes, path: str, *, max_pixels: int, classify_side: int,
     while (factor < 8 and max(w0, h0) // (factor * 2) >= classify_side
            and min(w0, h0) // (factor * 2) >= MIN_SIDE):
         factor *= 2
-    small = _decode(data, factor, exif.orientation)
+    damage = None
+    if fmt == "jpeg":
+        small, damage = _decode_jpeg(data, factor, exif.orientation, w0, h0)
+    else:
+        small = _decode(data, factor, exif.orientation)
     width, height = (h0, w0) if exif.orientation in (5, 6, 7, 8) else (w0, h0)
     return DecodedImage(path=path, data=data, sha256=hashlib.sha256(data).hexdigest(), format=fmt,
-                        width=width, height=height, exif=exif, small=small,
-                        damage=jpeg_damage(data) if fmt == "jpeg" else None)
+                        width=width, height=height, exif=exif, small=small, damage=damage)
 
 
 def decode_file(path: str | Path, *, max_bytes: int, max_pixels: int,
