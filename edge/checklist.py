@@ -21,8 +21,19 @@ class CheckItem:
     photo_uuid: str | None = None
 
 
-def _labels(photo: Photo) -> dict[str, Label]:
-    return {lb.head: lb for lb in photo.labels}
+def _claim_rows(photos: list[Photo]) -> tuple[dict, dict]:
+    """Labels by head and latest fields by name, per photo uuid: two queries for the whole
+    claim (the operator screen renders this for every page view)."""
+    labels: dict = {p.uuid: {} for p in photos}
+    fields: dict = {p.uuid: {} for p in photos}
+    if photos:
+        ids = [p.uuid for p in photos]
+        for lb in Label.select().where(Label.photo.in_(ids)):
+            labels[lb.photo_id][lb.head] = lb
+        # one value per field: the latest row wins (an operator's correction over the OCR's)
+        for f in KeyField.select().where(KeyField.photo.in_(ids)).order_by(KeyField.id):
+            fields[f.photo_id][f.name] = f
+    return labels, fields
 
 
 def _matches(photo: Photo, labels: dict[str, Label], category: str, view: str,
@@ -38,7 +49,8 @@ def _matches(photo: Photo, labels: dict[str, Label], category: str, view: str,
 
 def claim_checklist(claim_id: str, profile: Profile) -> list[CheckItem]:
     photos = list(Photo.select().where(Photo.claim == claim_id).order_by(Photo.captured_at))
-    labelled = [(p, _labels(p)) for p in photos]
+    labels, fields = _claim_rows(photos)
+    labelled = [(p, labels[p.uuid]) for p in photos]
     items: list[CheckItem] = []
     for rp in profile.claim.required_photos:
         found = [(p, lb) for p, lb in labelled if _matches(p, lb, rp.category, rp.view, rp.document)]
@@ -60,16 +72,18 @@ def claim_checklist(claim_id: str, profile: Profile) -> list[CheckItem]:
         doc = lb.get("document")
         if doc is None:
             continue
-        items.extend(document_checks(p, doc.label, profile))
-    items.extend(cross_checks(labelled))
+        items.extend(document_checks(p, doc.label, profile, fields[p.uuid]))
+    items.extend(cross_checks(labelled, fields))
     return items
 
 
-def cross_checks(labelled: list[tuple[Photo, dict[str, Label]]]) -> list[CheckItem]:
+def cross_checks(labelled: list[tuple[Photo, dict[str, Label]]],
+                 fields: dict | None = None) -> list[CheckItem]:
     """The plate read from a vehicle photo, a plate close-up and a registration must agree."""
     from .plates import plates_agree
     reads = [(p, f) for p, _ in labelled
-             for f in [_latest_fields(p).get("plate")] if f is not None and f.valid]
+             for f in [(fields[p.uuid] if fields is not None else _latest_fields(p)).get("plate")]
+             if f is not None and f.valid]
     if len(reads) < 2:
         return []
     agree, distinct = plates_agree(f.value for _, f in reads)
@@ -89,12 +103,13 @@ def _latest_fields(photo: Photo) -> dict[str, KeyField]:
     return out
 
 
-def document_checks(photo: Photo, doc_type: str, profile: Profile) -> list[CheckItem]:
+def document_checks(photo: Photo, doc_type: str, profile: Profile,
+                    fields: dict[str, KeyField] | None = None) -> list[CheckItem]:
     """The fields a document of this type must carry: present, missing, invalid (failed
     validation: a bad VIN check digit, an impossible date) or doubtful (read with low
     confidence, or day and month could be swapped); an expired document is its own item."""
     required = profile.documents.required_fields.get(doc_type, [])
-    fields = _latest_fields(photo)
+    fields = _latest_fields(photo) if fields is None else fields
     items = []
     uid = str(photo.uuid)
     for name in required:

@@ -160,6 +160,8 @@ def cmd_purge(args) -> int:
 def cmd_bench(args) -> int:
     if args.what == "sync":
         return _delegate("sync.bench", "main", args.rest)
+    if args.what == "web":
+        return _delegate("edge.web.bench", "main", args.rest)
     from .bench import run_bench
     return run_bench(_profile(args), args)
 
@@ -259,8 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_samples)
 
     b = sub.add_parser("bench", parents=[common], help="benchmark: per-stage latency, photos/s, "
-                       "peak memory ('bench sync': sync throughput vs raw broker)")
-    b.add_argument("what", nargs="?", default="pipeline", choices=["pipeline", "sync"])
+                       "peak memory ('bench sync': sync throughput vs raw broker; 'bench web': "
+                       "the operator screen under concurrent requests)")
+    b.add_argument("what", nargs="?", default="pipeline", choices=["pipeline", "sync", "web"])
     b.add_argument("--runs", type=int, default=20, help="photos per size (default 20)")
     b.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     b.set_defaults(func=cmd_bench)

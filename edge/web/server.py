@@ -462,6 +462,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The listen backlog (socketserver's default is 5): a burst of connections beyond it has
+    # its SYNs dropped and retried after 1, 3, 7, 15 s. The kernel caps it at somaxconn.
+    request_queue_size = 1024
 
     def __init__(self, addr, handler, ipv6: bool):
         if ipv6:

@@ -219,9 +219,10 @@ def photos_html(claim_id: str) -> str:
 
 
 def claim_fragments(app: WebApp, claim_id: str) -> dict:
-    items = app.checklist(claim_id)
+    items, photos = app.cached_view(
+        claim_id, lambda: (app.checklist(claim_id), photos_html(claim_id)))
     return {"next": next_banner(items), "checklist": checklist_html(items),
-            "jobs": jobs_html(app.jobs(claim_id)), "photos": photos_html(claim_id),
+            "jobs": jobs_html(app.jobs(claim_id)), "photos": photos,
             "statusbar": status_bar(app), "busy": app.busy(claim_id)}
 
 
