@@ -91,6 +91,19 @@ def test_mutated_real_images(case):
     decode_and_measure(data, name)
 
 
+@settings(FUZZ, max_examples=max(1, EXAMPLES // 4))
+@given(st.integers(16, 48), st.integers(16, 60000), st.booleans(),
+       st.sampled_from(["png", "jpg", "tiff", "webp"]))
+def test_extreme_shapes(short, long, tall, ext):
+    """Strips like a 30000x16 panorama slice: every stage's resizes must keep a pixel."""
+    if ext == "webp":
+        long = min(long, 16383)  # the format's limit
+    img = np.random.default_rng(long).integers(0, 255, (short, long, 3), np.uint8)
+    if tall:
+        img = np.ascontiguousarray(img.transpose(1, 0, 2))
+    decode_and_measure(cv2.imencode(f".{ext}", img)[1].tobytes(), f"strip.{ext}")
+
+
 @pytest.mark.parametrize("name", sorted(REAL))
 def test_the_unmutated_images_decode(name):
     d = decode_bytes(REAL[name], name, max_pixels=4_000_000, classify_side=64, max_decode_mb=32)
