@@ -1,7 +1,9 @@
 """A really full disk (a 6 MB tmpfs mounted for the test) anywhere in the store write: the photo
 gets store_write_failed, no orphan or temp file is left, the rest of the batch goes on, and a
-re-run once there is space files it. Needs root (mount); skipped, saying so, without it."""
+re-run once there is space files it. Needs root (mount); skipped, saying so, without it. The
+steps a tmpfs never fails (the rename, the directory fsync) get ENOSPC at the OS call."""
 
+import errno
 import os
 import subprocess
 
@@ -11,7 +13,7 @@ from edge import samples
 from edge.config import load_profile_file
 from edge.ingest import ingest
 from edge.pipeline import Pipeline
-from edge.store import Store
+from edge.store import Store, files
 from edge.store import write_blob as real_write_blob
 from edge.store.schema import Image, Outbox, Photo
 
@@ -113,3 +115,28 @@ def test_disk_full_at_the_row_commit_leaves_no_orphan_blob(tmp_path, setup, monk
     monkeypatch.undo()
     assert ingest(paths, "C", pipe, store).new == 2
     assert len(blobs(disk)) == 3
+
+
+@pytest.mark.parametrize("call", ["replace", "dir_fsync"])
+def test_enospc_at_the_rename_or_the_directory_fsync(tmp_path, profile_path, monkeypatch, call):
+    profile = load_profile_file(profile_path)
+    store = Store.open(profile.store.resolved)
+    try:
+        pipe = Pipeline(profile, stages=[])
+        paths = photos(tmp_path / "in", 2)
+        real_replace, real_fsync_dir = files.os.replace, files.fsync_dir
+
+        def full(*args):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(files.os, "replace", full) if call == "replace" else \
+            monkeypatch.setattr(files, "fsync_dir", full)
+        summary = ingest(paths[:1], "C", pipe, store)
+        assert summary.failed == [(paths[0], "store_write_failed")]
+        assert not [p for p in (store.root / "images").rglob("*") if p.is_file()]
+        assert Photo.select().count() == 0
+        monkeypatch.setattr(files.os, "replace", real_replace)
+        monkeypatch.setattr(files, "fsync_dir", real_fsync_dir)
+        assert ingest(paths, "C", pipe, store).new == 2
+    finally:
+        store.close()

@@ -31,18 +31,23 @@ def write_blob(root: Path, rel: str, data: bytes) -> Path:
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=final.parent)
+    renamed = False
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, final)
+        renamed = True
         fsync_dir(final.parent)
     except OSError as e:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        # after the rename the new name may not survive a power cut: drop it too (no row
+        # points at it yet; the caller writes the row only after this returns)
+        for leftover in (tmp, final) if renamed else (tmp,):
+            try:
+                os.unlink(leftover)
+            except FileNotFoundError:
+                pass
         reason = "disk full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
         raise StoreWriteError(e.errno, f"cannot write {final}: {reason}") from e
     return final
