@@ -149,7 +149,7 @@ class FailureHandling:
              hashlib.sha256(payload).hexdigest(), len(payload), uuid, content)], ignore=True)
         self._drop_staged(uuid)
         replies.append((t_ack(device), {"record_uuid": uuid, "status": ACK_REJECTED,
-                                        "reason": reason}))
+                                        "reason": reason[:MAX_VALUE_CHARS]}))
 
     def _isolated(self, m, replies, staged_now, handle) -> None:
         """Run ``handle`` in a savepoint; if it fails other than transiently, undo its effect
@@ -184,12 +184,14 @@ class FailureHandling:
         log.warning("dead-lettered a message on %s from %s (record %s): %s", m.topic[:200],
                     device, uuid, reason)
         self._count("rejected")
+        digest = hashlib.sha256(payload).hexdigest()
         self._insert(cdb.RejectedMessage, REJECTED_COLS, [
-            (cdb.utcnow(), device, m.topic[:255], reason[:MAX_VALUE_CHARS],
-             hashlib.sha256(payload).hexdigest(), len(payload), uuid, content)], ignore=True)
+            (cdb.utcnow(), device, m.topic[:255], reason[:MAX_VALUE_CHARS], digest,
+             len(payload), uuid, content)], ignore=True)
         if uuid and m.topic == t_record(device):
             replies.append((t_ack(device), {"record_uuid": uuid, "status": ACK_REJECTED,
-                                            "reason": reason}))
+                                            "reason": reason[:MAX_VALUE_CHARS],
+                                            "payload_sha256": digest}))
 
     def _reject(self, m, device: str, uuid: str | None, content: str | None, reason: str,
                 replies) -> None:

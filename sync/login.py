@@ -40,11 +40,13 @@ def check_login(settings: BrokerSettings, device: str, timeout: float = 5.0) -> 
     try:
         c.connect(b.host, b.port, keepalive=max(5, int(timeout) + 1))
     except (OSError, ValueError) as e:   # refused TCP, DNS, TLS handshake (ssl.SSLError)
-        return LoginResult(False, False, f"{where} not reachable ({getattr(e, 'strerror', None) or e})")
+        why = getattr(e, "strerror", None) or e
+        return LoginResult(False, False, f"{where} not reachable ({why})")
     c.loop_start()
     try:
         if not done.wait(timeout) or "rc" not in got:
-            return LoginResult(False, False, f"{where}: no answer to the login within {timeout:.0f} s")
+            return LoginResult(False, False,
+                               f"{where}: no answer to the login within {timeout:.0f} s")
         rc = got["rc"]
         who = b.username or "the certificate's CN"
         if rc.is_failure:

@@ -74,8 +74,8 @@ _TEXT = r"^[^\x00-\x08\x0b-\x1f]*$"
 Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_CHARS, pattern=r"^[^\x00-\x1f]+$")]
 OptName = Annotated[str, Meta(max_length=MAX_NAME_CHARS, pattern=r"^[^\x00-\x1f]*$")] | None
 Text = Annotated[str, Meta(max_length=MAX_VALUE_CHARS, pattern=_TEXT)]
-Uuid = Annotated[str, Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-                           description="canonical lower-case UUID")]
+Uuid = Annotated[str, Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
+                                   r"[0-9a-f]{12}$", description="canonical lower-case UUID")]
 Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
 Timestamp = Annotated[str, Meta(max_length=40, pattern=r"^\d{4}-\d{2}-\d{2}[T ][0-9:.+\-Z]*$")]
 # scores and confidences in [0, 1], similarities in [-1, 1], with room for float32 rounding
@@ -185,6 +185,7 @@ class Ack(_Struct):
     status: Literal["committed", "duplicate", "rejected"]
     reason: Text | None = None
     rev: Annotated[int, Meta(ge=0, le=MAX_REV)] = 0
+    payload_sha256: Sha256 | None = None     # rejected: the SHA-256 of the message refused
 
 
 class ImageState(_Struct):

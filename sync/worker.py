@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 import os
 import time
@@ -39,7 +40,8 @@ from .protocol import (ACK_COMMITTED, ACK_DUPLICATE, ACK_REJECTED, CHUNK_HEADER,
                        read_chunk, record_message, t_ack, t_chunk, t_image, t_record,
                        t_status, t_telemetry)
 from .record import RecordUnavailable, build_record, build_records
-from .schemas import SchemaError, decode_ack, decode_image_state, validate_record
+from .schemas import (STATUS_OFFLINE, STATUS_ONLINE, SchemaError, decode_ack,
+                      decode_image_state, validate_record)
 from .settings import CREDENTIAL_CODES, BrokerSettings
 
 log = logging.getLogger("claim_edge.sync")
@@ -75,6 +77,7 @@ class _Active:
     queued: set = dataclasses.field(default_factory=set)
     mismatches: int = 0
     rev: int = 0                     # the revision last sent
+    sent: set = dataclasses.field(default_factory=set)   # SHA-256 of each record message sent
 
 
 def _uuid(u: str) -> uuidlib.UUID:
@@ -191,11 +194,12 @@ class SyncWorker:
         try:
             b.apply(c)
         except (OSError, ValueError) as e:   # ssl.SSLError is an OSError
-            self._credentials_error = f"cannot use the broker credentials ({e}): {b.credentials_hint()}"
+            self._credentials_error = (f"cannot use the broker credentials ({e}): "
+                                       f"{b.credentials_hint()}")
             log.error("%s", self._credentials_error)
             self._schedule_reconnect()
             return
-        c.will_set(t_status(self.device), "offline", qos=1, retain=True)
+        c.will_set(t_status(self.device), STATUS_OFFLINE, qos=1, retain=True)
         c.max_inflight_messages_set(self.opt.publish_window + 8)
         c.max_queued_messages_set(0)
         c.on_connect = self._on_connect
@@ -261,7 +265,7 @@ class SyncWorker:
             self.stats["subscribe_refused"] += 1
             self._lost = True
             return
-        client.publish(t_status(self.device), "online", qos=1, retain=True)
+        client.publish(t_status(self.device), STATUS_ONLINE, qos=1, retain=True)
         self._ready = True
         self._telemetry_due = 0.0
         self._credentials_error = None
@@ -323,6 +327,15 @@ class SyncWorker:
             if later is not None:      # corrected while in flight: send the new revision now
                 self._rows.appendleft(later)
         elif status == ACK_REJECTED:
+            # only for a record in flight, and only for a message this device sent: a malformed
+            # copy of one of its uuids, sent by someone else, must not quarantine the real one
+            a = self._active.get(u)
+            theirs = body.get("payload_sha256")
+            if a is None or (theirs is not None and theirs not in a.sent):
+                self.stats["ack_rejected_not_ours"] += 1
+                log.info("central rejected a message for %s that this device did not send "
+                         "(or no longer waits for): %s", u, body.get("reason"))
+                return
             reason = f"rejected by central: {body.get('reason') or 'no reason given'}"
             log.warning("record %s %s", u, reason)
             self.stats["ack_rejected"] += 1
@@ -414,7 +427,8 @@ class SyncWorker:
             return
         if not self._publish("record", u, t_record(self.device), payload):
             return
-        a = _Active(u, images, time.monotonic(), rev=record["rev"])
+        a = _Active(u, images, time.monotonic(), rev=record["rev"],
+                    sent={hashlib.sha256(payload).hexdigest()})
         self._active[u] = a
         self._active_bytes += sum(im[2] for im in images)
         self._updates.append(("sent", u, None))
@@ -473,8 +487,9 @@ class SyncWorker:
             except Exception as e:  # noqa: BLE001 - the photo vanished: quarantine
                 self._quarantine(a.uuid, f"cannot rebuild record: {e}")
                 continue
-            if self._publish("record", a.uuid, t_record(self.device),
-                             record_message(record, ask=True)):
+            payload = record_message(record, ask=True)
+            if self._publish("record", a.uuid, t_record(self.device), payload):
+                a.sent.add(hashlib.sha256(payload).hexdigest())
                 a.rev = record["rev"]
                 self._updates.append(("sent", a.uuid, None))
 
@@ -559,7 +574,7 @@ class SyncWorker:
         if c is not None and self._ready:
             try:
                 last = self._publish_telemetry(c)     # the final state: what was acked
-                info = c.publish(t_status(self.device), "offline", qos=1, retain=True)
+                info = c.publish(t_status(self.device), STATUS_OFFLINE, qos=1, retain=True)
                 deadline = time.monotonic() + 2
                 while not (info.is_published() and (last is None or last.is_published())) \
                         and time.monotonic() < deadline:

@@ -114,3 +114,35 @@ def test_sync_worker_and_central_start_without_opencv_or_numpy():
                           "sync.record, sync.cli; print(sorted({'cv2', 'numpy'} & "
                           "set(sys.modules)))"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_rejection_of_a_message_this_device_did_not_send_quarantines_nothing(tmp_path):
+    """Someone with the device's credentials sends a malformed copy of one of its uuids:
+    central rejects that copy; the device's own record, in flight, stays in flight."""
+    import hashlib
+    import time
+
+    from edge.store import Store
+    from edge.store.schema import Outbox
+    from sync.devicedata import add_photos
+    from sync.worker import SyncWorker, _Active
+
+    path = tmp_path / "store.db"
+    s = Store.open(path)
+    u = add_photos(s, "dev-a", 1, size=2_000)[0]
+    s.close()
+    w = SyncWorker(path, BrokerSettings(username="dev-a"))
+    try:
+        mine = hashlib.sha256(b"the record message this device sent").hexdigest()
+        w._active[u] = _Active(u, [], time.monotonic(), sent={mine})
+        w._handle_ack(u, {"record_uuid": u, "status": "rejected", "reason": "bad",
+                          "payload_sha256": "ab" * 32})
+        w._flush(force=True)
+        assert Outbox.get(Outbox.record_uuid == u).state == "pending" and u in w._active
+        w._handle_ack(u, {"record_uuid": u, "status": "rejected", "reason": "conflict",
+                          "payload_sha256": mine})
+        w._flush(force=True)
+        row = Outbox.get(Outbox.record_uuid == u)
+        assert row.state == "quarantined" and row.reason == "rejected by central: conflict"
+    finally:
+        w.store.close()
