@@ -100,10 +100,16 @@ class FailureHandling:
             pass
 
     def _db_alive(self) -> bool:
-        """Does the database answer? (then a failure that repeats is the message's fault)"""
+        """Does the database answer, and could it take a write now? Then a failure that repeats
+        is the message's fault. (SQLite: "database is locked" by another writer is not; the
+        probe takes the write lock and lets it go.)"""
         try:
             self.db.connect(reuse_if_open=True)
-            self.db.execute_sql("SELECT 1").fetchall()
+            if isinstance(self.db, pw.SqliteDatabase):
+                self.db.execute_sql("BEGIN IMMEDIATE")
+                self.db.execute_sql("ROLLBACK")
+            else:
+                self.db.execute_sql("SELECT 1").fetchall()
             return True
         except Exception as e:  # noqa: BLE001
             log.warning("database not answering: %s", e)

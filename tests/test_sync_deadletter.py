@@ -277,3 +277,24 @@ def test_transient_errors_are_retried_and_a_message_failing_every_time_is_dead_l
     log = (tmp_path / "central-t1.log").read_text()
     assert log.count("database error, batch of") >= 4        # 2 for FLAKY, >= 2 for POISON
     assert cstats["records_committed"] == 4
+
+
+def test_a_locked_sqlite_database_is_waited_for_never_blamed_on_the_message(tmp_path):
+    """Repeated "database is locked" (another writer) is not a message's fault: the probe that
+    decides whether to dead-letter says the database cannot take a write now."""
+    import sqlite3
+
+    from sync.central import Central
+    from sync.settings import BrokerSettings
+    c = Central(f"sqlite:///{tmp_path / 'c.db'}", BrokerSettings(), tmp_path / "blobs")
+    try:
+        assert c._db_alive()
+        other = sqlite3.connect(tmp_path / "c.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        c.db.execute_sql("PRAGMA busy_timeout = 200")
+        assert not c._db_alive()
+        other.execute("ROLLBACK")
+        other.close()
+        assert c._db_alive()
+    finally:
+        c.db.close()
