@@ -85,3 +85,20 @@ def assert_invariant(store_path: Path, db_url: str, blobs: Path,
         return {"records": len(expect), "blobs": cdb.Blob.select().count()}
     finally:
         d.close()
+
+
+def lost_and_doubled(store_path: Path, db_url: str, device: str = "dev-a") -> dict:
+    """Counted, not asserted (the soak's report): the device's photos central does not have,
+    and central's record / record_image rows beyond one per record."""
+    recs = device_snapshot(store_path)["records"]
+    d = cdb.open_database(db_url, create=False)
+    try:
+        rows = [u for (u,) in cdb.Record.select(cdb.Record.uuid)
+                .where(cdb.Record.device == device).tuples()]
+        mine = cdb.Record.select(cdb.Record.uuid).where(cdb.Record.device == device)
+        images = list(cdb.RecordImage.select(cdb.RecordImage.record, cdb.RecordImage.sha256)
+                      .where(cdb.RecordImage.record.in_(mine)).tuples())
+        return {"lost": len(set(recs) - set(rows)),
+                "doubled": (len(rows) - len(set(rows))) + (len(images) - len(set(images)))}
+    finally:
+        d.close()

@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     broker = Broker(work / "broker", PW).start()
     proxy = TcpProxy(broker.port)
     ev = collections.Counter()
+    counted: dict = {}
     logs = {n: open(work / f"{n}.log", "ab") for n in ("worker", "central", "capture")}
 
     def start_central():
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             inv = assert_invariant(store, db, blobs)
         except AssertionError as e:
             result, detail, inv = "FAIL", str(e), {}
+        from .invariant import lost_and_doubled
+        counted = lost_and_doubled(store, db)
         if central.poll() is not None:
             central = start_central()
         missing = bad.settle(db, timeout=90)
@@ -180,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     retries = (work / "capture.log").read_text(errors="replace").count("capture retry:")
     report = {"seed": a.seed, "capture_retries_database_locked": retries, "minutes": a.minutes, "db": db.split("?")[0].split("://")[0],
               "records": inv.get("records"), "blobs": inv.get("blobs"), "faults": dict(ev),
+              "lost": counted.get("lost"), "doubled": counted.get("doubled"),
               "device_kills": ev["device_sigkill"] + ev["capture_sigkill"],
               "final_drain_s": round(drain_s, 1), "final_drain": final, "result": result,
               "malformed": bad.report(),
