@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (JetPack 6): the same parser as a package
+    import tomli as tomllib
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "firmware_config"
 DEFAULT_PROFILE = "kiosk-x86"
@@ -123,7 +128,7 @@ class OcrConfig:
     threads: int = 0                  # ONNX Runtime intra-op threads; 0 = runtime.threads
     max_side: int = 1600              # long side the OCR sees (RapidOCR shrinks above 2000)
     det_max_side: int = 0             # long side its text detector sees (0: RapidOCR's rule)
-    rec_model: str = "pp-ocrv6-small"  # text recogniser: edge.ocr.models NAMES or an .onnx path
+    rec_model: str = "text-recognizer"  # recogniser bundle, "rapidocr" or an .onnx path (edge.ocr.models)
     rec_keys: str = ""                # the .onnx recogniser's character dictionary
     find_page: bool = True            # read only the sheet of a page photo (edge/documents/page.py)
     word_boxes: bool = True           # per-character boxes, to put dropped word gaps back
@@ -314,8 +319,9 @@ def _check_vocabularies(p: Profile, path: Path) -> None:
             raise bad("ocr.detections", lab, DETECT_LABELS)
     from .ocr import models as ocr_models  # edge.ocr imports the result types, which import us
     if not ocr_models.valid_name(p.ocr.rec_model):
-        raise ConfigError(f"{path}: key 'ocr.rec_model': {p.ocr.rec_model!r} is not one of "
-                          f"{', '.join(ocr_models.NAMES)} nor a path to an .onnx file")
+        raise ConfigError(f"{path}: key 'ocr.rec_model': {p.ocr.rec_model!r} is not a recogniser "
+                          f"bundle (under models/: {ocr_models.DEFAULT_RECOGNISER}; or a folder), "
+                          f"{ocr_models.RAPIDOCR} nor a path to an .onnx file")
     if p.ocr.threads < 0 or p.ocr.max_side < 64:
         raise ConfigError(f"{path}: key 'ocr.threads' must be >= 0 and 'ocr.max_side' >= 64")
     if p.runtime.threads < 1:

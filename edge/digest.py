@@ -7,5 +7,8 @@ import os
 
 
 def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        for block in iter(lambda: f.read(1 << 20), b""):  # hashlib.file_digest is 3.11+
+            h.update(block)
+    return h.hexdigest()

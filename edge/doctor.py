@@ -47,12 +47,15 @@ def checks(profile: Profile, store_path: Path, model: str | None):
 
     yield from _aux_bundles(profile)
 
-    from .ocr.models import OcrModelMissing, rec_model_files
+    from .ocr.models import OcrModelMissing, detector_file, rec_model_files
     try:
-        import rapidocr_onnxruntime  # noqa: F401
-        files = rec_model_files(profile.ocr.rec_model, profile.ocr.rec_keys)
-        yield OK, "ocr", (f"rapidocr-onnxruntime {_version('rapidocr-onnxruntime')}, recogniser "
-                          f"{profile.ocr.rec_model}" + (f" ({files[0]})" if files else ""))
+        import onnxruntime  # noqa: F401
+        import rapidocr  # noqa: F401
+        rec = rec_model_files(profile.ocr.rec_model, profile.ocr.rec_keys)
+        det = detector_file()
+        yield OK, "ocr", (f"rapidocr {_version('rapidocr')} on onnxruntime "
+                          f"{_version('onnxruntime')}, detector {det}, recogniser {rec.identity} "
+                          f"({rec.model}, sha256 checked)")
     except ImportError as e:
         yield WARN, "ocr", f"not installed ({e}); documents will not be read"
     except OcrModelMissing as e:

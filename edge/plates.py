@@ -229,8 +229,9 @@ class PlateRecognizer(Protocol):
 
 
 class RapidPlateRecognizer:
-    """RapidOCR's recogniser alone (no text detector: on tight plate crops it often finds
-    nothing) on the rectified, up-sampled plate."""
+    """The OCR text recogniser alone (no text detector: on tight plate crops it often finds
+    nothing) on the rectified, up-sampled plate. It is the documents' recogniser (the default
+    bundle, ``edge.ocr.models``) and shares its loaded model when the threads agree."""
 
     name = "rapidocr-rec"
     rectify = True
@@ -241,19 +242,12 @@ class RapidPlateRecognizer:
 
     def _engine(self):
         if self._ocr is None:
-            from rapidocr_onnxruntime import RapidOCR
-            self._ocr = RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1)
+            from .ocr import open_engine
+            self._ocr = open_engine(threads=self.threads, word_boxes=False)
         return self._ocr
 
     def read(self, plate_bgr: np.ndarray, region: str = "") -> list[tuple[str, float]]:
-        res, _ = self._engine()(np.ascontiguousarray(plate_bgr), use_det=False, use_cls=False,
-                                use_rec=True)
-        out = []
-        for item in res or []:
-            # rec-only results are [text, score]
-            if isinstance(item, (list, tuple)) and len(item) >= 2 and isinstance(item[0], str):
-                out.append((item[0], float(item[1])))
-        return out
+        return self._engine().read_line(plate_bgr)
 
 
 CTC_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"

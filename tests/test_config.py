@@ -69,8 +69,8 @@ def test_bad_toml_is_reported(tmp_path):
 
 def test_ocr_recogniser_must_be_known_or_an_onnx_file(tmp_path):
     p = write(tmp_path, '[device]\nid = "d1"\n[ocr]\nrec_model = "tesseract"\n')
-    with pytest.raises(ConfigError, match=r"ocr\.rec_model': 'tesseract' is not one of "
-                                          r"rapidocr, pp-ocrv6-small"):
+    with pytest.raises(ConfigError, match=r"ocr\.rec_model': 'tesseract' is not a "
+                                          r"recogniser bundle"):
         load_profile_file(p)
     p = write(tmp_path, '[device]\nid = "d1"\n[ocr]\nrec_model = "/opt/ocr/rec.onnx"\n')
     assert load_profile_file(p).ocr.rec_model == "/opt/ocr/rec.onnx"

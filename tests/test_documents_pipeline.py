@@ -68,7 +68,7 @@ def test_document_photo_through_analyze_json(tmp_path, cli, profile_path):
 
 def test_a_missing_ocr_model_files_the_photo_and_says_why(tmp_path, cli, profile_path):
     prof = _ocr_profile(profile_path, tmp_path)
-    prof.write_text(prof.read_text().replace('rec_model = "pp-ocrv6-small"',
+    prof.write_text(prof.read_text().replace('rec_model = "text-recognizer"',
                                              f'rec_model = "{tmp_path / "gone.onnx"}"'))
     p = tmp_path / "receipt.jpg"
     p.write_bytes(jpeg_bytes(photograph(generate("receipt_invoice", 0, 7), 7).image))

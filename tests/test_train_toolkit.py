@@ -3,6 +3,7 @@ label formats (on a generated folder), synthetic generators, AUROC/F1 helpers.""
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from models.toolkit import data as D
 from models.toolkit import synth
@@ -127,7 +128,7 @@ def test_shapes_fits_the_layout_prior_into_a_copy_of_the_plate_reader(tmp_path):
 
 
 def test_box_refiner_training_learns_to_move_boxes_onto_generated_vin_lines(tmp_path):
-    import torch
+    torch = pytest.importorskip("torch", reason="training needs the extra 'train'")
     from edge.detect import iou_xywh
     from edge.samples import vin_sticker
     from models.toolkit import box_refiner as BR
@@ -174,7 +175,7 @@ def test_box_refiner_training_learns_to_move_boxes_onto_generated_vin_lines(tmp_
 def test_an_ensemble_bundle_keeps_each_networks_steps_for_the_vote(tmp_path):
     """``plates_ctc ensemble`` exports its networks in one int8 graph; the runtime gets each
     one's [T, C] steps (their peaks differ, so they are read one by one and vote)."""
-    import torch
+    torch = pytest.importorskip("torch", reason="training needs the extra 'train'")
     from edge.bundle import load_bundle
     from edge.plates import CtcPlateRecognizer
     from models.toolkit import plates_ctc as P

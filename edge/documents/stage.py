@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 MODELS_ROOT = Path(__file__).resolve().parents[2] / "models"
 BILL_TYPES = ("receipt_invoice", "repair_estimate")
+OCR_ENGINE = "rapidocr-3.10-ppocrv6-det-small"  # part of the OCR cache key: a new engine rereads
 DOUBTFUL_BELOW = 0.6    # the claim checklist's threshold for "doubtful"
 CROP_MARGIN = 0.25
 
@@ -67,7 +68,7 @@ class DocumentStage:
             from ..ocr import OcrCache, settings_key
             folder = self.cfg.cache_dir or str(profile.store.resolved.parent / "ocr-cache")
             self._cache = OcrCache(folder, settings_key(
-                engine="rapidocr-onnxruntime", max_side=self.cfg.max_side,
+                engine=OCR_ENGINE, max_side=self.cfg.max_side,
                 word_boxes=self.cfg.word_boxes, use_cls=False, rec_model=self.cfg.rec_model,
                 find_page=self.cfg.find_page,
                 **({"det_max_side": self.cfg.det_max_side} if self.cfg.det_max_side else {})))

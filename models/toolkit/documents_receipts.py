@@ -17,12 +17,14 @@ from pathlib import Path
 import cv2
 
 from edge.config import OcrConfig
+from edge.documents.stage import OCR_ENGINE
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache" / "ocr"
 # how the receipts are read (and the OCR cache keyed): set from the profile by use_profile_ocr()
 OCR_SETTINGS: dict = dict(max_side=2000, use_cls=False, word_boxes=True,
-                          rec_model=OcrConfig.rec_model)
+                          rec_model=OcrConfig.rec_model, engine=OCR_ENGINE)
+NOT_ENGINE_ARGS = ("find_page", "engine")
 
 
 def use_profile_ocr(det_max_side: int | None = None, rec_model: str | None = None) -> dict:
@@ -83,7 +85,7 @@ def load_receipts(data_dir: str | Path) -> list[Receipt]:
 def _engine(threads: int = 1):
     from edge.ocr import open_engine
     return open_engine(threads=threads, **{k: v for k, v in OCR_SETTINGS.items()
-                                           if k != "find_page"})
+                                           if k not in NOT_ENGINE_ARGS})
 
 
 def cached_ocr(image: Path, engine=None, threads: int = 1):

@@ -119,7 +119,7 @@ def main_receipts(argv=None) -> int:
                          "det_max_side; 0: RapidOCR's rule)")
     ap.add_argument("--rec-model", default=None,
                     help="OCR text recogniser (default: the profile's [ocr] rec_model; "
-                         "rapidocr: RapidOCR's own PP-OCRv4 mobile)")
+                         "rapidocr: the copy of PP-OCRv6 small inside the rapidocr wheel)")
     a = ap.parse_args(argv)
     settings = use_profile_ocr(a.det_max_side, a.rec_model)
     typer = BoxTyper.load(a.model) if a.model else BoxTyper.load()
