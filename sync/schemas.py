@@ -71,13 +71,23 @@ class SchemaError(ValueError):
 # --- field types ------------------------------------------------------------------------------
 # No NUL and no other C0 control character except tab/newline: PostgreSQL refuses NUL in text.
 _TEXT = r"^[^\x00-\x08\x0b-\x1f]*$"
+_LINE = r"^[^\x00-\x1f]*$"
+_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_SHA256 = r"^[0-9a-f]{64}$"
+_TIME = r"^\d{4}-\d{2}-\d{2}[T ][0-9:.+\-Z]*$"
+# what each pattern means, for the reasons people read
+PATTERN_WORDS = {_TEXT: "text without control characters",
+                 _LINE: "one line of text without control characters",
+                 r"^[^\x00-\x1f]+$": "a non-empty line of text without control characters",
+                 _UUID: "a lower-case UUID (8-4-4-4-12 hex digits)",
+                 _SHA256: "a SHA-256 (64 lower-case hex digits)",
+                 _TIME: "an ISO 8601 date and time"}
 Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_CHARS, pattern=r"^[^\x00-\x1f]+$")]
-OptName = Annotated[str, Meta(max_length=MAX_NAME_CHARS, pattern=r"^[^\x00-\x1f]*$")] | None
+OptName = Annotated[str, Meta(max_length=MAX_NAME_CHARS, pattern=_LINE)] | None
 Text = Annotated[str, Meta(max_length=MAX_VALUE_CHARS, pattern=_TEXT)]
-Uuid = Annotated[str, Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
-                                   r"[0-9a-f]{12}$", description="canonical lower-case UUID")]
-Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
-Timestamp = Annotated[str, Meta(max_length=40, pattern=r"^\d{4}-\d{2}-\d{2}[T ][0-9:.+\-Z]*$")]
+Uuid = Annotated[str, Meta(pattern=_UUID, description="canonical lower-case UUID")]
+Sha256 = Annotated[str, Meta(pattern=_SHA256)]
+Timestamp = Annotated[str, Meta(max_length=40, pattern=_TIME)]
 # scores and confidences in [0, 1], similarities in [-1, 1], with room for float32 rounding
 Unit = Annotated[float, Meta(ge=0.0, le=1.001)]
 Cosine = Annotated[float, Meta(ge=-1.001, le=1.001)]
@@ -106,7 +116,7 @@ class LabelRow(_Struct):
 
 class ScenarioRow(_Struct):
     scenario: Scenario
-    reason: Annotated[str, Meta(max_length=255, pattern=r"^[^\x00-\x1f]*$")] = ""
+    reason: Annotated[str, Meta(max_length=255, pattern=_LINE)] = ""
     retain_until: Timestamp | None = None
 
 
@@ -313,7 +323,9 @@ def _readable(e: Exception, what: str) -> str:
     msg = _PATH.sub("", msg)
     msg = (msg.replace("Object missing required field", "missing required field")
               .replace("Object contains unknown field", "unknown field")
-              .replace("Expected `", "expected `"))
+              .replace("Expected ", "expected "))
+    for pattern, words in PATTERN_WORDS.items():
+        msg = msg.replace(f"`str` matching regex {pattern!r}", words)
     if not what:
         prefix = where or "message"
     else:

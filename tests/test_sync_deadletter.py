@@ -67,7 +67,7 @@ def malformed(base: dict) -> list[tuple[str, bytes, str, str | None]]:
     add("quality x", _with(base, lambda r: r.__setitem__("quality", "x")),
         "record.quality: expected `object`")
     add("uuid not-a-uuid", _with(base, lambda r: r.__setitem__("uuid", "not-a-uuid")),
-        "record.uuid")
+        "record.uuid: expected a lower-case UUID")
     add("protocol 99", _with(base, lambda r: None), "protocol version 99 is not supported",
         v=99)
     add("1.9 MB field value", _with(base, lambda r: r["fields"][0].__setitem__(
