@@ -33,6 +33,7 @@ DOCUMENT_TYPES = ("driver_license", "vehicle_registration", "id_card", "insuranc
 FIELD_NAMES = ("plate", "vin", "name", "license_number", "date_of_birth", "expiry_date", "vendor",
                "address", "date", "total", "tax", "invoice_number", "policy_number")
 DETECT_LABELS = ("plate", "vin", "damage", "text_block")
+CONSISTENCY = ("joint", "review", "off")  # category vs damage head policies, edge/consistency.py
 
 
 class ConfigError(Exception):
@@ -67,6 +68,7 @@ class QualityConfig:
 @dataclass(frozen=True)
 class VerifyConfig:
     min_score: float = 0.5            # category score below this -> review, whatever the prototype
+    consistency: str = "joint"        # category vs damage head: joint | review | off (edge/consistency.py)
 
 
 @dataclass(frozen=True)
@@ -295,6 +297,8 @@ def _check_vocabularies(p: Profile, path: Path) -> None:
             raise bad(f"claim.required_photos[{i}].category", rp.category, CATEGORIES)
         if rp.document and rp.document not in DOCUMENT_TYPES:
             raise bad(f"claim.required_photos[{i}].document", rp.document, DOCUMENT_TYPES)
+    if p.verify.consistency not in CONSISTENCY:
+        raise bad("verify.consistency", p.verify.consistency, CONSISTENCY)
     for key in ("score_threshold", "refine_min_score", "nms_iou"):
         v = getattr(p.detect, key)
         if not 0.0 < v <= 1.0:

@@ -17,13 +17,13 @@ from typing import Iterator, Protocol
 from .bundle import Bundle
 from .classifier import Classifier
 from .config import Profile
+from .consistency import label_heads
 from .decode import DecodedImage, decode_bytes, read_file
 from .errors import PhotoError
 from .quality import measure
 from .registry import ModelRegistry, resolve_model
 from .result import PhotoResult
 from .routing import route
-from .verify import verify
 
 log = logging.getLogger(__name__)
 
@@ -133,13 +133,11 @@ class Pipeline:
         if self.registry is not None:
             self.registry.mark_healthy(self.profile.runtime.classifier)
             self.registry = None
-        heads = dict(cls.heads)
+        heads, result.verification = label_heads(
+            cls.heads, cls.embedding, self.bundle, self.profile.verify.min_score,
+            self.profile.verify.consistency)
         category = heads.pop("category", None)
         result.category, result.heads = category, heads
-        if category is not None:
-            result.verification = verify(
-                category.label, category.score, cls.embedding,
-                self.bundle.prototypes.get("category", {}), self.profile.verify.min_score)
         timings["classify"] = (time.perf_counter() - t) * 1000
 
         ctx = PhotoContext(decoded=decoded, profile=self.profile, result=result)

@@ -100,6 +100,20 @@ def make_data_dir(root: Path, per_set: int = 14, seed: int = 0) -> Path:
         for i in range(per_set):
             f.write(json.dumps({"image": save("receipts", f"r{i}.jpg", _receipt(rng)), "boxes": "",
                                 "company": "X", "date": "01-01-20", "address": "Y", "total": "1.00"}) + "\n")
+    rows = []
+    for i in range(per_set):
+        # a street scene: a small car far off; every third one a hand's width from its plate
+        near = i % 3 == 2
+        scene = _car(rng, size=(480, 640)) if near else cv2.resize(_car(rng), (320, 240))
+        if not near:
+            scene = cv2.copyMakeBorder(scene, 120, 120, 160, 160, cv2.BORDER_REPLICATE)
+        x, y, w, h = (120, 200, 400, 120) if near else (300, 400, 48, 16)
+        scene[y:y + h, x:x + w] = cv2.resize(_plate(rng), (w, h))
+        rows.append([save("plate_scenes", f"s{i}.jpg", scene), "gen", "gen", "us", x, y, w, h, "ABC123"])
+    write_csv("plate_scenes", ["image", "source_repo", "source_path", "region", "x", "y", "w", "h", "plate"], rows)
+    write_csv("plate_scenes/crops", ["image", "source_repo", "source_path", "region", "plate"],
+              [[save("plate_scenes/crops", f"c{i}.jpg", _plate(rng)), "gen", "gen", "tw", "ABC123"]
+               for i in range(per_set // 2)])
     (root / "damage_boxes").mkdir(parents=True, exist_ok=True)
     with open(root / "damage_boxes" / "labels.jsonl", "w") as f:
         for i in range(max(2, per_set // 3)):

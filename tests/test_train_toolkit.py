@@ -34,11 +34,15 @@ def test_index_reads_the_label_formats(tmp_path):
     for x in s:
         by.setdefault(x["source"], []).append(x)
     assert set(by) == {"vehicles", "damage_severity", "plate_crops", "plate_photos", "plate_photo_crops",
-                       "vin_boxes", "receipts", "not_claim", "damage_boxes"}
+                       "vin_boxes", "receipts", "not_claim", "damage_boxes", "plate_scenes",
+                       "plate_scene_crops"}
+    # street scenes are undamaged vehicle photos, plate close-ups where the plate fills the frame
+    assert {(x["category"], x["damage"]) for x in by["plate_scenes"]} == {("vehicle", "none"), ("plate", "none")}
+    assert {x["category"] for x in by["plate_scene_crops"]} == {"plate"}
     assert {x["category"] for x in by["plate_photo_crops"]} == {"plate"}
     assert all(x["crop"] for x in by["plate_photo_crops"])
     assert {x["damage"] for x in by["damage_severity"]} <= {"minor", "moderate", "severe"}
-    assert all(x["damage"] is None for x in by["damage_boxes"])
+    assert {x["damage"] for x in by["damage_boxes"]} == {"damaged"}  # severity unknown
     assert {(x["damage"], x["view"]) for x in by["vin_boxes"]} == {("none", "unknown")}
     # a plate crop shares its photo's split (no leak between train and held-out)
     sp = {x["path"]: x["split"] for x in by["plate_photos"]}

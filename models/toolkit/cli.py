@@ -27,6 +27,8 @@ def _common(ap):
     ap.add_argument("--n-ood", type=int, default=240, help="generated out-of-domain images (eval only)")
     ap.add_argument("--max-per-source", type=int, default=None, help="cap per real set (smoke runs)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--checkpoint", default=None,
+                    help="train writes / export reads this checkpoint (default CACHE/run/checkpoint_SIZE.pt)")
 
 
 def _train_args(ap):
@@ -36,6 +38,11 @@ def _train_args(ap):
     ap.add_argument("--train-blocks", type=int, default=2,
                     help="frozen mode: also train the trunk's last N MBConv blocks (0: conv_head + heads only)")
     ap.add_argument("--views-scale", type=float, default=1.0, help="scale the augmented views per sample")
+    ap.add_argument("--cache-blocks", type=int, default=None,
+                    help="frozen mode: read the trunk-feature cache made for this many trained blocks "
+                         "(>= --train-blocks; default --train-blocks), running the frozen blocks in between")
+    ap.add_argument("--freeze-neck", action="store_true",
+                    help="frozen mode with --train-blocks 0: keep conv_head at ImageNet weights, train the heads alone")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-pretrained", action="store_true", help="random init (tests only)")
 
@@ -74,6 +81,8 @@ def cmd_index(a):
 
 
 def _checkpoint_path(a):
+    if getattr(a, "checkpoint", None):
+        return Path(a.checkpoint)
     return Path(a.cache) / "run" / f"checkpoint_{a.size}.pt"
 
 
@@ -88,12 +97,15 @@ def cmd_train(a):
     if a.mode == "frozen":
         res = T.train_frozen(net, samples, Path(a.cache) / "features", size=a.size,
                              epochs=a.epochs or 14, views_scale=a.views_scale, seed=a.seed,
-                             train_blocks=a.train_blocks, log=log)
+                             train_blocks=a.train_blocks, cache_blocks=a.cache_blocks,
+                             freeze_neck=a.freeze_neck, log=log)
     else:
         res = T.train_full(net, samples, size=a.size, epochs=a.epochs or 10, seed=a.seed, log=log)
     ck = _checkpoint_path(a)
     ck.parent.mkdir(parents=True, exist_ok=True)
-    mode = a.mode if a.mode == "full" else f"frozen, last {a.train_blocks} blocks trained"
+    mode = a.mode if a.mode == "full" else (
+        f"frozen, last {a.train_blocks} blocks trained" + (", conv_head frozen (heads only)" if a.freeze_neck else "")
+        + f", views x{a.views_scale}")
     torch.save({"state": net.state_dict(), "size": a.size, "mode": mode,
                 "prototypes": res["prototypes"], "history": res["history"]}, ck)
     log(f"[train] done in {time.time() - t0:.0f}s -> {ck}")
@@ -120,13 +132,63 @@ def cmd_export(a, created_by=None):
     return 0
 
 
+def _record_before(a):
+    """metrics.before in the manifest: the previous bundle's same-source figures (a JSON written by
+    `claim-edge eval category --json`), for the card's before -> after table."""
+    if not getattr(a, "before", None):
+        return
+    b = json.loads(Path(a.before).read_text())
+    p = Path(a.out) / "manifest.json"
+    man = json.loads(p.read_text())
+    man.setdefault("metrics", {})["before"] = {
+        "bundle": b.get("bundle", a.before), "sources": b.get("sources"),
+        "severity": b.get("severity"), "policies": b.get("policies")}
+    p.write_text(json.dumps(man, indent=1) + "\n")
+
+
 def cmd_eval(a):
     from .evaluate import evaluate_bundle, format_report
+    _record_before(a)
     m, _ = evaluate_bundle(a.data_dir, a.out, n_ood=a.n_ood, n_docs=a.n_docs, n_other=a.n_other,
                            max_per_source=a.max_per_source, write=True, log=log, threads=a.threads)
     log(format_report(m, m.get("latency_int8")))
     from .card import write_card
     write_card(Path(a.out), a.data_dir, _samples(a))
+    return 0
+
+
+def cmd_loso(a):
+    import torch
+    from . import loso as L
+    torch.set_num_threads(a.threads)
+    samples = _samples(a)
+    known = {s["source"] for s in samples if not s["synthetic"]}
+    bad = [h for h in a.hold if h not in known]
+    if bad:
+        print(f"claim-edge-train loso: --hold {', '.join(bad)}: no such source in {a.data_dir} "
+              f"(sources: {', '.join(sorted(known))})", file=sys.stderr)
+        return 2
+    results = {}
+    # the frozen input of every run is the same ImageNet trunk (and neck): computed once
+    from .net import MultiTaskNet
+    from .train import training_features
+    features = training_features(MultiTaskNet(a.size, pretrained=True).eval(), samples, a.size,
+                                 Path(a.cache) / "features", train_blocks=a.train_blocks,
+                                 cache_blocks=a.cache_blocks, views_scale=a.views_scale,
+                                 freeze_neck=a.freeze_neck, log=log)
+    for k, held in enumerate(a.hold):
+        log(f"== loso {k + 1}/{len(a.hold)}: without {', '.join(L.held_group(held))} ==")
+        results[held] = L.run_loso(samples, held, Path(a.cache) / "features", size=a.size,
+                                   epochs=a.epochs or 8, train_blocks=a.train_blocks,
+                                   cache_blocks=a.cache_blocks, freeze_neck=a.freeze_neck,
+                                   features=features,
+                                   views_scale=a.views_scale, seed=a.seed, log=log)
+        results[held]["command"] = _command(a)
+        log(L.format_loso({held: results[held]}))
+    log(L.format_loso(results))
+    if not a.no_write:
+        L.write_to_manifest(Path(a.out), results)
+        log(f"written to {Path(a.out) / 'manifest.json'} (metrics.loso)")
     return 0
 
 
@@ -154,8 +216,16 @@ def main(argv=None) -> int:
     _common(p); _export_args(p)
     p = sub.add_parser("eval", help="evaluate the bundle, write confusion PNGs and MODEL_CARD.md")
     _common(p); _export_args(p)
+    p.add_argument("--before", help="JSON of the previous bundle's `claim-edge eval category --json` (card: before -> after)")
     p = sub.add_parser("all", help="index, train, export, evaluate: reproduces the shipped bundle")
     _common(p); _train_args(p); _export_args(p)
+    p.add_argument("--before", help="JSON of the previous bundle's `claim-edge eval category --json` (card: before -> after)")
+    p = sub.add_parser("loso", help="leave one source out: train without a real source, score all its photos")
+    _common(p); _train_args(p)
+    p.add_argument("--hold", action="append", required=True,
+                   help="real source to leave out (repeat for several runs, one each)")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="bundle whose manifest gets metrics.loso")
+    p.add_argument("--no-write", action="store_true", help="print only")
     argv = list(sys.argv[1:] if argv is None else argv)
     a = ap.parse_args(argv)
     a.argv = argv
@@ -164,7 +234,7 @@ def main(argv=None) -> int:
         return 2
     try:
         return {"index": cmd_index, "train": cmd_train, "export": cmd_export, "eval": cmd_eval,
-                "all": cmd_all}[a.cmd](a)
+                "all": cmd_all, "loso": cmd_loso}[a.cmd](a)
     except Exception as e:  # export agreement failures etc.: loud, non-zero
         from .export import AgreementError
         if isinstance(e, AgreementError):

@@ -111,8 +111,28 @@ def index_real(data_dir: str | Path) -> list[dict]:
     for r in read_jsonl(d, "receipts"):
         out.append(_s("receipts", d / "receipts" / r["image"], "document"))
     for r in read_jsonl(d, "damage_boxes"):
-        # damaged cars; severity not given -> damage head masked
-        out.append(_s("damage_boxes", d / "damage_boxes" / r["image"], "damage"))
+        # damaged cars, severity not given: the damage head learns only "not none"
+        out.append(_s("damage_boxes", d / "damage_boxes" / r["image"], "damage", "damaged"))
+    out += _plate_scenes(d)
+    return out
+
+
+def _plate_scenes(d: Path) -> list[dict]:
+    """plate_scenes: street, road, gate and parking photos of undamaged cars (US and China), one
+    row per boxed plate. The photo is a vehicle photo (damage none, view masked: several cars, no
+    view label), a plate close-up where its widest plate spans >= PLATE_CLOSEUP_WIDTH of the
+    frame. Its crops/ (Taiwanese plate crops) are plate close-ups."""
+    by: dict[str, list[dict]] = {}
+    for r in read_labels(d, "plate_scenes"):
+        by.setdefault(r["image"], []).append(r)
+    out = []
+    for image, rs in by.items():
+        p = d / "plate_scenes" / image
+        widest = max(float(r["w"]) for r in rs)
+        closeup = widest >= PLATE_CLOSEUP_WIDTH * _image_width(p)
+        out.append(_s("plate_scenes", p, "plate" if closeup else "vehicle", "none"))
+    for r in read_labels(d / "plate_scenes", "crops"):
+        out.append(_s("plate_scene_crops", d / "plate_scenes" / "crops" / r["image"], "plate"))
     return out
 
 

@@ -33,9 +33,13 @@ def _bgr_for(s, decode_kw):
     return d.small
 
 
-def run_samples(bundle, samples, *, threads=2, classify_side=640, log=print):
+def run_samples(bundle, samples, *, threads=2, classify_side=640, policy="joint", log=print):
+    """One row per sample: the device's output under the consistency ``policy`` (pred, verified),
+    the heads' own argmaxes (raw) and every prototype's similarity, so other policies can be
+    scored from the rows (policy_table)."""
     from edge.classifier import Classifier
-    from edge.verify import verify
+    from edge.consistency import label_heads
+    from edge.verify import cosine
     clf = Classifier(bundle, threads=threads)
     protos = bundle.prototypes.get("category", {})
     min_score = float(bundle.thresholds.get("min_score", 0.5))
@@ -44,12 +48,14 @@ def run_samples(bundle, samples, *, threads=2, classify_side=640, log=print):
     t0 = time.time()
     for k, s in enumerate(samples):
         c = clf.classify(_bgr_for(s, kw))
-        cat = c.heads["category"]
-        v = verify(cat.label, cat.score, c.embedding, protos, min_score)
+        heads, v = label_heads(c.heads, c.embedding, bundle, min_score, policy)
         rows.append({"source": s["source"], "synthetic": s["synthetic"], "key": s["key"],
                      "true": {h: s.get(h) for h in ("category", "damage", "view")},
-                     "pred": {h: c.heads[h].label for h in ("category", "damage", "view")},
+                     "pred": {h: heads[h].label for h in ("category", "damage", "view")},
+                     "raw": {h: c.heads[h].label for h in ("category", "damage")},
                      "probs": {h: list(c.heads[h].probs) for h in ("category", "damage")},
+                     "sims": {lab: cosine(c.embedding, np.asarray(p.vector, np.float32))
+                              for lab, p in protos.items()},
                      "similarity": v.similarity, "verified": v.verified})
         if (k + 1) % 250 == 0:
             log(f"  evaluated {k + 1}/{len(samples)} ({time.time() - t0:.0f}s)")
@@ -124,7 +130,7 @@ def metrics(rows):
                        "macro_f1": _macro_f1(y, p, CATEGORY),
                        "confusion": confusion(y, p, CATEGORY).tolist()}
     # damage and view are scored on vehicle photos (non-vehicle photos are trained as none/unknown)
-    dm = [r for r in real if r["true"]["damage"] and r["true"]["category"] in ("vehicle", "damage")]
+    dm = [r for r in real if r["true"]["damage"] in DAMAGE and r["true"]["category"] in ("vehicle", "damage")]
     yd = [r["true"]["damage"] for r in dm]
     pd = [r["pred"]["damage"] for r in dm]
     out["damage"] = {"n": len(dm),
@@ -145,6 +151,10 @@ def metrics(rows):
     for src in sorted({r["source"] for r in rows if r["source"].startswith("ood_")}):
         ood[src] = [claim_score(r) for r in rows if r["source"] == src]
     allneg = [v for vs in ood.values() for v in vs]
+    from .evaluate_sources import open_set_at, severity_report, source_metrics
+    out["sources"] = source_metrics(rows)
+    out["severity"] = severity_report([r for r in real if r["source"] == "damage_severity"])
+    out["open_set_99"] = open_set_at(rows)
     out["open_set"] = {"in_domain_n": len(ind), "auroc_all": _auroc(ind, allneg),
                        **{f"auroc_{k}": _auroc(ind, v) for k, v in ood.items()},
                        **{f"n_{k}": len(v) for k, v in ood.items()}}
@@ -177,7 +187,19 @@ def plot_confusion(m, labels, title, path):
 
 
 def format_report(m, lat=None):
+    from .evaluate_sources import (format_loso, format_open_set, format_policies, format_severity,
+                                   format_sources)
     L = []
+    if m.get("loso"):
+        L.append(format_loso(m["loso"]))
+    if m.get("sources"):
+        L.append(format_sources(m["sources"], f"same-source held-out split, per real source (policy {m.get('policy', 'joint')})"))
+    if m.get("severity"):
+        L.append(format_severity(m["severity"]))
+    if m.get("policies"):
+        L.append(format_policies(m["policies"]))
+    if m.get("open_set_99"):
+        L.append(format_open_set(m["open_set_99"]))
     L.append("held-out real sets (category accuracy per source):")
     for src, d in m["per_source"].items():
         if "category_acc" in d:
@@ -223,25 +245,35 @@ def latency_ms(tflite_path, threads=2, runs=50, input_name="image"):
 
 
 def evaluate_bundle(data_dir, bundle_dir=DEFAULT_BUNDLE, *, split="test", n_ood=240, n_docs=840,
-                    n_other=360, max_per_source=None, write=False, log=print, threads=2):
+                    n_other=360, max_per_source=None, write=False, log=print, threads=2,
+                    policy="joint", sources=None):
     from edge.bundle import load_bundle
     from .data import build_samples
     bundle = load_bundle(bundle_dir)
     samples = build_samples(data_dir, n_docs=n_docs, n_other=n_other, n_ood=n_ood,
                             max_per_source=max_per_source)
-    ev = [s for s in samples if s["split"] == split]
+    ev = [s for s in samples if split == "all" or s["split"] == split]
+    if sources:
+        ev = [s for s in ev if s["source"] in sources]
     log(f"[eval] {bundle.name} {bundle.version} sha {bundle.sha256[:12]} on {len(ev)} {split} images")
-    rows = run_samples(bundle, ev, threads=threads, log=log)
+    rows = run_samples(bundle, ev, threads=threads, policy=policy, log=log)
     m = metrics(rows)
+    from .evaluate_sources import policy_table
+    ranges = {k: tuple(p.similarity_range) for k, p in bundle.prototypes.get("category", {}).items()}
+    m["policy"] = policy
+    m["policies"] = policy_table(rows, ranges, float(bundle.thresholds.get("min_score", 0.5)))
+    # leave-one-source-out figures come from `claim-edge-train loso` (written to the manifest)
+    m["loso"] = (bundle.raw.get("metrics") or {}).get("loso")
     m["latency_int8"] = latency_ms(bundle.model_file, threads=2)
     m["split"] = split
+    m["bundle"] = f"{bundle.name} {bundle.version} (sha256 {bundle.sha256[:12]})"
     if write:
         out = Path(bundle_dir)
         plot_confusion(m["category"]["confusion"], CATEGORY, "category, real held-out", out / "confusion_category.png")
         plot_confusion(m["damage"]["confusion"], DAMAGE, "damage severity, real held-out", out / "confusion_damage.png")
         plot_confusion(m["view"]["confusion"], VIEW, "view, vehicles held-out", out / "confusion_view.png")
         man = json.loads((out / "manifest.json").read_text())
-        man.setdefault("metrics", {})["heldout"] = {k: v for k, v in m.items()}
+        man.setdefault("metrics", {})["heldout"] = {k: v for k, v in m.items() if k != "loso"}
         (out / "manifest.json").write_text(json.dumps(man, indent=1) + "\n")
     return m, rows
 
@@ -251,15 +283,24 @@ def main_category(argv=None) -> int:
                                  description="Evaluate the shipped classifier bundle on the held-out split of DATA_DIR.")
     ap.add_argument("data_dir")
     ap.add_argument("--bundle", default=str(DEFAULT_BUNDLE))
-    ap.add_argument("--split", default="test", choices=["test", "val", "train"])
+    ap.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
+                    help="all: every photo (for a source the bundle never trained on)")
+    ap.add_argument("--sources", help="comma-separated sources to evaluate (default: all)")
     ap.add_argument("--json", help="write the metrics as JSON to this file")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--policy", default="joint", choices=["joint", "review", "off"],
+                    help="category/damage consistency rule the device applies (profile [verify] consistency)")
+    ap.add_argument("--rows", help="write the per-photo rows as JSON lines to this file")
     a = ap.parse_args(argv)
     if not Path(a.data_dir).is_dir():
         print(f"{a.data_dir}: data folder not found", file=sys.stderr)
         return 2
-    m, _ = evaluate_bundle(a.data_dir, a.bundle, split=a.split, threads=a.threads,
-                           log=lambda s: print(s, file=sys.stderr, flush=True))
+    srcs = set(a.sources.split(",")) if a.sources else None
+    m, rows = evaluate_bundle(a.data_dir, a.bundle, split=a.split, threads=a.threads, policy=a.policy,
+                              sources=srcs,
+                              log=lambda s: print(s, file=sys.stderr, flush=True))
+    if a.rows:
+        Path(a.rows).write_text("".join(json.dumps(r) + "\n" for r in rows))
     print(format_report(m, m.get("latency_int8")))
     if a.json:
         Path(a.json).write_text(json.dumps(m, indent=1))
