@@ -1,9 +1,9 @@
 """``claim-edge bench web``: the operator screen under load.
 
-Files ``--photos`` generated photos into one claim (through the real pipeline, in a temporary
-store), starts ``claim-edge serve`` on it in a child process (token auth on, as on a LAN), then
-sends ``--concurrency`` simultaneous GETs of the claim page, ``--rounds`` times, each with a
-``--timeout`` (default 30 s) client timeout. Prints per round: answered with 200, timed out,
+Files --photos generated photos into one claim (through the real pipeline, in a temporary
+store), starts claim-edge serve on it in a child process (token auth on, as on a LAN), then
+sends --concurrency simultaneous GETs of the claim page, --rounds times, each with a
+--timeout (default 30 s) client timeout. Prints per round: answered with 200, timed out,
 failed otherwise, and the latency median/p90/p99/max; then the medians over the rounds.
 """
 
