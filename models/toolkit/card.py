@@ -66,15 +66,20 @@ def _lead(met: dict) -> list[str]:
                          f"{recipe}, {r['epochs']} epochs, views x{r.get('views_scale', 1.0)} |")
         und = [d["undamaged_ok"] for r in loso.values() for d in r["per_source"].values() if d.get("undamaged_ok") is not None]
         dam = [d["damaged_ok"] for r in loso.values() for d in r["per_source"].values() if d.get("damaged_ok") is not None]
+        cmds = list(dict.fromkeys(r.get("command", "") for r in loso.values()))
         L += ["", f"Worst held-out source: undamaged -> vehicle {_f(min(und) if und else None)}, "
-              f"damaged -> damaged {_f(min(dam) if dam else None)}. Command: `{next(iter(loso.values())).get('command', '')}`"]
+              f"damaged -> damaged {_f(min(dam) if dam else None)}. Command{'s' if len(cmds) > 1 else ''}: "
+              + "; ".join(f"`{c}`" for c in cmds)]
     else:
         L.append("No leave-one-source-out run recorded (`claim-edge-train loso`).")
     src = h.get("sources") or {}
     if src:
         bs = (before.get("sources") or {})
-        L += ["", "### Same-source test split (int8 through the device runtime), before -> after", "",
-              f"Before: {before.get('bundle', 'n/a')}. After: this bundle.", "",
+        L += ["", "### Same-source test split (int8 through the device runtime)"
+              + (", before -> after" if bs else ""), ""]
+        if bs:
+            L += [f"Before: {before.get('bundle', 'n/a')}. After: this bundle.", ""]
+        L += [
               "| source | n | undamaged -> vehicle | damaged -> damaged | severity exact | contradictions | sent to review |",
               "|---|---|---|---|---|---|---|"]
 
