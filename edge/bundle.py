@@ -6,7 +6,8 @@ manifest.json (format 1)::
       "format": 1,
       "name": "claim-classifier",          # bundle name, also the folder name under models/
       "version": "1.0.0",                  # monotonic per name
-      "kind": "classifier",                # classifier | detector | plate_reader | document | box_refiner
+      "kind": "classifier",                # classifier | detector | plate_reader | box_refiner
+                                           # (other kinds: edge/modelref.py)
       "provenance": "trained",             # trained | untrained  (an untrained bundle is a smoke-test artefact)
       "description": "...",
       "model_file": "model.tflite",
@@ -29,7 +30,7 @@ manifest.json (format 1)::
       },
       "thresholds": {"min_score": 0.5},
       "metrics": {...},                    # free-form, quoted by the model card
-      "canary": [{"file": "canary/0.jpg", "expect": {"category": "plate"}}],   # optional
+      "canary": [{"file": "canary/0.png", "expect": {"category": "plate"}}],   # per kind: edge/health
       "created_by": "claim-edge-train ... (exact command)",
       "created_at": "2026-11-22T17:00:00Z"
     }

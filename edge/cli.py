@@ -167,23 +167,22 @@ def cmd_bench(args) -> int:
 
 
 def cmd_models(args) -> int:
+    from .health import check_bundle
+    from .modelset import rows
     from .registry import ModelRegistry
     profile = _profile(args)
     registry = ModelRegistry(profile.fleet.resolved_models_dir(profile.store))
-    name = args.name or profile.runtime.classifier
     if args.models_cmd == "list":
-        installed = registry.list(name)
-        shipped = "active" if not any(i.active for i in installed) else "fallback"
-        print(f"{name}: shipped bundle ({shipped})")
-        for i in installed:
-            mark = "active" if i.active else ("previous" if i.previous else "")
-            print(f"{name}: {i.release} {mark}".rstrip())
+        for r in rows(registry, profile):
+            if args.name and r.name != args.name:
+                continue
+            print(f"{r.kind:<15} {r.name:<22} {r.release:<22} {r.version:<14} {r.state}".rstrip())
         return EXIT_OK
+    name = args.name or profile.runtime.classifier
     if args.models_cmd == "activate":
-        from .health import check
         registry.activate(name, args.release, reason="operator")
-        h = check(registry.root / name / args.release, profile.runtime.threads,
-                  profile.fleet.max_classify_ms)
+        h = check_bundle(registry.root / name / args.release, profile.runtime.threads,
+                         profile.fleet.max_classify_ms)
         if not h.ok:
             back = registry.rollback(name, reason=f"health check failed: {h.reason}")
             print(f"{name} {args.release}: health check failed ({h.reason}); back to "
@@ -191,8 +190,9 @@ def cmd_models(args) -> int:
             return EXIT_FAILED
         print(f"{name} {args.release} active ({h.reason})")
         return EXIT_OK
-    back = registry.rollback(name, reason="operator")
-    print(f"{name}: now {back or 'the shipped bundle'}")
+    back = registry.rollback_group(name, reason="operator")
+    for n, now in (back or {name: None}).items():
+        print(f"{n}: now {now or 'the shipped bundle'}")
     return EXIT_OK
 
 
@@ -271,13 +271,15 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("models", parents=[common], help="installed model releases on this device "
                        "(no broker needed)")
     msub = m.add_subparsers(dest="models_cmd", required=True, metavar="list|activate|rollback")
-    for verb, text in (("list", "installed releases and which is active"),
+    for verb, text in (("list", "every model the profile runs (all kinds): shipped copy, "
+                                "installed releases, which is active"),
                        ("activate", "make an installed release active (health-checked)"),
                        ("rollback", "back to the previous release (or the shipped bundle)")):
         mp = msub.add_parser(verb, parents=[common], help=text)
         if verb == "activate":
             mp.add_argument("release")
-        mp.add_argument("--name", help="model name (default: the profile's runtime.classifier)")
+        mp.add_argument("--name", help="model name, any kind (default for activate/rollback: "
+                                       "the profile's runtime.classifier; list: every model)")
     m.set_defaults(func=cmd_models)
 
     sub.add_parser("sync", help="drain the outbox to central over MQTT (`sync --until-empty`, "

@@ -132,6 +132,7 @@ class OcrConfig:
     det_max_side: int = 0             # long side its text detector sees (0: RapidOCR's rule)
     rec_model: str = "text-recognizer"  # recogniser bundle, "rapidocr" or an .onnx path (edge.ocr.models)
     rec_keys: str = ""                # the .onnx recogniser's character dictionary
+    det_model: str = ""               # text detector bundle (kind ocr_detector); "" = RapidOCR's own
     find_page: bool = True            # read only the sheet of a page photo (edge/documents/page.py)
     word_boxes: bool = True           # per-character boxes, to put dropped word gaps back
     min_score: float = 0.5            # text lines read with a lower score are dropped

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from .bundle import Bundle, BundleError, load_bundle, resolve_bundle
+from .bundle import Bundle, BundleError, load_bundle
 from .config import DetectConfig
 from .result import Detection
 
@@ -214,8 +214,10 @@ class Detector:
                           float(scores[k])) for k, b in zip(keep, orig)]
 
 
-def open_detector(name_or_path: str, threads: int = 2) -> Detector:
-    return Detector(load_bundle(resolve_bundle(name_or_path)), threads)
+def open_detector(name_or_path: str, threads: int = 2, registry=None) -> Detector:
+    """The detector bundle through the device's registry (edge/registry.py) when given."""
+    from .registry import resolve_ref
+    return Detector(load_bundle(resolve_ref("detector", name_or_path, registry).path), threads)
 
 
 @dataclass
@@ -334,15 +336,21 @@ def _crop(img: np.ndarray, region) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ pipeline stage
 
+def model_identity(bundle: Bundle) -> dict[str, str]:
+    return {"kind": bundle.kind, **bundle.identity}
+
+
 class DetectStage:
     """Pipeline stage: fills ``ctx.result.detections`` (PlateStage reads the plates). Fails soft: without a detector bundle the pipeline runs on, logged once, and
     no detection is invented."""
 
     name = "detect"
 
-    def __init__(self, cfg: DetectConfig, threads: int = 2, detector: Detector | None = None):
+    def __init__(self, cfg: DetectConfig, threads: int = 2, detector: Detector | None = None,
+                 registry=None):
         self.cfg = cfg
         self.threads = threads
+        self.registry = registry
         self._detector = detector
         self._failed = detector is None and not cfg.detector
         self._refiner = None
@@ -352,7 +360,7 @@ class DetectStage:
     def _get(self) -> Detector | None:
         if self._detector is None and not self._failed:
             try:
-                self._detector = open_detector(self.cfg.detector, self.threads)
+                self._detector = open_detector(self.cfg.detector, self.threads, self.registry)
             except Exception as e:  # noqa: BLE001 - a missing/broken bundle must not stop photos
                 self._failed = True
                 log.warning("detection off: detector bundle %r cannot be used (%s)",
@@ -364,7 +372,7 @@ class DetectStage:
             self._refiner_tried = True
             try:
                 from .refine import open_refiner
-                self._refiner = open_refiner(self.cfg.box_refiner, self.threads)
+                self._refiner = open_refiner(self.cfg.box_refiner, self.threads, self.registry)
             except Exception as e:  # noqa: BLE001 - boxes stay as detected without it
                 log.warning("box refinement off: bundle %r cannot be used (%s)",
                             self.cfg.box_refiner, e)
@@ -377,9 +385,12 @@ class DetectStage:
         r = ctx.result
         self.last = DetectTimings()
         cat = r.category.label if r.category is not None else None
+        refiner = self._get_refiner()
         r.detections = detect_photo(det, ctx.decoded.small, ctx.decoded.full, r.width, r.height,
-                                    self.cfg, category=cat, timings=self.last,
-                                    refiner=self._get_refiner())
+                                    self.cfg, category=cat, timings=self.last, refiner=refiner)
+        r.touched(model_identity(det.bundle))
+        if refiner is not None and self.last.refined:
+            r.touched(model_identity(refiner.bundle))
         ctx.notes["detect"] = self.last
 
 
@@ -390,10 +401,11 @@ class PlateStage:
 
     name = "plates"
 
-    def __init__(self, cfg: DetectConfig, threads: int = 2, recognizer=None):
+    def __init__(self, cfg: DetectConfig, threads: int = 2, recognizer=None, registry=None):
         self.cfg = cfg
         self.threads = threads
         self._rec = recognizer
+        self.registry = registry
 
     def run(self, ctx) -> None:
         r = ctx.result
@@ -404,7 +416,11 @@ class PlateStage:
             return
         from .plates import open_recognizer, read_plate_field
         if self._rec is None:
-            self._rec = open_recognizer(self.cfg.plate_reader, self.threads)
+            self._rec = open_recognizer(self.cfg.plate_reader, self.threads,
+                                        registry=self.registry)
         fv = read_plate_field(ctx.decoded, plates, self.cfg.plate_region, self._rec)
         if fv is not None:
             r.fields["plate"] = fv
+            for m in getattr(self._rec, "members", [self._rec]):
+                if getattr(m, "bundle", None) is not None:
+                    r.touched(model_identity(m.bundle))

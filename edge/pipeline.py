@@ -64,20 +64,22 @@ def _describe(e: Exception) -> str:
 class Pipeline:
     def __init__(self, profile: Profile, bundle: Bundle | None = None,
                  stages: list[Stage] | None = None):
-        """Without a bundle, the profile's classifier: the active installed update if there is
-        one (counted as a start until a photo is classified, see registry.py), else the
-        shipped bundle."""
+        """Every model comes from the device's registry: the active installed release of its
+        name, else the copy shipped in the package (edge/registry.py). Without a ``bundle`` the
+        classifier is the profile's, and the start is counted against every active installed
+        release until a photo has been through all the stages (a release that never gets there
+        is rolled back after a few starts)."""
         self.profile = profile
-        self.registry: ModelRegistry | None = None
+        self.registry = ModelRegistry(profile.fleet.resolved_models_dir(profile.store))
+        self._starting = bundle is None
         if bundle is None:
-            self.registry = ModelRegistry(profile.fleet.resolved_models_dir(profile.store))
-            self.registry.begin_start(profile.runtime.classifier)
+            self.registry.begin_start()
             bundle = resolve_model(profile.runtime.classifier, self.registry)
         self.bundle = bundle
         self.classifier = Classifier(self.bundle, threads=profile.runtime.threads)
         if stages is None:
             from .stages import default_stages
-            stages = default_stages(profile)
+            stages = default_stages(profile, self.registry)
         self.stages = list(stages)
 
     def decode(self, path: str, name: str | None = None,
@@ -113,7 +115,8 @@ class Pipeline:
     def analyze_decoded(self, decoded: DecodedImage) -> PhotoResult:
         timings: dict[str, float] = {}
         result = PhotoResult(image=decoded.path, sha256=decoded.sha256, width=decoded.width,
-                             height=decoded.height, model=self.bundle.identity)
+                             height=decoded.height, model=self.bundle.identity,
+                             models=[{"kind": self.bundle.kind, **self.bundle.identity}])
 
         t = time.perf_counter()
         with stage_guard("quality", decoded.path):
@@ -130,9 +133,6 @@ class Pipeline:
             raise PhotoError("model_error", f"classifier failed: {e}") from e
         except Exception as e:  # noqa: BLE001 - e.g. cv2.error resizing a degenerate image
             raise PhotoError("model_error", f"classifier failed: {_describe(e)}") from e
-        if self.registry is not None:
-            self.registry.mark_healthy(self.profile.runtime.classifier)
-            self.registry = None
         heads, result.verification = label_heads(
             cls.heads, cls.embedding, self.bundle, self.profile.verify.min_score,
             self.profile.verify.consistency)
@@ -158,4 +158,7 @@ class Pipeline:
             # write, so a person looks at it (and the checklist asks for a retake).
             result.routing.append(("review", "damaged image data"))
         result.timings_ms = timings
+        if self._starting:
+            self._starting = False
+            self.registry.mark_healthy()
         return result

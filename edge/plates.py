@@ -433,22 +433,21 @@ class CombinedPlateRecognizer:
 
 
 def open_recognizer(name: str = "plate-reader", threads: int = 2,
-                    strict: bool = False) -> PlateRecognizer:
+                    strict: bool = False, registry=None) -> PlateRecognizer:
     """"rapidocr" for RapidOCR's recogniser, else a plate_reader bundle (name or path); falls
     back to RapidOCR when the bundle is missing (``strict``: raises ValueError instead, for
     measurements that must be the named reader's). "a+b" combines recognisers."""
     if "+" in name:
         members = {}
         for part in name.split("+"):
-            rec = open_recognizer(part.strip(), threads, strict)
+            rec = open_recognizer(part.strip(), threads, strict, registry)
             members.setdefault(rec.name, rec)  # a missing bundle must not read twice by RapidOCR
         return CombinedPlateRecognizer(list(members.values()))
     if name and name != "rapidocr":
-        from .bundle import load_bundle, resolve_bundle
+        from .bundle import load_bundle
+        from .registry import resolve_ref
         try:
-            b = load_bundle(resolve_bundle(name))
-            if b.kind != "plate_reader":
-                raise ValueError(f"a {b.kind} bundle, not a plate_reader")
+            b = load_bundle(resolve_ref("plate_reader", name, registry).path)
             return CtcPlateRecognizer(b, threads)
         except Exception as e:  # noqa: BLE001 - fall back, never stop the photo
             if strict:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .bundle import Bundle, BundleError, load_bundle, resolve_bundle
+from .bundle import Bundle, BundleError, load_bundle
 
 log = logging.getLogger(__name__)
 
@@ -99,5 +99,8 @@ class BoxRefiner:
         return RefinedBox(box, quality)
 
 
-def open_refiner(name_or_path: str, threads: int = 2) -> BoxRefiner:
-    return BoxRefiner(load_bundle(resolve_bundle(name_or_path)), threads)
+def open_refiner(name_or_path: str, threads: int = 2, registry=None) -> BoxRefiner:
+    """The refiner bundle through the device's registry (edge/registry.py) when given."""
+    from .registry import resolve_ref
+    return BoxRefiner(load_bundle(resolve_ref("box_refiner", name_or_path, registry).path),
+                      threads)

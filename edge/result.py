@@ -74,7 +74,13 @@ class PhotoResult:
     fields: dict[str, FieldValue] = field(default_factory=dict)
     completeness: dict[str, Any] | None = None
     model: dict[str, str] | None = None
+    models: list[dict[str, str]] = field(default_factory=list)  # every model that touched it
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def touched(self, identity: dict[str, str]) -> None:
+        """Name a model (kind, name, version, sha256) that contributed to this result."""
+        if identity not in self.models:
+            self.models.append(dict(identity))
 
     @property
     def scenarios(self) -> list[str]:
@@ -114,5 +120,7 @@ class PhotoResult:
             out["completeness"] = self.completeness
         if self.model is not None:
             out["model"] = dict(self.model)
+        if self.models:
+            out["models"] = [dict(m) for m in self.models]
         out["timings_ms"] = {k: round(v, 1) for k, v in self.timings_ms.items()}
         return out

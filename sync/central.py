@@ -71,6 +71,8 @@ ZONE_COLS = (cdb.ScenarioZone.record, cdb.ScenarioZone.claim, cdb.ScenarioZone.d
              cdb.ScenarioZone.scenario, cdb.ScenarioZone.reason, cdb.ScenarioZone.retain_until)
 FIELD_COLS = (cdb.KeyField.record, cdb.KeyField.idx, cdb.KeyField.name, cdb.KeyField.value,
               cdb.KeyField.confidence, cdb.KeyField.valid, cdb.KeyField.source, cdb.KeyField.reason)
+MODEL_COLS = (cdb.RecordModel.record, cdb.RecordModel.kind, cdb.RecordModel.name,
+              cdb.RecordModel.version, cdb.RecordModel.sha256)
 TEXT_COLS = (cdb.TextLine.record, cdb.TextLine.idx, cdb.TextLine.text, cdb.TextLine.score,
              cdb.TextLine.box)
 
@@ -670,6 +672,11 @@ class Central(FailureHandling):
                     (uuid, claim, device, z["scenario"], z.get("reason") or "",
                      z.get("retain_until")) for z in rec.get("scenarios") or ()])
                 self._insert_fields(uuid, rec)
+                self._insert(cdb.RecordModel, MODEL_COLS, list({
+                    (m.get("kind") or "", m["name"]): (uuid, m.get("kind") or "", m["name"],
+                                                      str(m.get("version") or ""),
+                                                      str(m.get("sha256") or ""))
+                    for m in cdb.record_models(rec)}.values()))
                 self._insert(cdb.TextLine, TEXT_COLS, [
                     (uuid, t["idx"], t["text"], t["score"], json.dumps(t["box"]))
                     for t in rec.get("text") or ()])

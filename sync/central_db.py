@@ -82,6 +82,28 @@ class RecordRevision(Base):
         indexes = ((("record", "rev"), True),)
 
 
+class RecordModel(Base):
+    """Each model that touched a record (the device's ``models`` list): which plate reader read
+    which plate, which classifier labelled which photo."""
+    record = pw.ForeignKeyField(Record, backref="models", on_delete="CASCADE")
+    kind = pw.CharField(index=True)
+    name = pw.CharField()
+    version = pw.CharField()
+    sha256 = pw.CharField(max_length=64)
+
+    class Meta:
+        indexes = ((("record", "kind", "name"), True), (("kind", "name", "version"), False))
+
+
+def record_models(rec: dict) -> list[dict]:
+    """The models a record names: its ``models`` list, else the classifier of ``model``."""
+    models = rec.get("models") or (rec.get("result") or {}).get("models")
+    if models:
+        return [m for m in models if isinstance(m, dict) and m.get("name")]
+    m = rec.get("model") or {}
+    return [dict(kind="classifier", **m)] if m.get("name") else []
+
+
 class RecordImage(Base):
     record = pw.ForeignKeyField(Record, backref="images", on_delete="CASCADE")
     sha256 = pw.CharField(max_length=64, index=True)
@@ -179,6 +201,20 @@ class StagedImage(Base):
         primary_key = pw.CompositeKey("record_uuid", "sha256")
 
 
+class ReviewDecision(Base):
+    """A reviewer's decision on a record at central (``claim-edge central review``): the label a
+    head should have had. With the operators' field corrections, it is exported as training data
+    (``claim-edge central export-labels``)."""
+    id = pw.AutoField()
+    record = pw.ForeignKeyField(Record, backref="decisions", on_delete="CASCADE")
+    head = pw.CharField()                  # category | damage | view | document
+    label = pw.CharField()
+    model_label = pw.CharField(null=True)  # what the device's model said
+    decided_by = pw.CharField()
+    decided_at = pw.DateTimeField(default=utcnow, index=True)
+    note = pw.TextField(null=True)
+
+
 class RejectedMessage(Base):
     """The dead letters: every message central refused (schema, conflict, or a commit that
     kept failing), with why. The message itself is not kept, only its SHA-256 and size."""
@@ -230,9 +266,9 @@ class DeviceQuarantine(Base):
         primary_key = pw.CompositeKey("device", "record_uuid")
 
 
-TABLES = [CentralDevice, CentralClaim, Record, RecordRevision, RecordImage, Label, ScenarioZone,
-          KeyField, TextLine, Blob, Chunk, StagedRecord, StagedImage, RejectedMessage,
-          DeviceTelemetry, DeviceQuarantine]
+TABLES = [CentralDevice, CentralClaim, Record, RecordRevision, RecordModel, RecordImage, Label,
+          ScenarioZone, KeyField, TextLine, Blob, Chunk, StagedRecord, StagedImage, RejectedMessage,
+          DeviceTelemetry, DeviceQuarantine, ReviewDecision]
 
 _SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 

@@ -147,13 +147,19 @@ def main_central(argv: list[str] | None = None) -> int:
     if argv[:1] in (["devices"], ["rejected"]):
         from .central_report import main as report_main
         return report_main(argv[0], argv[1:])
+    from .central_tools import VERBS
+    if argv[:1] and argv[0] in VERBS:
+        from .central_tools import main as tools_main
+        return tools_main(argv)
     p = argparse.ArgumentParser(prog="claim-edge central",
                                 description="Central ingest service: MQTT -> database, acked "
                                             "after commit; malformed messages are dead-lettered "
                                             "in rejected_message.",
                                 epilog="also: `claim-edge central devices` (each device's last "
                                        "telemetry), `claim-edge central rejected` (the dead "
-                                       "letters)")
+                                       "letters), `central report` (drift per device and model "
+                                       "version), `central review`, `central export-labels` "
+                                       "(corrections as training data)")
     p.add_argument("--db", default="sqlite:///central.db",
                    help="postgresql://user[:pw]@host[:port]/db[?schema=NAME] or sqlite:///PATH")
     p.add_argument("--blobs", default="central-blobs", help="content-addressed image directory")

@@ -105,6 +105,9 @@ def build_records(record_uuids, images_root: Path
                         "width": img.width, "height": img.height,
                         "chunks": chunk_count(img.size), "chunk_size": CHUNK_SIZE}],
         }
+        models = (record["result"] or {}).get("models")
+        if models:   # every model that touched the photo (kind, name, version, sha256)
+            record["models"] = models
         record["rev"] = revision(record)
         out[u] = (record, [(img.sha256, images_root / img.path, img.size)])
     return out

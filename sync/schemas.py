@@ -150,6 +150,21 @@ class ModelRef(_Struct):
     sha256: OptName = None
 
 
+# a bundle name is also a folder name on the device (edge/registry.py)
+BundleName = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_CHARS,
+                                 pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")]
+
+
+class ModelUsed(_Struct):
+    """A model that touched a photo (the result's ``models``): which plate reader read which
+    plate. ``kind``: classifier, detector, box_refiner, plate_reader, document, ocr_recognizer,
+    ocr_detector (edge/modelref.py); a newer device may name a newer kind."""
+    kind: Name
+    name: Name
+    version: Name
+    sha256: Sha256
+
+
 class ImageRef(_Struct):
     sha256: Sha256
     size: Annotated[int, Meta(ge=0, le=MAX_IMAGE_BYTES)]
@@ -181,6 +196,7 @@ class Record(_Struct):
     text: Annotated[list[TextRow], Meta(max_length=MAX_TEXT_LINES)] = []
     fields: Annotated[list[FieldRow], Meta(max_length=MAX_FIELDS)] = []
     result: dict[str, Any] | None = None       # the analyze --json object (bounded by the message)
+    models: Annotated[list[ModelUsed], Meta(max_length=MAX_MODELS)] = []   # every model used
 
 
 class RecordMessage(_Struct):
@@ -244,6 +260,14 @@ class ManifestModel(msgspec.Struct):
     sha256: Sha256
 
 
+class ManifestBundle(msgspec.Struct):
+    """One bundle of a release (format 2): installed under ``name`` beside its other releases."""
+    kind: Name
+    name: BundleName
+    version: Name
+    sha256: Sha256
+
+
 class Manifest(msgspec.Struct):
     """A signed fleet release (``fleet/release.py`` builds it); unknown keys are allowed so a
     newer publisher can add some, but none of these may be missing or mistyped."""
@@ -259,6 +283,8 @@ class Manifest(msgspec.Struct):
     runtimes: Annotated[list[Name], Meta(max_length=16)]
     percent: Annotated[int, Meta(ge=0, le=100)]
     chunk_size: Literal[262144] = CHUNK_SIZE
+    # format 2: every bundle of the release, activated and rolled back together
+    models: Annotated[list[ManifestBundle], Meta(min_length=1, max_length=MAX_MODELS)] | None = None
 
 
 # --- the chunk header (claims/{device}/up/chunk/{sha256}/{index}) ----------------------------------

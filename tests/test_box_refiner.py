@@ -104,11 +104,13 @@ def test_only_the_refined_labels_move_and_boxes_stay_in_original_pixels(refiner)
 def _stage_run(cfg, img):
     from types import SimpleNamespace
     from edge.detect import DetectStage
+    from edge.result import PhotoResult
     stage = DetectStage(cfg)
-    ctx = SimpleNamespace(result=SimpleNamespace(category=None, width=img.shape[1],
-                                                 height=img.shape[0], detections=[]),
+    ctx = SimpleNamespace(result=PhotoResult(image="vin", width=img.shape[1],
+                                             height=img.shape[0]),
                           decoded=SimpleNamespace(small=img, full=lambda: img), notes={})
     stage.run(ctx)
+    stage.models = ctx.result.models
     return stage, ctx.result.detections
 
 
@@ -119,6 +121,7 @@ def test_the_detect_stage_finds_a_generated_vin_line_through_the_refiner():
     vins = [d for d in dets if d.label == "vin"]
     assert vins and on_the_line(vins[0].box, ink)
     assert stage.last.refined >= 1 and stage.last.refine_ms > 0
+    assert [m["name"] for m in stage.models] == ["detector", "box-refiner"]  # result's models
 
 
 def test_a_missing_refiner_bundle_leaves_detection_on(caplog):

@@ -272,11 +272,18 @@ def test_models_commands_work_without_a_broker(tmp_path, broker, publisher, bund
     assert "r00002-" in r.stdout and "active" in r.stdout
     r = cli("models", "rollback", "--profile", str(prof))
     assert r.returncode == 0
-    r = cli("models", "list", "--profile", str(prof))
-    assert [x for x in r.stdout.splitlines() if x.endswith("active")] == [] or \
-        "shipped bundle (active)" in r.stdout
+    assert active_release(cli("models", "list", "--profile", str(prof)).stdout,
+                          "claim-classifier") == "shipped"
     r = cli("models", "activate", "r00002-" + load_bundle(bundles["v2"]).sha256[:12],
             "--profile", str(prof))
     assert r.returncode == 0, r.stderr
-    assert "r00002-" in [x for x in cli("models", "list", "--profile", str(prof)).stdout
-                         .splitlines() if x.endswith(" active")][0]
+    assert active_release(cli("models", "list", "--profile", str(prof)).stdout,
+                          "claim-classifier").startswith("r00002-")
+
+
+def active_release(listing: str, name: str) -> str:
+    """The release column of ``name``'s active row in ``claim-edge models list``."""
+    rows = [x.split() for x in listing.splitlines() if x.endswith(" active")]
+    got = [r[2] for r in rows if r[1] == name]
+    assert len(got) == 1, listing
+    return got[0]

@@ -19,18 +19,10 @@ from .layout import Box
 
 log = logging.getLogger(__name__)
 
-MODELS_ROOT = Path(__file__).resolve().parents[2] / "models"
 BILL_TYPES = ("receipt_invoice", "repair_estimate")
 OCR_ENGINE = "rapidocr-3.10-ppocrv6-det-small"  # part of the OCR cache key: a new engine rereads
 DOUBTFUL_BELOW = 0.6    # the claim checklist's threshold for "doubtful"
 CROP_MARGIN = 0.25
-
-
-def resolve_model_dir(name: str) -> Path:
-    p = Path(name).expanduser()
-    if p.is_dir():
-        return p
-    return MODELS_ROOT / name
 
 
 def completeness(doc_type: str, fields: dict[str, FieldValue], profile: Profile) -> dict:
@@ -55,8 +47,10 @@ class DocumentStage:
 
     name = "ocr"
 
-    def __init__(self, profile: Profile, engine=None):
+    def __init__(self, profile: Profile, engine=None, registry=None):
         self.profile = profile
+        self.registry = registry
+        self._doc_ref = None
         self.cfg: OcrConfig = profile.ocr
         self._engine = engine
         self._doctype = None
@@ -64,14 +58,26 @@ class DocumentStage:
         self._models_failed = False
         self._ocr_off = ""   # why OCR cannot run on this machine (warned once)
         self._cache = None
-        if self.cfg.cache:
+        self._cache_made = not self.cfg.cache
+
+    def cache(self):
+        """OCR output on disk by image sha256, keyed by the settings and the exact model files
+        (a fleet release of a recogniser must not reuse the old one's reads)."""
+        if not self._cache_made:
+            self._cache_made = True
             from ..ocr import OcrCache, settings_key
-            folder = self.cfg.cache_dir or str(profile.store.resolved.parent / "ocr-cache")
+            folder = self.cfg.cache_dir or str(self.profile.store.resolved.parent / "ocr-cache")
+            eng = self.engine()
+            models = {f.used[0]: f.used[3][:16]
+                      for f in (getattr(eng, "det_files", None), getattr(eng, "rec_files", None))
+                      if f is not None and f.bundle and f.used}
             self._cache = OcrCache(folder, settings_key(
                 engine=OCR_ENGINE, max_side=self.cfg.max_side,
                 word_boxes=self.cfg.word_boxes, use_cls=False, rec_model=self.cfg.rec_model,
                 find_page=self.cfg.find_page,
-                **({"det_max_side": self.cfg.det_max_side} if self.cfg.det_max_side else {})))
+                **({"det_max_side": self.cfg.det_max_side} if self.cfg.det_max_side else {}),
+                **({"models": models} if models else {})))
+        return self._cache
 
     # --- what triggers OCR ----------------------------------------------------------------
     def wants(self, result) -> tuple[bool, bool]:
@@ -96,18 +102,21 @@ class DocumentStage:
             self._engine = open_engine(threads=threads, max_side=max(self.cfg.max_side, 64),
                                        use_cls=False, word_boxes=self.cfg.word_boxes,
                                        det_max_side=self.cfg.det_max_side,
-                                       rec_model=self.cfg.rec_model, rec_keys=self.cfg.rec_keys)
+                                       rec_model=self.cfg.rec_model, rec_keys=self.cfg.rec_keys,
+                                       det_model=self.cfg.det_model, registry=self.registry)
         return self._engine
 
     def models(self):
         if self._doctype is None and not self._models_failed:
             try:
+                from ..bundle import BundleError
+                from ..registry import resolve_ref
                 from .bills import BoxTyper
                 from .doctype import DocTypeModel
-                folder = resolve_model_dir(self.cfg.document_model)
-                self._doctype = DocTypeModel.load(folder)
-                self._typer = BoxTyper.load(folder)
-            except (OSError, KeyError, ValueError) as e:
+                self._doc_ref = resolve_ref("document", self.cfg.document_model, self.registry)
+                self._doctype = DocTypeModel.load(self._doc_ref.path)
+                self._typer = BoxTyper.load(self._doc_ref.path)
+            except (OSError, KeyError, ValueError, BundleError) as e:
                 self._models_failed = True
                 log.warning("document type and bill reading off: model %r cannot be used (%s)",
                             self.cfg.document_model, e)
@@ -117,7 +126,8 @@ class DocumentStage:
     def _read(self, image: np.ndarray, key: str | None, page: bool = False):
         from ..ocr import lines_from_raw
         from ..ocr.models import space_gap
-        raw = self._cache.get(key) if (self._cache and key) else None
+        cache = self.cache()
+        raw = cache.get(key) if (cache and key) else None
         if raw is None:
             if page:
                 from .page import read_document
@@ -125,8 +135,8 @@ class DocumentStage:
                                     self.cfg.find_page)
             else:
                 raw = self.engine().read_raw(image)
-            if self._cache and key:
-                self._cache.put(key, raw)
+            if cache and key:
+                cache.put(key, raw)
         return lines_from_raw(raw, self.cfg.min_score, gap_ratio=space_gap(self.cfg.rec_model))
 
     def read_page(self, decoded) -> tuple[list[TextLine], np.ndarray, float]:
@@ -184,6 +194,8 @@ class DocumentStage:
             return
         notes["ocr"] = (time.perf_counter() - t) * 1000
         r.text = lines
+        for m in getattr(self.engine(), "models", ()):
+            r.touched(m)
         t = time.perf_counter()
         self.extract(r, lines, gray, scale, is_page)
         notes["fields"] = (time.perf_counter() - t) * 1000
@@ -201,6 +213,7 @@ class DocumentStage:
             if doctype is not None:
                 head = doctype.classify(boxes, gray)
                 r.document = HeadResult(head.label, head.score, head.probs)
+                r.touched(self._doc_ref.identity)
                 doc_type = head.label
             if doc_type in BILL_TYPES and typer is not None:
                 from .bills import read_bill

@@ -143,10 +143,10 @@ def settings_key(**settings) -> str:
 
 def open_engine(threads: int = 2, max_side: int = 2000, use_cls: bool = False,
                 word_boxes: bool = True, det_max_side: int = 0, rec_model: str = "",
-                rec_keys: str = "") -> OcrEngine:
+                rec_keys: str = "", det_model: str = "", registry=None) -> OcrEngine:
     """RapidOCR with the recogniser ``rec_model`` (``edge.ocr.models``; "" = the
     profile's default); raises ``OcrModelMissing`` when a model file is not on this machine."""
     from .rapid import RapidOcrEngine
     return RapidOcrEngine(threads=threads, max_side=max_side, use_cls=use_cls,
                           word_boxes=word_boxes, det_max_side=det_max_side, rec_model=rec_model,
-                          rec_keys=rec_keys)
+                          rec_keys=rec_keys, det_model=det_model, registry=registry)

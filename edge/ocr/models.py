@@ -7,6 +7,10 @@ must never reach for its download).
   Apache-2.0): ``manifest.json`` names the ONNX file and its character dictionary with their
   sha256, checked when the engine is opened. ``[ocr] rec_model`` names a recogniser bundle
   (under models/ or a folder), ``rapidocr`` (the recogniser inside the wheel), or an ONNX file.
+- Both are fleet-updatable (edge/registry.py): an installed release of the recogniser bundle
+  (kind ``ocr_recognizer``) comes before the shipped copy, and ``[ocr] det_model`` may name a
+  detector bundle (kind ``ocr_detector``: ``model_file`` + ``sha256``) instead of the wheel's.
+  Each comes with its identity (kind, name, version, sha256), which the results name.
 
 Receipts end to end (``claim-edge eval receipts``, held-out split): see README "OCR".
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from ..digest import sha256_file
@@ -46,6 +51,21 @@ class RecogniserFiles:
     model: str
     dictionary: str          # "" = the model's own metadata
     identity: str            # "name version sha256[:12]" or the file path, for doctor and caches
+    used: tuple = ()         # (kind, name, version, sha256): what a result names
+    bundle: bool = False     # from a bundle (an installed release or the shipped copy)
+
+    @property
+    def model_used(self) -> dict:
+        return dict(zip(("kind", "name", "version", "sha256"), self.used))
+
+
+def _file_used(kind: str, name: str, version: str, path: str) -> tuple:
+    return (kind, name, version, _sha(path, Path(path).stat().st_mtime))
+
+
+@lru_cache(maxsize=16)
+def _sha(path: str, mtime: float) -> str:   # noqa: ARG001 - mtime: a replaced file rehashes
+    return sha256_file(path)
 
 
 def _wheel_file(relative: str, what: str) -> Path:
@@ -62,6 +82,25 @@ def _wheel_file(relative: str, what: str) -> Path:
 
 def detector_file() -> str:
     return str(_wheel_file(DETECTOR_FILE, "text detector"))
+
+
+def detector_files(name: str = "", registry=None) -> RecogniserFiles:
+    """The text detector: the wheel's (``name`` empty), else the ``ocr_detector`` bundle
+    ``name`` through the registry (an installed release, else the shipped copy)."""
+    if not name:
+        f = detector_file()
+        from .rapid import rapidocr_version
+        return RecogniserFiles(f, "", f"rapidocr {Path(f).name}",
+                               _file_used("ocr_detector", "rapidocr-det", rapidocr_version(), f))
+    from ..bundle import BundleError
+    from ..registry import resolve_ref
+    try:
+        ref = resolve_ref("ocr_detector", name, registry)
+    except BundleError as e:
+        raise OcrModelMissing(f"OCR text detector {name!r}: {e}") from e
+    return RecogniserFiles(str(ref.file(ref.manifest["model_file"])), "",
+                           f"{ref.name} {ref.version} {ref.sha256[:12]}",
+                           tuple(ref.identity.values()), bundle=True)
 
 
 def bundle_dir(name: str) -> Path | None:
@@ -105,22 +144,35 @@ def load_recogniser_bundle(folder: Path, verify_hash: bool = True) -> Recogniser
         files.append(str(f))
     return RecogniserFiles(files[0], files[1],
                            f"{m.get('name', folder.name)} {m.get('version', '?')} "
-                           f"{str(m['sha256'])[:12]}")
+                           f"{str(m['sha256'])[:12]}",
+                           (KIND, str(m.get("name", folder.name)), str(m.get("version", "?")),
+                            str(m["sha256"]).lower()), bundle=True)
 
 
-def rec_model_files(name: str, keys: str = "") -> RecogniserFiles:
-    """The recogniser ``name`` names; ``OcrModelMissing`` when its files are not usable."""
+def rec_model_files(name: str, keys: str = "", registry=None) -> RecogniserFiles:
+    """The recogniser ``name`` names; ``OcrModelMissing`` when its files are not usable. With
+    the device's ``registry``, an installed release of the bundle comes first."""
     if name == RAPIDOCR:
         f = str(_wheel_file(WHEEL_RECOGNISER_FILE, "text recogniser"))
-        return RecogniserFiles(f, "", f"rapidocr {Path(f).name}")
+        from .rapid import rapidocr_version
+        return RecogniserFiles(f, "", f"rapidocr {Path(f).name}",
+                               _file_used(KIND, "rapidocr-rec", rapidocr_version(), f))
     if name.endswith(".onnx"):
         model = Path(name).expanduser()
         dictionary = Path(keys).expanduser() if keys else None
         for f in (model, dictionary):
             if f is not None and not f.is_file():
                 raise OcrModelMissing(f"OCR recogniser {name!r}: {f} is missing")
-        return RecogniserFiles(str(model), str(dictionary or ""), str(model))
-    folder = bundle_dir(name)
+        return RecogniserFiles(str(model), str(dictionary or ""), str(model),
+                               _file_used(KIND, model.name, "file", str(model)))
+    folder = None
+    if registry is not None and "/" not in name and registry.active_path(name) is not None:
+        from ..bundle import BundleError
+        try:
+            folder = registry.resolve(KIND, name).path   # a release that fails rolls back
+        except BundleError as e:
+            raise OcrModelMissing(f"OCR recogniser {name!r}: {e}") from e
+    folder = folder or bundle_dir(name)
     if folder is None:
         raise OcrModelMissing(f"OCR recogniser {name!r}: no such bundle (under {MODELS_DIR} "
                               f"or a folder); known: {DEFAULT_RECOGNISER}, {RAPIDOCR}, or a "

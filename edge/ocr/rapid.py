@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import RawLine
-from .models import RecogniserFiles, detector_file, rec_model_files
+from .models import RecogniserFiles, detector_files, rec_model_files
 
 log = logging.getLogger(__name__)
 NAME = "rapidocr"
@@ -36,8 +36,9 @@ def rapidocr_version() -> str:
 class SharedRapidOcr:
     """A RapidOCR object and the lock every caller holds while it runs."""
 
-    def __init__(self, rec: RecogniserFiles, threads: int):
+    def __init__(self, rec: RecogniserFiles, threads: int, det: RecogniserFiles | None = None):
         self.rec = rec
+        self.det = det
         self.threads = max(1, int(threads))
         self.lock = threading.Lock()
         self._ocr = None
@@ -50,7 +51,7 @@ class SharedRapidOcr:
             params = {
                 "Global.use_cls": False,
                 "Global.log_level": "warning",
-                "Det.model_path": detector_file(),
+                "Det.model_path": self.det.model if self.det else detector_files().model,
                 "Rec.model_path": self.rec.model,
                 "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
@@ -64,8 +65,8 @@ class SharedRapidOcr:
 
 
 @lru_cache(maxsize=4)
-def shared(rec: RecogniserFiles, threads: int) -> SharedRapidOcr:
-    return SharedRapidOcr(rec, threads)
+def shared(rec: RecogniserFiles, threads: int, det: RecogniserFiles | None = None) -> SharedRapidOcr:
+    return SharedRapidOcr(rec, threads, det)
 
 
 def _with_spaces(text: str, chars: tuple[str, ...], boxes: list) -> tuple[tuple, list]:
@@ -93,18 +94,25 @@ class RapidOcrEngine:
 
     def __init__(self, threads: int = 2, max_side: int = 2000, use_cls: bool = False,
                  word_boxes: bool = True, det_max_side: int = 0, rec_model: str = "",
-                 rec_keys: str = ""):
+                 rec_keys: str = "", det_model: str = "", registry=None):
         from ..config import OcrConfig
         rec_model = rec_model or OcrConfig.rec_model
-        self.rec_files = rec_model_files(rec_model, rec_keys)  # a missing model fails here
-        detector_file()
+        # a missing model fails here; bundles come through the device's registry
+        self.rec_files = rec_model_files(rec_model, rec_keys, registry)
+        self.det_files = detector_files(det_model, registry)
         self.threads = max(1, int(threads))
         self.max_side = int(max_side)
         self.det_max_side = int(det_max_side)
         if use_cls:
             log.warning("the text direction classifier is not shipped; use_cls ignored")
         self.word_boxes = word_boxes
-        self._shared = shared(self.rec_files, self.threads)
+        self._shared = shared(self.rec_files, self.threads,
+                              self.det_files if self.det_files.bundle else None)
+
+    @property
+    def models(self) -> list[dict]:
+        """The text detector and recogniser this engine runs (kind, name, version, sha256)."""
+        return [f.model_used for f in (self.det_files, self.rec_files) if f.used]
 
     @property
     def version(self) -> str:

@@ -26,6 +26,9 @@ def _common(ap):
     ap.add_argument("--n-other", type=int, default=360, help="synthetic `other` images")
     ap.add_argument("--n-ood", type=int, default=240, help="generated out-of-domain images (eval only)")
     ap.add_argument("--max-per-source", type=int, default=None, help="cap per real set (smoke runs)")
+    ap.add_argument("--corrections", action="append", default=[], metavar="EXPORT_DIR",
+                    help="fold in an export of `claim-edge central export-labels` (train split; "
+                         "repeatable); the card says how many corrected samples were used")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--checkpoint", default=None,
                     help="train writes / export reads this checkpoint (default CACHE/run/checkpoint_SIZE.pt)")
@@ -59,7 +62,7 @@ def _export_args(ap):
 def _samples(a):
     from .data import build_samples
     return build_samples(a.data_dir, n_docs=a.n_docs, n_other=a.n_other, n_ood=a.n_ood,
-                         max_per_source=a.max_per_source)
+                         max_per_source=a.max_per_source, corrections=a.corrections)
 
 
 def _command(a):

@@ -165,13 +165,18 @@ def index_ood(n: int = 240, seed: int = 7) -> list[dict]:
              "key": f"ood/{seed}/{i}"} for i in range(n)]
 
 
-def build_samples(data_dir, *, n_docs=840, n_other=360, n_ood=240, max_per_source=None):
+def build_samples(data_dir, *, n_docs=840, n_other=360, n_ood=240, max_per_source=None,
+                  corrections=()):
+    """``corrections``: exports of ``claim-edge central export-labels`` folded in (train split,
+    ``corrected: True``; models/toolkit/corrections.py)."""
     real = index_real(data_dir)
     if max_per_source:
         by = {}
         for s in real:
             by.setdefault(s["source"], []).append(s)
         real = [s for v in by.values() for s in v[:max_per_source]]
+    from .corrections import classifier_samples
+    real += [s for e in corrections or () for s in classifier_samples(e)]
     if not real:
         raise SystemExit(f"{data_dir}: no labelled images found")
     return real + index_synthetic(n_docs, n_other) + index_ood(n_ood)

@@ -291,6 +291,8 @@ def main(argv=None) -> int:
         if "bill_typer" in prev:
             manifest["bill_typer"] = prev["bill_typer"]
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    from .canaries import write_or_warn
+    write_or_warn(out)   # the device's health check for a fleet release of this bundle
     print(f"wrote {out} in {time.time() - t0:.0f}s")
     return 0
 

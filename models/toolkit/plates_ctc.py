@@ -28,7 +28,6 @@ labels per region into the bundle's ``shape_prior`` and picks its weight on the 
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
 import json
 import sys
@@ -44,6 +43,7 @@ import torch.nn.functional as F
 
 from edge.plates import ctc_vote
 
+from . import corrections
 from . import data as D
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"   # index + 1; 0 = CTC blank
@@ -63,20 +63,20 @@ def to_input(bgr: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------- data
 
-def real_samples(data_dir) -> list[dict]:
+def real_samples(data_dir, corrections_from=()) -> list[dict]:
+    """The data folder's plates, plus the corrected plates of central's exports (train split,
+    ``corrected: True``)."""
     d = Path(data_dir)
-    out = []
-    with open(d / "plate_crops" / "labels.csv", encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            key = f"plate_crops/{Path(r['image']).name}"
-            out.append({"path": str(d / "plate_crops" / r["image"]), "text": r["plate"],
-                        "box": None, "split": D.split_of(key), "key": key, "region": "us"})
-    with open(d / "plate_photos" / "labels.csv", encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            key = f"plate_photos/{Path(r['image']).name}"  # same split as the detector's photo
-            out.append({"path": str(d / "plate_photos" / r["image"]), "text": r["plate"],
-                        "box": [float(r[k]) for k in ("x", "y", "w", "h")],
-                        "split": D.split_of(key), "key": key, "region": r["region"]})
+    out = [s for e in corrections_from or () for s in corrections.plate_samples(e)]
+    for r in D.read_labels(d, "plate_crops"):
+        key = f"plate_crops/{Path(r['image']).name}"
+        out.append({"path": str(d / "plate_crops" / r["image"]), "text": r["plate"],
+                    "box": None, "split": D.split_of(key), "key": key, "region": "us"})
+    for r in D.read_labels(d, "plate_photos"):
+        key = f"plate_photos/{Path(r['image']).name}"  # same split as the detector's photo
+        out.append({"path": str(d / "plate_photos" / r["image"]), "text": r["plate"],
+                    "box": [float(r[k]) for k in ("x", "y", "w", "h")],
+                    "split": D.split_of(key), "key": key, "region": r["region"]})
     return [s for s in out if s["text"] and all(c in ALPHABET for c in s["text"])]
 
 
@@ -329,9 +329,14 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--seeds", default="0,1,2", help="ensemble: the trained seeds to combine")
     ap.add_argument("--version", help="bundle version to write (default: 1.0.0; shapes: unchanged)")
+    ap.add_argument("--corrections", action="append", default=[], metavar="EXPORT_DIR",
+                    help="fold in the corrected plates of an export of `claim-edge central "
+                         "export-labels` (train split; repeatable)")
     a = ap.parse_args(argv)
     log = lambda m: print(m, flush=True)  # noqa: E731
-    S = real_samples(a.data_dir)
+    S = real_samples(a.data_dir, a.corrections)
+    if a.corrections:
+        log(f"[plates] {corrections.count(S)} corrected plates from {', '.join(a.corrections)}")
     if a.cmd == "shapes":
         fit_shapes(S, Path(a.out), log, a.version,
                    added_by="python -m models.toolkit.plates_ctc " + " ".join(argv))
@@ -365,7 +370,8 @@ def main(argv=None):
     acc = evaluate(net, Xv, Yv)
     log(f"[plates] float val exact {acc:.3f}")
     export(net, X, Path(a.out), val_exact=acc, version=a.version or "1.0.0",
-           created_by="python -m models.toolkit.plates_ctc " + " ".join(argv))
+           created_by="python -m models.toolkit.plates_ctc " + " ".join(argv),
+           trained_on=corrections.summary(S, a.corrections))
     fit_shapes(S, Path(a.out), log)
     log(f"[plates] done in {time.time() - t0:.0f}s")
     return 0
@@ -422,10 +428,13 @@ def fit_shapes(samples, bundle_dir: Path, log=print, version: str | None = None,
         m["created_by"] = f"{m.get('created_by', '')}; prior: {added_by}"
     mpath.write_text(json.dumps(m, indent=1) + "\n", encoding="utf-8")
     load_bundle(bundle_dir)
-    return m
+    from .canaries import write_or_warn
+    write_or_warn(bundle_dir, log)   # the prior changes reads: the canaries follow
+    return json.loads(mpath.read_text(encoding="utf-8"))
 
 
-def export(net, X, out: Path, *, val_exact: float, created_by: str, version: str = "1.0.0"):
+def export(net, X, out: Path, *, val_exact: float, created_by: str, version: str = "1.0.0",
+           trained_on: dict | None = None):
     from . import quantize as Q
     from .export import latency_ms
     from edge.digest import sha256_file
@@ -448,6 +457,7 @@ def export(net, X, out: Path, *, val_exact: float, created_by: str, version: str
         "outputs": {"logits": {"type": "logits", "labels": ["<blank>"] + list(ALPHABET)}},
         "alphabet": ALPHABET, "blank": 0,
         "metrics": {"val_exact_float": val_exact, "latency_int8": lat},
+        "trained_on": trained_on or {"corrected_samples": 0, "exports": []},
         "created_by": created_by,
     }
     publish(tmp, out, manifest)

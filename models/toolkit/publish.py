@@ -1,5 +1,6 @@
 """How a toolkit exporter puts a new bundle in place: built in ``<out>.tmp``, its manifest
-validated by the runtime's own loader, then swapped in for ``out`` (keeping its model card)."""
+validated by the runtime's own loader, given its canary inputs (models/toolkit/canaries.py), then
+swapped in for ``out`` (keeping its model card)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -24,6 +25,8 @@ def publish(tmp: Path, out: Path, manifest: dict) -> None:
                 "created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     load_bundle(tmp)
+    from .canaries import write_or_warn
+    write_or_warn(tmp)   # generated inputs with this bundle's outputs: the device's health check
     if out.exists():
         card = out / "MODEL_CARD.md"
         if card.is_file():

@@ -42,8 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"publisher keys and release log (default {DEFAULT_STATE})")
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    pub = sub.add_parser("publish", parents=[conn], help="sign and publish a bundle")
-    pub.add_argument("bundle", type=Path, help="bundle folder (model.tflite + manifest.json)")
+    pub = sub.add_parser("publish", parents=[conn],
+                         help="sign and publish a release of one or several bundles")
+    pub.add_argument("bundle", type=Path, nargs="+",
+                     help="bundle folder(s), any kind (manifest.json with canary inputs); "
+                          "several are activated together and rolled back together")
     pub.add_argument("--channel", default="stable")
     pub.add_argument("--percent", type=int, default=100, help="rollout percentage (0-100)")
     pub.add_argument("--expires-days", type=float, default=30.0)
@@ -82,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "publish":
             doc = pub.publish_bundle(args.bundle, args.channel, args.percent, args.expires_days)
-            print(f"published release {doc['version']} of {doc['model']['name']} "
-                  f"{doc['model']['version']} on {args.channel} to {args.percent}% "
+            what = " + ".join(f"{m['name']} {m['version']}" for m in doc["models"])
+            print(f"published release {doc['version']} of {what} on {args.channel} to "
+                  f"{args.percent}% "
                   f"({doc['size']:,} bytes in {len(doc['chunks'])} chunks, key {doc['key_id']})")
             return 0
         if args.cmd == "rollback":
@@ -96,10 +100,10 @@ def main(argv: list[str] | None = None) -> int:
             if not reports:
                 print("no device has reported yet")
             for r in reports:
-                model = r.get("model") or {}
-                print(f"{r['device']}\t{r['status']}\trelease {r.get('release')}\t"
-                      f"{model.get('name', '')} {model.get('version', '')}\tactive "
-                      f"{r.get('active')}\t{r['at']}\t{r['reason']}")
+                models = r.get("models") or [r.get("model") or {}]
+                what = " + ".join(f"{m.get('name', '')} {m.get('version', '')}" for m in models)
+                print(f"{r['device']}\t{r['status']}\trelease {r.get('release')}\t{what}\t"
+                      f"active {r.get('actives') or r.get('active')}\t{r['at']}\t{r['reason']}")
             return 0
     except (FleetConnectionError, ReleaseError, SignatureError, ConfigError, OSError) as e:
         print(f"claim-edge fleet: {e}", file=sys.stderr)

@@ -37,12 +37,13 @@ class Publisher:
         self._log_path(channel).parent.mkdir(parents=True, exist_ok=True)
         self._log_path(channel).write_text(json.dumps(log, indent=1))
 
-    def publish_bundle(self, bundle_dir: Path, channel: str, percent: int = 100,
+    def publish_bundle(self, bundle_dirs, channel: str, percent: int = 100,
                        expires_days: float = 30.0, min_app_version: str = __version__) -> dict:
-        return self._publish(rel.pack(Path(bundle_dir)), Path(bundle_dir), channel, percent,
+        """Publish one bundle folder, or several (a list) that devices switch together."""
+        return self._publish(rel.pack(bundle_dirs), bundle_dirs, channel, percent,
                              expires_days, min_app_version)
 
-    def _publish(self, data: bytes, bundle_dir: Path | None, channel: str, percent: int,
+    def _publish(self, data: bytes, bundle_dir, channel: str, percent: int,
                  expires_days: float, min_app_version: str, manifest_base: dict | None = None) -> dict:
         if not 0 <= percent <= 100:
             raise rel.ReleaseError(f"--percent must be 0..100, got {percent}")

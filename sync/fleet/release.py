@@ -1,6 +1,11 @@
-"""A release: a model bundle packed as a deterministic tar, cut in chunks, described by a signed
-manifest. ``version`` is the channel's monotonic release number (a rollback is a new release
-carrying an older bundle); the bundle's own version is in ``model``."""
+"""A release: one or several model bundles (any kind: edge/modelref.py) packed as a deterministic
+tar, cut in chunks, described by a signed manifest. ``version`` is the channel's monotonic
+release number (a rollback is a new release carrying older bundles); the bundles' own identities
+are in ``models`` (``model`` names the first, as format 1 did).
+
+Format 2 (written now): the tar holds one folder per bundle, named by the bundle's name; the
+bundles of one release are activated together and rolled back together (a detector and the
+refiner trained on its boxes). Format 1 (one bundle at the tar's root) is still read."""
 
 from __future__ import annotations
 
@@ -11,11 +16,13 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.bundle import load_bundle
+from edge.bundle import BundleError
+from edge.modelref import ModelRef, read_ref
 
 from ..schemas import SchemaError, validate_manifest
 
-FORMAT = 1
+FORMAT = 2
+FORMATS = (1, 2)
 CHUNK_SIZE = 256 * 1024
 RUNTIMES = ["ai-edge-litert", "tflite-runtime"]
 
@@ -36,19 +43,43 @@ def t_report(device: str) -> str:
     return f"fleet/{device}/model"
 
 
-def pack(bundle_dir: Path) -> bytes:
-    """The bundle folder as a tar with fixed owners and times, so equal bundles pack equal."""
-    load_bundle(bundle_dir)
+def _dirs(bundle_dirs) -> list[Path]:
+    return [Path(bundle_dirs)] if isinstance(bundle_dirs, (str, Path)) else \
+        [Path(d) for d in bundle_dirs]
+
+
+def bundles(bundle_dirs) -> list[ModelRef]:
+    """The bundles of a release, checked: each loads, has canaries, and names are distinct."""
+    refs = []
+    for d in _dirs(bundle_dirs):
+        try:
+            ref = read_ref(d)
+        except BundleError as e:
+            raise ReleaseError(str(e)) from e
+        if not ref.manifest.get("canary"):
+            raise ReleaseError(f"{d}: bundle has no canary inputs, so no device could check it "
+                               f"(python -m models.toolkit.canaries {d})")
+        refs.append(ref)
+    names = [r.name for r in refs]
+    if len(set(names)) != len(names) or not refs:
+        raise ReleaseError(f"a release carries each bundle name once, got {names}")
+    return refs
+
+
+def pack(bundle_dirs) -> bytes:
+    """The bundle folders as a tar, one folder per bundle name, with fixed owners and times, so
+    equal bundles pack equal."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in sorted(p for p in Path(bundle_dir).rglob("*") if p.is_file()):
-            rel = path.relative_to(bundle_dir).as_posix()
-            if rel.startswith(".") or "/." in rel or "__pycache__" in rel:
-                continue
-            info = tarfile.TarInfo(rel)
-            data = path.read_bytes()
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            tar.addfile(info, io.BytesIO(data))
+        for ref in bundles(bundle_dirs):
+            for path in sorted(p for p in ref.path.rglob("*") if p.is_file()):
+                rel = path.relative_to(ref.path).as_posix()
+                if rel.startswith(".") or "/." in rel or "__pycache__" in rel:
+                    continue
+                info = tarfile.TarInfo(f"{ref.name}/{rel}")
+                data = path.read_bytes()
+                info.size, info.mode, info.mtime = len(data), 0o644, 0
+                tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
@@ -62,13 +93,13 @@ def chunks(data: bytes) -> list[bytes]:
     return [data[i:i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)] or [b""]
 
 
-def build_manifest(bundle_dir: Path, data: bytes, *, channel: str, version: int, percent: int,
+def build_manifest(bundle_dirs, data: bytes, *, channel: str, version: int, percent: int,
                    expires_days: float, min_app_version: str) -> dict:
-    b = load_bundle(bundle_dir)
+    models = [r.identity for r in bundles(bundle_dirs)]
     now = dt.datetime.now(dt.timezone.utc)
     return {
         "format": FORMAT, "channel": channel, "version": version,
-        "model": {"name": b.name, "version": b.version, "sha256": b.sha256},
+        "model": {k: models[0][k] for k in ("name", "version", "sha256")}, "models": models,
         "bundle_sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
         "chunk_size": CHUNK_SIZE, "chunks": [hashlib.sha256(c).hexdigest() for c in chunks(data)],
         "created_at": now.isoformat(timespec="seconds"),
@@ -91,8 +122,18 @@ class Release:
         return self.doc["model"]["name"]
 
     @property
-    def release_id(self) -> str:
-        return f"r{self.version:05d}-{self.doc['model']['sha256'][:12]}"
+    def models(self) -> list[dict]:
+        """The bundles it carries: kind, name, version, sha256 (format 1: just ``model``)."""
+        return list(self.doc.get("models") or [self.doc["model"]])
+
+    def release_id(self, model: dict | None = None) -> str:
+        """The folder a bundle of this release is installed under, beside its other releases."""
+        m = model or self.doc["model"]
+        return f"r{self.version:05d}-{m['sha256'][:12]}"
+
+    def bundle_dir(self, unpacked: Path, model: dict) -> Path:
+        """Where ``model``'s files are in the unpacked tar."""
+        return unpacked if self.doc["format"] == 1 else unpacked / model["name"]
 
     @property
     def sha256(self) -> str:
@@ -118,8 +159,10 @@ def check_shape(doc: object) -> dict:
         m = validate_manifest(doc)
     except SchemaError as e:
         raise ReleaseError(str(e)) from None
-    if m.format != FORMAT:
+    if m.format not in FORMATS:
         raise ReleaseError(f"manifest format {m.format} not supported")
+    if m.format == 2 and not m.models:
+        raise ReleaseError("a format 2 manifest lists its bundles in 'models'")
     if len(m.chunks) != -(-m.size // m.chunk_size) and not (m.size == 0 and len(m.chunks) == 1):
         raise ReleaseError(f"manifest lists {len(m.chunks)} chunks for a {m.size}-byte bundle")
     return doc

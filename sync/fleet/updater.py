@@ -4,8 +4,9 @@ manifest (retained) -> shape, signature against the pinned keys, channel, versio
 last one handled, not expired, runtime and app version compatible, device inside the rollout
 percentage -> chunks downloaded into staging (each checked against the signed chunk hashes;
 only the missing ones are asked for, so a cut download resumes) -> whole-bundle hash -> unpack ->
-install -> activate (atomic) -> health check -> kept, or rolled back. Every outcome is reported,
-retained, on ``fleet/{device}/model``.
+install every bundle it carries -> activate them together (one atomic switch) -> the health check
+of each bundle's kind on its own canaries (edge/health) -> kept, or all of them rolled back
+together. Every outcome is reported, retained, on ``fleet/{device}/model``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import threading
 from pathlib import Path
 
 from edge import __version__, health
+from edge.modelref import read_ref
 from edge.config import Profile
 from edge.inference import InterpreterError, available_runtime
 from edge.registry import ModelRegistry
@@ -82,12 +84,15 @@ class Updater:
 
     # --- reporting -----------------------------------------------------------------------------
     def _report(self, status: str, reason: str, release: rel.Release | None = None) -> None:
-        active = self.registry.state(release.model_name if release else
-                                     self.profile.runtime.classifier).get("active")
+        names = [m["name"] for m in release.models] if release else \
+            [self.profile.runtime.classifier]
+        actives = {n: self.registry.state(n).get("active") for n in names}
         doc = {"device": self.device, "channel": self.channel, "status": status, "reason": reason,
                "chunks_received": self.chunks_received,
                "release": release.version if release else None,
-               "model": release.doc["model"] if release else None, "active": active,
+               "model": release.doc["model"] if release else None,
+               "models": release.models if release else None,
+               "active": actives[names[0]], "actives": actives,
                "app_version": __version__,
                "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
         self.outcomes.append(doc)
@@ -194,32 +199,47 @@ class Updater:
         self.done.set()
 
     def install_and_activate(self, r: rel.Release, data: bytes) -> None:
-        name = r.model_name
-        dest = self.registry.root / name / r.release_id
-        if not dest.is_dir():
-            tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=self.registry.root))
-            try:
+        models = r.models
+        tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=self.registry.root))
+        try:
+            if not all((self.registry.root / m["name"] / r.release_id(m)).is_dir()
+                       for m in models):
                 rel.unpack(data, tmp / "b")
-                _crashpoint("before_install")
-                self.registry.install(name, r.release_id, tmp / "b")
-            except Exception as e:  # noqa: BLE001 - reported, nothing half-installed remains
-                self._mark_handled(r.version)
-                self._report("failed", f"bundle does not install: {e}", r)
-                return
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+            _crashpoint("before_install")
+            for m in models:
+                src = r.bundle_dir(tmp / "b", m)
+                dest = self.registry.install(m["name"], r.release_id(m), src)
+                if read_ref(dest).sha256 != m["sha256"]:
+                    raise rel.ReleaseError(f"{m['name']}: bundle is not the one the manifest "
+                                           "signed")
+        except Exception as e:  # noqa: BLE001 - reported, nothing half-installed is active
+            self._mark_handled(r.version)
+            self._report("failed", f"bundle does not install: {e}", r)
+            return
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         _crashpoint("before_activate")
-        self.registry.activate(name, r.release_id, reason=f"fleet release {r.version}")
+        ids = {m["name"]: r.release_id(m) for m in models}
+        self.registry.activate_set(ids, reason=f"fleet release {r.version}")
         _crashpoint("after_activate")
-        h = health.check(dest, self.profile.runtime.threads, self.profile.fleet.max_classify_ms)
+        checked = []
+        for m in models:
+            h = health.check_bundle(self.registry.root / m["name"] / ids[m["name"]],
+                                    self.profile.runtime.threads,
+                                    self.profile.fleet.max_classify_ms)
+            label = f"{m.get('kind', 'model')} {m['name']} {m.get('version', '')}".strip()
+            if not h.ok:
+                self._mark_handled(r.version)
+                back = self.registry.rollback_group(m["name"],
+                                                    reason=f"health check failed: {h.reason}")
+                now = ", ".join(f"{n} {v or 'shipped'}" for n, v in back.items())
+                self._report("rolled_back", f"health check of {label} failed: {h.reason}; back "
+                                            f"to {now or 'the shipped bundle'}", r)
+                return
+            checked.append(f"{label}: {h.reason}")
         self._mark_handled(r.version)
-        if h.ok:
-            self.registry.mark_healthy(name)
-            self._report("active", f"health check passed: {h.reason}", r)
-        else:
-            back = self.registry.rollback(name, reason=f"health check failed: {h.reason}")
-            self._report("rolled_back", f"health check failed: {h.reason}; back to "
-                                        f"{back or 'the shipped bundle'}", r)
+        self.registry.mark_healthy(list(ids))
+        self._report("active", "health check passed: " + "; ".join(checked), r)
 
     # --- MQTT ----------------------------------------------------------------------------------
     def _on_message(self, client, userdata, msg) -> None:
