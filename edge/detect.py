@@ -217,7 +217,8 @@ class Detector:
 def open_detector(name_or_path: str, threads: int = 2, registry=None) -> Detector:
     """The detector bundle through the device's registry (edge/registry.py) when given."""
     from .registry import resolve_ref
-    return Detector(load_bundle(resolve_ref("detector", name_or_path, registry).path), threads)
+    return Detector(load_bundle(resolve_ref("detector", name_or_path, registry).path,
+                                verify_hash=False), threads)
 
 
 @dataclass

@@ -31,8 +31,8 @@ def checks(profile: Profile, store_path: Path, model: str | None):
     except InterpreterError as e:
         yield FAIL, "runtime", str(e)
 
+    registry = ModelRegistry(profile.fleet.resolved_models_dir(profile.store))
     try:
-        registry = ModelRegistry(profile.fleet.resolved_models_dir(profile.store))
         bundle = resolve_model(model or profile.runtime.classifier, registry)
         from .classifier import Classifier
         t = time.perf_counter()
@@ -45,17 +45,17 @@ def checks(profile: Profile, store_path: Path, model: str | None):
     except (BundleError, InterpreterError, RegistryError) as e:
         yield FAIL, "model", str(e)
 
-    yield from _aux_bundles(profile)
+    yield from _aux_bundles(profile, registry)
 
-    from .ocr.models import OcrModelMissing, detector_file, rec_model_files
+    from .ocr.models import OcrModelMissing, detector_files, rec_model_files
     try:
         import onnxruntime  # noqa: F401
         import rapidocr  # noqa: F401
-        rec = rec_model_files(profile.ocr.rec_model, profile.ocr.rec_keys)
-        det = detector_file()
+        rec = rec_model_files(profile.ocr.rec_model, profile.ocr.rec_keys, registry)
+        det = detector_files(profile.ocr.det_model, registry)
         yield OK, "ocr", (f"rapidocr {_version('rapidocr')} on onnxruntime "
-                          f"{_version('onnxruntime')}, detector {det}, recogniser {rec.identity} "
-                          f"({rec.model}, sha256 checked)")
+                          f"{_version('onnxruntime')}, detector {det.model}, recogniser "
+                          f"{rec.identity} ({rec.model}, sha256 checked)")
     except ImportError as e:
         yield WARN, "ocr", f"not installed ({e}); documents will not be read"
     except OcrModelMissing as e:
@@ -91,10 +91,11 @@ def checks(profile: Profile, store_path: Path, model: str | None):
         yield WARN, "broker", f"{login.detail}; photos are kept and synced later"
 
 
-def _aux_bundles(profile: Profile):
-    """The detector, box refiner and plate reader(s) the profile names (missing: that step is
-    skipped or falls back, the photo is still processed)."""
-    from .bundle import load_bundle, resolve_bundle
+def _aux_bundles(profile: Profile, registry: ModelRegistry):
+    """The detector, box refiner, plate reader(s) and document classifier the profile names, as
+    the registry resolves them (an installed release, else the shipped copy; missing: that step
+    is skipped or falls back, the photo is still processed)."""
+    from .registry import resolve_ref
     d = profile.detect
     readers = [r.strip() for r in d.plate_reader.split("+")] if d.read_plates else []
     parts = [("detector", d.detector, "detector", "no detections, no plate reading"),
@@ -102,14 +103,14 @@ def _aux_bundles(profile: Profile):
     parts += [("plates", r, "plate_reader", "plates read with RapidOCR's recogniser") for r in readers]
     if not readers:
         parts.append(("plates", "", "plate_reader", ""))
+    parts.append(("document", profile.ocr.document_model, "document",
+                  "documents are read but not typed"))
     for what, name, kind, fallback in parts:
         if not name or name == "rapidocr":
             yield OK, what, "off" if not name else "RapidOCR's recogniser"
             continue
         try:
-            b = load_bundle(resolve_bundle(name))
-            if b.kind != kind:
-                raise BundleError(f"{b.path} is a {b.kind} bundle, not a {kind}")
+            b = resolve_ref(kind, name, registry)
             yield OK, what, f"{b.name} {b.version} sha256 {b.sha256[:12]} from {b.path}"
         except (BundleError, OSError) as e:
             yield WARN, what, f"{name}: {e}; {fallback}"

@@ -447,7 +447,7 @@ def open_recognizer(name: str = "plate-reader", threads: int = 2,
         from .bundle import load_bundle
         from .registry import resolve_ref
         try:
-            b = load_bundle(resolve_ref("plate_reader", name, registry).path)
+            b = load_bundle(resolve_ref("plate_reader", name, registry).path, verify_hash=False)
             return CtcPlateRecognizer(b, threads)
         except Exception as e:  # noqa: BLE001 - fall back, never stop the photo
             if strict:
