@@ -71,11 +71,13 @@ def test_doctor_reports_each_part(tmp_path, cli, profile_path):
     r = cli("doctor", "--profile", str(profile_path))
     lines = r.stdout.splitlines()
     assert [x.split()[1] for x in lines] == ["profile", "runtime", "model", "detector", "refiner",
-                                             "plates", "plates", "ocr", "store", "disk", "broker"]
+                                             "plates", "plates", "document", "ocr", "store",
+                                             "disk", "broker"]
     assert r.returncode == 0, r.stdout
     assert "box-refiner" in lines[4] and lines[4].split()[0] == "ok"
     assert "plate-reader" in lines[5] and lines[5].split()[0] == "ok"
     assert "RapidOCR" in lines[6]
+    assert "document-classifier" in lines[7] and lines[7].split()[0] == "ok"
 
 
 def test_doctor_warns_of_a_missing_plate_reader_and_names_the_fallback(tmp_path, cli, profile_path):
