@@ -96,8 +96,9 @@ class RecordModel(Base):
 
 
 def record_models(rec: dict) -> list[dict]:
-    """The models a record names: its ``models`` list, else the classifier of ``model``."""
-    models = rec.get("models") or (rec.get("result") or {}).get("models")
+    """The models a record names: its ``models`` list (checked by sync/schemas.py), else the
+    classifier of ``model`` (a record from a device older than the list)."""
+    models = rec.get("models")
     if models:
         return [m for m in models if isinstance(m, dict) and m.get("name")]
     m = rec.get("model") or {}

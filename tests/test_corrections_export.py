@@ -119,6 +119,11 @@ def test_corrections_exported_and_read_by_the_toolkit(tmp_path, broker, central_
     assert corrections.count(samples) == 3     # the plate photo and crop, and the 'other' photo
     assert {s["category"] for s in samples if s["source"] == "corrections/not_claim"} == {"other"}
     assert corrections.summary(samples, [out])["corrected_samples"] == 3
+    from models.toolkit.card import write_card
+    bundle = tmp_path / "card-bundle"
+    shutil.copytree(ROOT / "models" / "claim-classifier", bundle)
+    card = write_card(bundle, tmp_path / "no-data", samples).read_text()
+    assert "3 corrected samples" in card
 
     # a second export into the same folder is refused, the first is kept
     again = central_cli("export-labels", "--db", central_db, "--blobs",
