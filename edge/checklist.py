@@ -55,8 +55,15 @@ def claim_checklist(claim_id: str, profile: Profile) -> list[CheckItem]:
     for rp in profile.claim.required_photos:
         found = [(p, lb) for p, lb in labelled if _matches(p, lb, rp.category, rp.view, rp.document)]
         good = [p for p, _ in found if p.verified and p.quality_ok]
+        if rp.category == "plate":
+            # a plate read from a vehicle (or any other) photo shows the plate as well as a
+            # close-up does
+            good += [p for p, _ in labelled if p not in good and _plate_read(p) is not None]
         if len(good) >= rp.count:
-            items.append(CheckItem(f"photo: {rp.item}", "present", f"{len(good)} photo(s)",
+            read = [f"{f.value} read on a {p.category} photo" for p in good
+                    if p.category != "plate" and (f := _plate_read(p)) is not None]
+            items.append(CheckItem(f"photo: {rp.item}", "present", f"{len(good)} photo(s)"
+                                   + (f" ({'; '.join(read[:2])})" if read else ""),
                                    str(good[0].uuid)))
         elif found:
             p = found[0][0]
@@ -93,6 +100,12 @@ def cross_checks(labelled: list[tuple[Photo, dict[str, Label]]],
     where = ", ".join(f"{f.value} ({p.category})" for p, f in reads)
     return [CheckItem("cross-check: plate", "invalid", f"plates differ: {where}",
                       str(reads[0][0].uuid))]
+
+
+def _plate_read(photo: Photo) -> KeyField | None:
+    """The photo's plate field when it is valid and confidently read, else None."""
+    f = _latest_fields(photo).get("plate")
+    return f if f is not None and f.valid and f.confidence >= DOUBTFUL_BELOW else None
 
 
 def _latest_fields(photo: Photo) -> dict[str, KeyField]:

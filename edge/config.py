@@ -109,10 +109,12 @@ class DetectConfig:
     zoom_margin: float = 0.5            # crop margin around a zoomed box, as a fraction of its size
     zoom_max_boxes: int = 4             # at most this many second passes per photo
     zoom_labels: list[str] = field(default_factory=lambda: ["plate"])  # see the profiles
+    zoom_min_score: float = 0.1         # small boxes of zoom_labels from this score are zoomed; one
+                                        # under score_threshold is kept only if the zoom confirms it
     tile_categories: list[str] = field(default_factory=lambda: ["plate", "vin"])
     tile_min_side_px: int = 1600        # tile a photo this large when the first pass finds none
     read_plates: bool = True            # read plate text from plate detections (edge/plates.py)
-    plate_region: str = ""              # expected plate region: "us", "eu", "br" or "" (any)
+    plate_region: str = ""              # expected plate region: "us", "eu", "br", "cn" or "" (any)
     plate_reader: str = "plate-reader+rapidocr"  # bundle(s) or "rapidocr", in order of trust
     box_refiner: str = "box-refiner"    # bundle that moves boxes onto edges (edge/refine.py); "" = off
     refine_labels: list[str] = field(default_factory=lambda: ["vin"])  # labels it refines
@@ -300,7 +302,7 @@ def _check_vocabularies(p: Profile, path: Path) -> None:
             raise bad(f"claim.required_photos[{i}].document", rp.document, DOCUMENT_TYPES)
     if p.verify.consistency not in CONSISTENCY:
         raise bad("verify.consistency", p.verify.consistency, CONSISTENCY)
-    for key in ("score_threshold", "refine_min_score", "nms_iou"):
+    for key in ("score_threshold", "refine_min_score", "zoom_min_score", "nms_iou"):
         v = getattr(p.detect, key)
         if not 0.0 < v <= 1.0:
             raise ConfigError(f"{path}: key 'detect.{key}': {v} is not in (0, 1]")
@@ -314,8 +316,8 @@ def _check_vocabularies(p: Profile, path: Path) -> None:
     for c in p.detect.tile_categories:
         if c not in CATEGORIES:
             raise bad("detect.tile_categories", c, CATEGORIES)
-    if p.detect.plate_region not in ("", "us", "eu", "br"):
-        raise bad("detect.plate_region", p.detect.plate_region, ("", "us", "eu", "br"))
+    if p.detect.plate_region not in ("", "us", "eu", "br", "cn"):
+        raise bad("detect.plate_region", p.detect.plate_region, ("", "us", "eu", "br", "cn"))
     for c in p.ocr.categories:
         if c not in CATEGORIES:
             raise bad("ocr.categories", c, CATEGORIES)

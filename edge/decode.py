@@ -89,6 +89,7 @@ class DecodedImage:
     small: np.ndarray
     damage: str | None = None  # libjpeg's warning about damaged scan data (_decode_jpeg)
     _full: np.ndarray | None = field(default=None, repr=False)
+    _half: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def mime(self) -> str:
@@ -100,12 +101,28 @@ class DecodedImage:
             self._full = _decode(self.data, 1, self.exif.orientation)
         return self._full
 
-    def crop(self, x: float, y: float, w: float, h: float) -> np.ndarray:
-        """A crop in full-resolution pixel coordinates (clipped to the image)."""
-        full = self.full()
-        x0, y0 = max(0, int(x)), max(0, int(y))
-        x1, y1 = min(full.shape[1], int(np.ceil(x + w))), min(full.shape[0], int(np.ceil(y + h)))
-        return full[y0:y1, x0:x1]
+    def detail(self, scale: float) -> np.ndarray:
+        """The cheapest decode with at least ``scale`` of the full resolution: the reduced one
+        already made, a JPEG decoded at half size (about a third of a full 12 MP decode's
+        time), or the full image."""
+        if self.small.shape[1] >= scale * self.width:
+            return self.small
+        if scale <= 0.5 and self.format == "jpeg" and self._full is None:
+            if self._half is None:
+                self._half = _decode(self.data, 2, self.exif.orientation)
+            return self._half
+        return self.full()
+
+    def crop(self, x: float, y: float, w: float, h: float, min_width: float = 0) -> np.ndarray:
+        """A crop of a region given in full-resolution pixel coordinates (clipped to the image).
+        With ``min_width``, from the cheapest decode in which it is at least that many pixels
+        wide (``detail``), else at full resolution."""
+        img = self.detail(min(1.0, min_width / w)) if min_width and w > 0 else self.full()
+        sx, sy = img.shape[1] / self.width, img.shape[0] / self.height
+        x0, y0 = max(0, int(x * sx)), max(0, int(y * sy))
+        x1 = min(img.shape[1], int(np.ceil((x + w) * sx)))
+        y1 = min(img.shape[0], int(np.ceil((y + h) * sy)))
+        return img[y0:y1, x0:x1]
 
 
 def _orient(img: np.ndarray, orientation: int | None) -> np.ndarray:

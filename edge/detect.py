@@ -8,7 +8,10 @@ in input pixels. Decoding and NMS are numpy / OpenCV; boxes come back in origina
 Zoom: a detection whose box is small (short side under ``zoom_min_side_px`` original pixels, or
 area under ``zoom_max_fraction`` of the photo) is cropped with a margin from the full-resolution
 image, up-sampled to the detector's input and detected again; the second pass decides the final
-label and box (``zoomed: true``), or drops the candidate when it finds nothing there. When the
+label and box (``zoomed: true``), or drops the candidate when it finds nothing there. Small boxes
+of ``zoom_labels`` scoring from ``zoom_min_score`` (under the threshold: a plate far away is a
+few pixels in the first pass) are zoomed too, after the confident ones and away from what they
+found, and kept only when the second pass finds the object at the threshold. When the
 first pass finds nothing in a large photo whose category says a plate or VIN should be there, the
 photo is tiled and each tile goes through the detector.
 
@@ -234,18 +237,33 @@ class DetectTimings:
 def detect_photo(detector: Detector, small: np.ndarray, full, width: int, height: int,
                  cfg: DetectConfig, category: str | None = None, zoom: bool = True,
                  timings: DetectTimings | None = None,
-                 refiner: BoxRefiner | None = None) -> list[Detection]:
+                 refiner: BoxRefiner | None = None, crop=None) -> list[Detection]:
     """First pass on the reduced decode ``small`` (the whole photo), zoom second passes on crops
     of the full-resolution image (``full()`` gives it, decoded on first use), tiles when
     nothing was found where the category says there should be a plate or VIN, and the box
-    ``refiner`` (an edge.refine.BoxRefiner, or None) on ``cfg.refine_labels``."""
+    ``refiner`` (an edge.refine.BoxRefiner, or None) on ``cfg.refine_labels``.
+
+    ``crop(x, y, w, h, min_width)`` (``DecodedImage.crop``), when given, cuts the second
+    passes' regions from the cheapest decode that still gives the detector its input's
+    resolution (a 12 MP JPEG's half-size decode instead of the full one)."""
+    need = float(detector.size[0])
+
+    def cut(region):
+        return _crop(full(), region) if crop is None else crop(*region, min_width=need)
+
     t = time.perf_counter()
-    # the refiner also gets its labels' weaker boxes: moved onto the object they often pass
+    # the refiner also gets its labels' weaker boxes: moved onto the object they often pass;
+    # the zoom gets its labels' weaker small boxes (a distant plate): kept if it confirms them
     low = min(cfg.score_threshold, cfg.refine_min_score) if refiner is not None \
         else cfg.score_threshold
+    if zoom:
+        low = min(low, cfg.zoom_min_score)
     first = [d for d in detector.run_bgr(small, (0.0, 0.0, float(width), float(height)), low,
                                          cfg.nms_iou, cfg.max_detections)
-             if d.score >= cfg.score_threshold or d.label in cfg.refine_labels]
+             if d.score >= cfg.score_threshold or d.label in cfg.refine_labels
+             or (zoom and d.label in cfg.zoom_labels and d.score >= cfg.zoom_min_score)]
+    # confident boxes first: weak ones take the zoom passes that are left
+    first.sort(key=lambda d: (d.score < cfg.score_threshold, -d.score))
     if timings is not None:
         timings.first_ms = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
@@ -255,12 +273,21 @@ def detect_photo(detector: Detector, small: np.ndarray, full, width: int, height
         box = clip_box(d.box, width, height)
         if box[2] < 1 or box[3] < 1:
             continue
+        weak = d.score < cfg.score_threshold and d.label not in cfg.refine_labels
+        if weak and (zoomed >= cfg.zoom_max_boxes or
+                     not needs_zoom(box, width, height, d.label, cfg) or
+                     _near(box, d.label, final)):
+            # a weak box is a search for an object the confident ones missed (a distant
+            # plate, a second car's): it stays only where a zoom pass confirms it, away from
+            # the objects already found (not a part of one of them)
+            continue
         if zoom and zoomed < cfg.zoom_max_boxes and needs_zoom(box, width, height, d.label, cfg):
             zoomed += 1
             region = zoom_crop(box, width, height, cfg.zoom_margin)
-            crop = _crop(full(), region)
-            second = detector.run_bgr(crop, region, cfg.score_threshold, cfg.nms_iou)
+            second = detector.run_bgr(cut(region), region, cfg.score_threshold, cfg.nms_iou)
             best = pick_second_pass(box, second)
+            if best is not None and weak and _near(best.box, best.label, final):
+                continue
             if best is not None:
                 final.append(Detection(best.label, clip_box(best.box, width, height), best.score,
                                        zoomed=True))
@@ -269,11 +296,9 @@ def detect_photo(detector: Detector, small: np.ndarray, full, width: int, height
     n_tiles = 0
     if zoom and not final and category in cfg.tile_categories and \
             max(width, height) >= cfg.tile_min_side_px:
-        img = full()
         for region in tiles(width, height):
             n_tiles += 1
-            for d in detector.run_bgr(_crop(img, region), region, cfg.score_threshold,
-                                      cfg.nms_iou):
+            for d in detector.run_bgr(cut(region), region, cfg.score_threshold, cfg.nms_iou):
                 final.append(Detection(d.label, clip_box(d.box, width, height), d.score,
                                        zoomed=True))
         if final:
@@ -300,6 +325,15 @@ def detect_photo(detector: Detector, small: np.ndarray, full, width: int, height
                    cfg.max_detections)
         final = [final[k] for k in keep]
     return final
+
+
+def _near(box, label: str, found: list[Detection]) -> bool:
+    """``box`` overlaps (IoU > 0.05, or its centre inside) a ``found`` box of ``label``."""
+    x, y, w, h = box
+    cx, cy = x + w / 2, y + h / 2
+    return any(f.label == label and (iou_xywh(f.box, box) > 0.05 or
+                                     f.box[0] <= cx <= f.box[0] + f.box[2] and
+                                     f.box[1] <= cy <= f.box[1] + f.box[3]) for f in found)
 
 
 def refine_detections(refiner: BoxRefiner, small: np.ndarray, width: int, height: int,
@@ -388,7 +422,8 @@ class DetectStage:
         cat = r.category.label if r.category is not None else None
         refiner = self._get_refiner()
         r.detections = detect_photo(det, ctx.decoded.small, ctx.decoded.full, r.width, r.height,
-                                    self.cfg, category=cat, timings=self.last, refiner=refiner)
+                                    self.cfg, category=cat, timings=self.last, refiner=refiner,
+                                    crop=getattr(ctx.decoded, "crop", None))
         r.touched(model_identity(det.bundle))
         if refiner is not None and self.last.refined:
             r.touched(model_identity(refiner.bundle))

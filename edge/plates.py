@@ -12,7 +12,11 @@ checks the region's patterns:
   and digits with at least one of each. EU layouts vary too much to rewrite a read that has that
   generic shape: corrections (at most 2) apply only to a read that fits neither.
 - ``us``: 2 to 8 letters and digits (vanity plates exist: no correction, a plate of letters only
-  is valid).
+  is valid). The state name, slogan, dealer frame and sticker words a recogniser may read with
+  the registration are dropped first (``strip_plate_noise``).
+- ``cn``: the registration after the province character (``LAAAAA``, new-energy ``LAAAAAA``):
+  the readers read no Chinese characters, so a province glyph read as one Latin character in
+  front of a 6-character registration is dropped; letters I and O are not issued, read as 1, 0.
 
 Several candidates (recogniser alternatives, rectified or not) are scored, and the best
 pattern-valid one is kept; ``valid`` is false with a reason when none is.
@@ -28,7 +32,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Protocol
 
 import cv2
@@ -40,7 +44,7 @@ from .result import Detection, FieldValue
 
 log = logging.getLogger(__name__)
 
-REGIONS = ("us", "eu", "br")
+REGIONS = ("us", "eu", "br", "cn")
 
 # layout letters: L = letter, D = digit, A = either
 PATTERNS: dict[str, list[tuple[str, str]]] = {
@@ -50,7 +54,12 @@ PATTERNS: dict[str, list[tuple[str, str]]] = {
            ("LLLLDDD", "DE"), ("LLLDDD", "SE/HU"), ("LLDDDDD", "PL/CZ"),
            ("LLDDDD", "DE/AT"), ("LDDDDD", "DE")],
     "us": [],
+    # A: letter or digit; d, f: the letters D, F (new-energy plates)
+    "cn": [("LAAAAA", "CN"), ("LdAAAAA", "CN new energy"), ("LfAAAAA", "CN new energy"),
+           ("LDDDDDd", "CN new energy"), ("LDDDDDf", "CN new energy")],
 }
+# region label of a named layout in fields.plate (a layout shared by several countries: "eu")
+EU_COUNTRY = {"ES": "eu-es", "UK": "eu-uk", "DE": "eu-de"}
 TO_LETTER = {"0": "O", "1": "I", "2": "Z", "5": "S", "8": "B", "6": "G", "4": "A", "7": "T"}
 TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "U": "0", "I": "1", "L": "1", "J": "1", "Z": "2",
             "S": "5", "B": "8", "G": "6", "A": "4", "T": "7"}
@@ -71,6 +80,8 @@ def _fits(text: str, layout: str) -> bool:
         return False
     for c, k in zip(text, layout):
         if k == "L" and not c.isalpha() or k == "D" and not c.isdigit():
+            return False
+        if k.islower() and c != k.upper():
             return False
     return True
 
@@ -97,16 +108,81 @@ def _generic_eu(text: str) -> bool:
     return 4 <= len(text) <= 8 and bool(re.search(r"\d", text)) and bool(re.search(r"[A-Z]", text))
 
 
+# Words on US plates and their frames that are not the registration: state names, slogans,
+# the DMV web address, dealer frames, sticker months.
+_STATES = ("ALABAMA ALASKA ARIZONA ARKANSAS CALIFORNIA COLORADO CONNECTICUT DELAWARE FLORIDA "
+           "GEORGIA HAWAII IDAHO ILLINOIS INDIANA IOWA KANSAS KENTUCKY LOUISIANA MAINE MARYLAND "
+           "MASSACHUSETTS MICHIGAN MINNESOTA MISSISSIPPI MISSOURI MONTANA NEBRASKA NEVADA "
+           "NEWHAMPSHIRE NEWJERSEY NEWMEXICO NEWYORK NORTHCAROLINA NORTHDAKOTA OHIO OKLAHOMA "
+           "OREGON PENNSYLVANIA RHODEISLAND SOUTHCAROLINA SOUTHDAKOTA TENNESSEE TEXAS UTAH "
+           "VERMONT VIRGINIA WASHINGTON WESTVIRGINIA WISCONSIN WYOMING").split()
+_NOISE_WORDS = set(_STATES) | set(
+    "NEW NORTH SOUTH WEST RHODE ISLAND CAROLINA DAKOTA HAMPSHIRE JERSEY MEXICO YORK "
+    "THE OF AND IN FOR TO STATE STATES LAND GREAT FACES PLACES SUNSHINE LIVE FREE OR DIE "
+    "FAMOUS POTATOES FIRST FLIGHT GARDEN VACATIONLAND LINCOLN EMPIRE GOLDEN LONE STAR "
+    "GRAND CANYON SPIRIT AMERICA AMERICAS LAKES WILD WONDERFUL NATURAL BEAUTY ENCHANTMENT "
+    "TREASURE BIG SKY COUNTRY HEART DIXIE PEACH DISCOVER EXPLORE PURE MICHIGAN YOSEMITE "
+    "DMV GOV COM ORG WWW DEALER MOTORS AUTO AUTOS HONDA TOYOTA FORD CHEVROLET NISSAN "
+    "JAN FEB MAR APR MAY JUN JUL AUG SEP SEPT OCT NOV DEC USA US".split())
+
+
+def strip_plate_noise(text: str) -> str:
+    """The registration out of a US plate's read: words that are state names, slogans, web
+    addresses, dealer-frame or sticker words are dropped, and of what remains the run of
+    neighbouring tokens that looks most like a registration (2-8 characters, a digit in it,
+    the longest) is kept. A read that is only noise words is returned as it was (a vanity
+    plate may spell one)."""
+    up = text.upper()
+    tokens = [t for t in re.split(r"[^A-Z0-9]+", up) if t]
+    if len(tokens) <= 1:
+        v = tokens[0] if tokens else ""
+        # one run with a state name glued on (``CALIFORNIA7ABC123``)
+        for st in sorted(_STATES, key=len, reverse=True):
+            if len(v) > len(st) + 1 and (v.startswith(st) or v.endswith(st)):
+                rest = v[len(st):] if v.startswith(st) else v[:-len(st)]
+                if 2 <= len(rest) <= 8:
+                    return rest
+        return text
+    kept = [t for t in tokens if t not in _NOISE_WORDS]
+    if not kept:
+        return text
+    best = None
+    for i in range(len(kept)):
+        for j in range(i + 1, len(kept) + 1):
+            w = "".join(kept[i:j])
+            if len(w) > 8:
+                break
+            key = (len(w) >= 2, bool(re.search(r"\d", w)), len(w))
+            if best is None or key > best[0]:
+                best = (key, w)
+    return best[1] if best else text
+
+
+def _cn_registration(v: str) -> str:
+    """A Chinese read without its province: a 7-character read that is not a new-energy
+    registration but whose last 6 are a registration had the province glyph read as a Latin
+    character."""
+    if len(v) == 7 and not any(_fits(v, lay) for lay, name in PATTERNS["cn"] if len(lay) == 7) \
+            and _fits(v[1:], "LAAAAA"):
+        return v[1:]
+    return v
+
+
 def normalize_plate(text: str, region: str = "") -> PlateRead:
-    """Normalise a read plate for ``region`` ("us", "eu", "br", or "" for any of them)."""
-    v = _clean(text)
-    regions = [region] if region else list(REGIONS)
+    """Normalise a read plate for ``region`` ("us", "eu", "br", "cn", or "" for any of them)."""
     if region and region not in REGIONS:
         raise ValueError(f"unknown plate region {region!r} (known: {', '.join(REGIONS)})")
+    if region in ("", "us"):
+        text = strip_plate_noise(text)
+    v = _clean(text)
+    regions = [region] if region else [r for r in REGIONS if r != "cn"]
+    if region == "cn":
+        v = _cn_registration(v)
+        v = v[:1] + v[1:].replace("O", "0").replace("I", "1")
     if not v:
         return PlateRead("", False, "", "", 0, "no letters or digits read")
     # 1. exact layout match, most specific region first (BR layouts are strict)
-    for r in sorted(regions, key=lambda r: ("br", "eu", "us").index(r)):
+    for r in sorted(regions, key=lambda r: ("br", "cn", "eu", "us").index(r)):
         for layout, name in PATTERNS[r]:
             if _fits(v, layout):
                 return PlateRead(v, True, r, name, 0)
@@ -130,11 +206,30 @@ def normalize_plate(text: str, region: str = "") -> PlateRead:
         return PlateRead(v, True, "us", "US", 0)
     if region == "br":
         return PlateRead(v, False, "", "", 0, f"{v!r} fits neither LLLDDDD nor LLLDLDD")
+    if region == "cn":
+        return PlateRead(v, False, "", "", 0, f"{v!r} fits no Chinese registration (a letter "
+                         "and 5 letters or digits after the province; new energy: 6)")
     if region == "eu":
         return PlateRead(v, False, "", "", 0, f"{v!r} fits no European layout "
                          "(4-8 letters and digits, both kinds)")
     return PlateRead(v, False, "", "", 0, f"{v!r}: a plate has 2 to 8 letters and digits, "
                      f"this has {len(v)}")
+
+
+GENERIC = ("US", "EU generic")
+
+
+def region_of(p: PlateRead, region: str = "") -> str:
+    """The region ``fields.plate`` names, for a profile that names its ``region``: the country
+    where a named layout decides it (``eu-de``; ``eu`` for a layout several countries share),
+    else the region whose layout or loose shape the read fits (``br``, ``cn``, ``us``). With
+    region "" (any) it names none: the common US layouts (``DLLLDDD``, ``LLLDDDD``) are also
+    Belgian and old Brazilian ones, so no pattern decides."""
+    if not p.valid or not region or p.region != region:
+        return ""
+    if p.region == "eu" and p.pattern not in GENERIC:
+        return EU_COUNTRY.get(p.pattern, "eu")
+    return p.region
 
 
 def best_candidate(candidates: Iterable[tuple[str, float]], region: str = "") -> FieldValue | None:
@@ -146,11 +241,12 @@ def best_candidate(candidates: Iterable[tuple[str, float]], region: str = "") ->
         if not p.value:
             continue
         score = float(conf) * (0.9 ** p.corrections)
-        key = (p.valid, p.pattern != "" and p.pattern not in ("US", "EU generic"), score)
+        key = (p.valid, p.pattern != "" and p.pattern not in GENERIC, score)
         if best_key is None or key > best_key:
             best_key = key
+            reg = region_of(p, region)
             best = FieldValue(p.value, round(score, 4), p.valid, source="plate",
-                              reason=p.reason)
+                              reason=p.reason, region=reg, format=p.pattern if reg else "")
     return best
 
 
@@ -471,7 +567,7 @@ def _candidates(recognizer: PlateRecognizer, plate_bgr: np.ndarray,
     if isinstance(recognizer, CombinedPlateRecognizer):
         first, *rest = recognizer.members
         out = _candidates(first, plate_bgr, region)
-        if not any(PATTERNS[r] for r in ([region] if region else REGIONS)):
+        if region == "us":
             return out  # no layout to arbitrate (US): the later ones are not even asked
         for m in rest:
             out += [c for c in _candidates(m, plate_bgr, region)
@@ -486,9 +582,15 @@ def read_plate_image(plate_bgr: np.ndarray, recognizer: PlateRecognizer,
     return best_candidate(_candidates(recognizer, plate_bgr, region), region)
 
 
+# a plate crop at least this wide loses nothing for the readers (CTC input 128 px, RapidOCR's
+# views 48 px high): cut from a reduced decode when that is wide enough
+READ_MIN_WIDTH = 320
+
+
 def plate_crop(decoded, det: Detection, pad: float = 0.08) -> np.ndarray:
     x, y, w, h = det.box
-    return decoded.crop(x - pad * w, y - pad * h, w * (1 + 2 * pad), h * (1 + 2 * pad))
+    box = (x - pad * w, y - pad * h, w * (1 + 2 * pad), h * (1 + 2 * pad))
+    return decoded.crop(*box, min_width=READ_MIN_WIDTH)
 
 
 _DEFAULT: list = []
@@ -512,8 +614,7 @@ def read_plate_field(decoded, plates: list[Detection], region: str = "",
             fv = read_plate_image(plate_crop(decoded, d), rec, region)
             if fv is None:
                 continue
-            fv = FieldValue(fv.value, round(fv.confidence * d.score, 4), fv.valid, "plate",
-                            fv.reason)
+            fv = replace(fv, confidence=round(fv.confidence * d.score, 4))
             if best is None or (fv.valid, fv.confidence) > (best.valid, best.confidence):
                 best = fv
         return best

@@ -53,6 +53,8 @@ class FieldValue:
     valid: bool
     source: str = "ocr"
     reason: str = ""
+    region: str = ""   # plates: the region/format a layout decided (``us``, ``eu-de``, ``br``)
+    format: str = ""   # plates: that layout's name (``BR Mercosul``)
 
 
 @dataclass
@@ -114,8 +116,7 @@ class PhotoResult:
             out["text"] = [{"box": [[round(x, 1), round(y, 1)] for x, y in t.box], "text": t.text,
                             "score": round(t.score, 4)} for t in self.text]
         if self.fields:
-            out["fields"] = {k: {"value": f.value, "confidence": round(f.confidence, 4),
-                                 "valid": f.valid} for k, f in self.fields.items()}
+            out["fields"] = {k: _field(f) for k, f in self.fields.items()}
         if self.completeness is not None:
             out["completeness"] = self.completeness
         if self.model is not None:
@@ -124,3 +125,12 @@ class PhotoResult:
             out["models"] = [dict(m) for m in self.models]
         out["timings_ms"] = {k: round(v, 1) for k, v in self.timings_ms.items()}
         return out
+
+
+def _field(f: FieldValue) -> dict[str, Any]:
+    out: dict[str, Any] = {"value": f.value, "confidence": round(f.confidence, 4),
+                           "valid": f.valid}
+    if f.region:
+        out["region"] = f.region
+        out["format"] = f.format
+    return out

@@ -143,3 +143,59 @@ def test_missing_plate_reader_bundle_falls_back_to_rapidocr(tmp_path):
     from edge.plates import RapidPlateRecognizer, open_recognizer
     assert isinstance(open_recognizer(str(tmp_path / "none")), RapidPlateRecognizer)
     assert isinstance(open_recognizer("rapidocr"), RapidPlateRecognizer)
+
+
+@pytest.mark.parametrize("raw,value", [
+    ("CALIFORNIA 7ABC123", "7ABC123"),                # state name above the number
+    ("7ABC123 dmv.ca.gov", "7ABC123"),               # the DMV address under it
+    ("Sunshine State ABC D12", "ABCD12"),            # slogan; the number in two groups
+    ("Land of Lincoln  X 12345", "X12345"),
+    ("LAND OF ENCHANTMENT 7ABC123", "7ABC123"),      # a slogan word not in the list ("ENCHANTMENT" is)
+    ("JAN 24 TEXAS 4KRH440", "4KRH440"),             # sticker month, state name
+    ("CALIFORNIA7ABC123", "7ABC123"),                # the state name glued on in one read
+    ("Toyota of Escondido 5GRD613", "5GRD613"),      # dealer frame: the registration is kept
+])
+def test_us_registration_without_state_slogan_or_frame(raw, value):
+    p = normalize_plate(raw, "us")
+    assert (p.value, p.valid, p.region) == (value, True, "us")
+
+
+def test_a_vanity_plate_that_spells_a_noise_word_is_kept():
+    assert normalize_plate("TEXAS", "us").value == "TEXAS"
+    assert normalize_plate("FAMOUS", "us").value == "FAMOUS"
+
+
+@pytest.mark.parametrize("raw,value,pattern", [
+    ("A88731", "A88731", "CN"),
+    ("KA88731", "A88731", "CN"),          # the province glyph read as a Latin letter: dropped
+    ("AO8I31", "A08131", "CN"),           # no I or O is issued after the city letter
+    ("AD12345", "AD12345", "CN new energy"),
+])
+def test_cn_registration_after_the_province(raw, value, pattern):
+    p = normalize_plate(raw, "cn")
+    assert (p.value, p.valid, p.pattern) == (value, True, pattern)
+    assert not normalize_plate("A8873", "cn").valid
+
+
+@pytest.mark.parametrize("read,region,want", [
+    ("ABC1D23", "br", ("br", "BR Mercosul")),
+    ("ABCD123", "eu", ("eu-de", "DE")),
+    ("AB123CD", "eu", ("eu", "FR/IT/HR")),          # a layout several countries share
+    ("1234BCD", "eu", ("eu-es", "ES")),
+    ("7ABC123", "us", ("us", "US")),
+    ("A88731", "cn", ("cn", "CN")),
+    ("7ABC123", "", ("", "")),                      # any region: no layout decides (BE or CA?)
+])
+def test_plate_field_names_the_region_its_layout_decides(read, region, want):
+    fv = best_candidate([(read, 0.9)], region)
+    assert (fv.region, fv.format) == want
+
+
+def test_region_is_in_the_json_contract_only_when_decided():
+    from edge.result import FieldValue, PhotoResult
+    r = PhotoResult("x.jpg", fields={"plate": best_candidate([("ABC1D23", 0.9)], "br"),
+                                     "vin": FieldValue("1HGCM82633A004352", 0.9, True)})
+    out = r.to_contract()["fields"]
+    assert out["plate"] == {"value": "ABC1D23", "confidence": 0.9, "valid": True,
+                            "region": "br", "format": "BR Mercosul"}
+    assert "region" not in out["vin"]

@@ -52,7 +52,7 @@ def test_plate_field_from_detections_in_a_photo(rec):
         def __init__(self, img):
             self.img = img
 
-        def crop(self, x, y, w, h):
+        def crop(self, x, y, w, h, min_width=0):
             return self.img[max(0, int(y)):int(y + h), max(0, int(x)):int(x + w)]
 
     img = plate_closeup("QRS4321", 960, 540, seed=9)
@@ -61,6 +61,7 @@ def test_plate_field_from_detections_in_a_photo(rec):
             Detection("plate", (0, 0, 40, 20), 0.4)]
     fv = read_plate_field(Decoded(img), dets, "br", rec)
     assert fv.value == "QRS4321" and fv.valid and 0 < fv.confidence <= 0.9
+    assert (fv.region, fv.format) == ("br", "BR old")   # the layout named in fields.plate
 
 
 class _Fixed:

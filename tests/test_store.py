@@ -178,3 +178,29 @@ def test_claim_checklist_cross_checks_the_plate(tmp_path, setup):
     KeyField.update(value="ABC1234").where(KeyField.value == "ABC1284").execute()
     item = [i for i in claim_checklist("X", profile) if i.item == "cross-check: plate"][0]
     assert item.status == "present" and "on 3 photos" in item.detail
+
+
+def test_a_plate_read_on_a_vehicle_photo_counts_as_the_plate_photo(tmp_path, setup):
+    from edge.checklist import claim_checklist
+    from edge.store.schema import KeyField
+    profile, pipe, store = setup
+    ingest(write_photos(tmp_path / "in", 2), "P", pipe, store)
+    photos = list(Photo.select().where(Photo.claim == "P"))
+    assert all(p.category != "plate" for p in photos)   # street scenes: no plate close-up
+    KeyField.delete().where(KeyField.name == "plate").execute()
+
+    def plate_item():
+        return [i for i in claim_checklist("P", profile) if i.item == "photo: license plate"][0]
+
+    assert plate_item().status == "missing"
+    KeyField.create(photo=photos[0], name="plate", value="7ABC123", confidence=0.4, valid=True,
+                    source="plate")                     # doubtful read: not enough
+    assert plate_item().status == "missing"
+    KeyField.create(photo=photos[0], name="plate", value="ABC12345678", confidence=0.9,
+                    valid=False, source="plate")        # invalid read: not enough
+    assert plate_item().status == "missing"
+    KeyField.create(photo=photos[1], name="plate", value="7ABC123", confidence=0.9, valid=True,
+                    source="plate")
+    item = plate_item()
+    assert item.status == "present" and item.photo_uuid == str(photos[1].uuid)
+    assert "7ABC123 read on a" in item.detail

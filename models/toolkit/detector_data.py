@@ -12,6 +12,18 @@ from . import data as D
 
 LABELS = ["plate", "vin", "damage", "text_block"]
 
+# The plate photos' sources, each measured on its own (and held out in turn: leave one source
+# out). plate_photos splits by region; plate_scenes by the repository the photo came from.
+PLATE_SOURCES = ("openalpr-eu", "openalpr-br", "ucsd-us", "easypr-ccpd-cn")
+SOURCE_REGION = {"openalpr-eu": "eu", "openalpr-br": "br", "ucsd-us": "us", "easypr-ccpd-cn": "cn"}
+_SCENE_REPOS = {"dpetersonVT23/ece4424-spr22-proj": "ucsd-us"}
+
+
+def scene_source(source_repo: str, region: str) -> str:
+    """plate_scenes' per-source name: UCSD for its US repository, EasyPR+CCPD for the Chinese
+    ones (the CCPD samples are too few to stand alone)."""
+    return _SCENE_REPOS.get(source_repo, "easypr-ccpd-cn" if region == "cn" else f"other-{region}")
+
 
 def _text_blocks(lines: list[tuple[float, float, float, float]], W: int, H: int):
     """Merge receipt line boxes into text blocks: lines closer than ~1 line height join."""
@@ -41,7 +53,8 @@ def _text_blocks(lines: list[tuple[float, float, float, float]], W: int, H: int)
 
 
 def index(data_dir: str | Path) -> list[dict]:
-    """Samples: {source, path, boxes [(label, x, y, w, h) pixels], split, key, region, plate}."""
+    """Samples: {source, path, boxes [(label, x, y, w, h) pixels], split, key}; plate photos
+    also carry region, plates (the text of each plate box, in order) and plate_source."""
     d = Path(data_dir)
     out = []
 
@@ -56,7 +69,15 @@ def index(data_dir: str | Path) -> list[dict]:
     for r in rows("plate_photos"):
         add("plate_photos", d / "plate_photos" / r["image"],
             [("plate", *(float(r[k]) for k in ("x", "y", "w", "h")))], region=r["region"],
-            plate=r["plate"])
+            plates=[r["plate"]], plate_source=f"openalpr-{r['region']}")
+    scenes: dict[str, list[dict]] = {}
+    for r in rows("plate_scenes"):  # one row per plate: a photo may show several
+        scenes.setdefault(r["image"], []).append(r)
+    for image, rs in scenes.items():
+        add("plate_scenes", d / "plate_scenes" / image,
+            [("plate", *(float(r[k]) for k in ("x", "y", "w", "h"))) for r in rs],
+            region=rs[0]["region"], plates=[r["plate"] for r in rs],
+            plate_source=scene_source(rs[0]["source_repo"], rs[0]["region"]))
     for r in rows("vin_boxes"):
         cx, cy, w, h = (float(r[k]) * 256 for k in ("cx", "cy", "w", "h"))
         add("vin_boxes", d / "vin_boxes" / r["image"], [("vin", cx - w / 2, cy - h / 2, w, h)])

@@ -8,12 +8,18 @@ TFLite, numpy decoding, NMS, zoom second pass) on ../shared/data and prints:
   of small boxes (the ones the zoom rule applies to) with and without the zoom, AP50 (first
   pass, all scores >= 0.05), the mean IoU of each labelled box with its best detection (how
   tight the boxes are, not only whether past 0.5), and the latencies.
-- plates: detection recall/precision at IoU 0.5 per region on plate_photos, exact plate read end
-  to end from the full photo (detect -> zoom -> crop -> rectify -> recognise -> normalise), and
-  exact read on plate_crops (the crop is the whole image).
+  plate_photos and plate_scenes are reported per plate source (openalpr-eu, openalpr-br,
+  ucsd-us, easypr-ccpd-cn), with plate recall by the box's width in the photo's pixels.
+- plates: per plate source (models/toolkit/plate_eval.py): detection recall at IoU 0.5, recall
+  by plate width, exact plate read end to end from the full photo (detect -> zoom -> crop ->
+  rectify -> recognise -> normalise) and from the labelled box, the kinds of misread (O/0, I/1,
+  B/8, S/5, Z/2, dropped first/last character ...), the mean and the worst source; and exact
+  read on plate_crops (the crop is the whole image).
 
 Splits: the toolkit's hash split of the file name (models.toolkit.data.split_of); the detector
-was trained on ``train`` only, so ``test`` (default) and ``val`` are held out. The plate-reader
+was trained on ``train`` only, so ``test`` (default) and ``val`` are held out. ``--split all``
+with ``--sources SRC`` measures a source the models never saw (leave one source out:
+models/toolkit/plate_loso.py). The plate-reader
 bundle trains on the ``train`` split of plate_crops and plate_photos and picks its epoch on
 ``val``: plate_crops are read on ``test`` by default too.
 
@@ -37,7 +43,8 @@ from edge.detect import (DetectTimings, Detector, detect_photo, iou_xywh, needs_
                          open_detector)
 from edge.refine import open_refiner
 
-from .detector_data import LABELS, index, load
+from .detector_data import LABELS, PLATE_SOURCES, SOURCE_REGION, index, load
+from .plate_eval import width_bucket
 
 
 def _decode(path: str):
@@ -107,7 +114,8 @@ def _common(prog, argv):
 
 def main_detect(argv=None) -> int:
     ap = _common("claim-edge eval detect", argv)
-    ap.add_argument("--sets", default="plate_photos,vin_boxes,damage_boxes,receipts")
+    ap.add_argument("--sets", default="plate_photos,plate_scenes,vin_boxes,damage_boxes,receipts",
+                    help="data sets (plate_photos and plate_scenes are reported per plate source)")
     ap.add_argument("--refiner", default=None, help="box refiner bundle (default: the "
                     "profile's detect.box_refiner); every class is also scored without it")
     a = ap.parse_args(argv)
@@ -126,8 +134,15 @@ def main_detect(argv=None) -> int:
     low = replace(cfg, score_threshold=0.05, max_detections=100)
     metrics = {}
     first_ms, zoom_ms, zooms = [], [], []
+    groups = []  # plate photos: one group per plate source (edge of a region), else per set
     for src in sets:
-        lst = [s for s in samples if s["source"] == src]
+        if src in ("plate_photos", "plate_scenes"):
+            groups += [(ps, src) for ps in PLATE_SOURCES if any(
+                s["source"] == src and s["plate_source"] == ps for s in samples)]
+        else:
+            groups.append((src, src))
+    for src, set_name in groups:
+        lst = [s for s in samples if s["source"] == set_name and s.get("plate_source", src) == src]
         if a.limit:
             lst = lst[:a.limit]
         if not lst:
@@ -156,7 +171,8 @@ def main_detect(argv=None) -> int:
                                          "tp_nozoom": 0, "det_nozoom": 0, "small_zoom": 0,
                                          "small_nozoom": 0, "tp_norefine": 0,
                                          "det_norefine": 0, "small_norefine": 0,
-                                         "ap_records": [], "best_iou": []})
+                                         "ap_records": [], "best_iou": [],
+                                         "widths": {b[2]: [0, 0] for b in WIDTH_BUCKETS}})
                 small = [needs_zoom(g, W, H, lab, replace(cfg, zoom_labels=LABELS)) for g in gts]
                 m["n_gt"] += len(gts)
                 m["n_small"] += sum(small)
@@ -167,6 +183,11 @@ def main_detect(argv=None) -> int:
                     m[f"tp_{key}"] += sum(tp)
                     m[f"det_{key}"] += len(dd)
                     m[f"small_{key}"] += sum(1 for i in used if small[i])
+                    if key == "zoom":  # recall by the box's width in the photo's pixels
+                        for i, g in enumerate(gts):
+                            wb = m["widths"][width_bucket(g[2])]
+                            wb[0] += 1
+                            wb[1] += i in used
                 # how well each labelled box is covered, not only whether past 0.5
                 m["best_iou"] += [max((iou_xywh(d.box, g) for d in with_zoom if d.label == lab),
                                       default=0.0) for g in gts]
@@ -186,16 +207,22 @@ def main_detect(argv=None) -> int:
                  "small_recall": m["small_zoom"] / m["n_small"] if m["n_small"] else None,
                  "small_recall_no_zoom": m["small_nozoom"] / m["n_small"] if m["n_small"] else None,
                  "ap50_first_pass": ap50(m["ap_records"], m["n_gt"]),
-                 "mean_best_iou": float(np.mean(m["best_iou"]))}
+                 "mean_best_iou": float(np.mean(m["best_iou"])),
+                 "recall_by_width": {k: {"boxes": v[0], "recall": v[1] / v[0] if v[0] else None}
+                                     for k, v in m["widths"].items()}}
             metrics[f"{src}/{lab}"] = r
             sr = "" if r["small_recall"] is None else (
                 f"; small ({m['n_small']}) recall {r['small_recall']:.3f} vs "
                 f"{r['small_recall_no_zoom']:.3f} without zoom")
-            print(f"{src:<13} {lab:<10} {len(lst):>4} photos {m['n_gt']:>5} boxes: recall@0.5 "
+            print(f"{src:<14} {lab:<10} {len(lst):>4} photos {m['n_gt']:>5} boxes: recall@0.5 "
                   f"{r['recall']:.3f} (no zoom {r['recall_no_zoom']:.3f}, no refiner "
                   f"{r['recall_no_refiner']:.3f}), precision {r['precision']:.3f} (no zoom "
                   f"{r['precision_no_zoom']:.3f}, no refiner {r['precision_no_refiner']:.3f}), AP50 "
                   f"{r['ap50_first_pass']:.3f}, mean IoU {r['mean_best_iou']:.3f}{sr}", flush=True)
+            if lab == "plate":
+                print(f"{'':<13} plate recall by width (px): " + ", ".join(
+                    f"{k} {v['recall']:.2f} ({v['boxes']})" for k, v in
+                    r["recall_by_width"].items() if v["boxes"]), flush=True)
     lat = {"first_pass_median_ms": float(np.median(first_ms)) if first_ms else None,
            "zoom_pass_median_ms_when_zooming": float(np.median(zoom_ms)) if zoom_ms else None,
            "zooms_per_photo_mean": float(np.mean(zooms)) if zooms else None,
@@ -207,6 +234,23 @@ def main_detect(argv=None) -> int:
     if a.json:
         Path(a.json).write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     return 0
+
+
+def _wide(s: dict, factor: float):
+    """The photo of sample ``s`` as a wide shot (plate_eval.wide_shot), JPEG-encoded and decoded
+    as the runtime would; the sample with its boxes moved."""
+    import zlib
+
+    import cv2
+
+    from edge.samples import jpeg_bytes
+
+    from .plate_eval import wide_shot
+    bgr = cv2.imread(s["path"], cv2.IMREAD_COLOR)
+    frame, boxes = wide_shot(bgr, s["boxes"], factor, zlib.crc32(s["key"].encode()))
+    data = jpeg_bytes(frame, quality=90)
+    return decode_bytes(data, s["path"], max_pixels=120_000_000, classify_side=640), \
+        {**s, "boxes": boxes}
 
 
 def _read_crops(data_dir, split, rec, limit=0):
@@ -240,6 +284,17 @@ def main_plates(argv=None) -> int:
     ap.add_argument("--skip-crops", action="store_true")
     ap.add_argument("--reader", help="plate recogniser: rapidocr, a plate_reader bundle name or "
                     "folder, or several joined by + (default: the profile's detect.plate_reader)")
+    ap.add_argument("--sources", default=",".join(PLATE_SOURCES),
+                    help=f"plate photo sources to measure (default: {','.join(PLATE_SOURCES)})")
+    ap.add_argument("--head", help="a detector head trained with `models.toolkit.detector train "
+                    "--no-export --head PATH`, run on the --model bundle's int8 trunk (before "
+                    "any export; the leave-one-source-out runs)")
+    ap.add_argument("--wide", type=float, default=1.0, help="measure wide shots: each photo "
+                    "placed at its own resolution in a frame this many times larger (its blurred "
+                    "enlargement), so a plate 10%% of the width becomes 10/F %%")
+    ap.add_argument("--region", choices=["source", "profile"], default="source",
+                    help="plate region the reads are normalised for: each source's own (a device "
+                    "set up for its country; default) or the profile's detect.plate_region")
     a = ap.parse_args(argv)
     from edge.plates import open_recognizer, read_plate_field
     prof = load_profile(a.profile)
@@ -253,47 +308,47 @@ def main_plates(argv=None) -> int:
     det: Detector | None = None
     try:
         det = open_detector(a.model or cfg.detector, a.threads)
+        name = f"{det.bundle.name} {det.bundle.version}"
+        if a.head:  # a trained head on that bundle's int8 trunk (models/toolkit/detector_trunk)
+            from .detector_trunk import HeadDetector
+            det = HeadDetector(a.head, det.bundle.model_file, a.threads)
+            name = det.name
     except Exception as e:  # noqa: BLE001
-        print(f"no detector ({e}): plate_photos skipped", flush=True)
+        print(f"no detector ({e}): plate photos skipped", flush=True)
     if det is not None:
-        lst = _samples(a.data_dir, a.split, ["plate_photos"])
-        if a.limit:
-            lst = lst[:a.limit]
-        print(f"eval plates: {det.bundle.name} {det.bundle.version}, recogniser {rec.name}, "
-              f"plate_photos split {a.split} ({len(lst)} photos)", flush=True)
+        from .plate_eval import SourceTally, evaluate_photo, format_source, format_summary, summary
+        sources = a.sources.split(",")
+        unknown = set(sources) - set(PLATE_SOURCES)
+        if unknown:
+            raise SystemExit(f"--sources: unknown {sorted(unknown)} (known: "
+                             f"{', '.join(PLATE_SOURCES)})")
+        lst = [s for s in _samples(a.data_dir, a.split, ["plate_photos", "plate_scenes"])
+               if s["plate_source"] in sources]
+        print(f"eval plates: {name}, recogniser {rec.name}, "
+              f"split {a.split}, region {'per source' if a.region == 'source' else repr(cfg.plate_region)}"
+              f" ({len(lst)} photos)", flush=True)
         per = {}
-        for s in lst:
-            dec = _decode(s["path"])
-            gt = s["boxes"][0][1:]
-            dets = detect_photo(det, dec.small, dec.full, dec.width, dec.height, cfg)
-            plates = [d for d in dets if d.label == "plate"]
-            m = per.setdefault(s["region"], {"n": 0, "tp": 0, "det": 0, "read": 0, "read_gt_box": 0, "ms": [],
-                                             "wrong": []})
-            m["n"] += 1
-            m["det"] += len(plates)
-            m["tp"] += any(iou_xywh(d.box, gt) >= 0.5 for d in plates)
-            t = time.perf_counter()
-            fv = read_plate_field(dec, plates, s["region"], rec) if plates else None
-            m["ms"].append((time.perf_counter() - t) * 1000)
-            got = fv.value if fv else ""
-            m["read"] += got == s["plate"]
-            # the recogniser alone on the labelled box (isolates detection from recognition)
-            from edge.result import Detection
-            gv = read_plate_field(dec, [Detection("plate", tuple(gt), 1.0)], s["region"], rec)
-            m["read_gt_box"] += (gv.value if gv else "") == s["plate"]
-            if got != s["plate"] and len(m["wrong"]) < 6:
-                m["wrong"].append(f"{s['plate']}->{got or '(none)'}")
-        tot = {k: sum(m[k] for m in per.values()) for k in ("n", "tp", "det", "read", "read_gt_box")}
-        for reg, m in sorted(per.items()) + [("all", tot)]:
-            r = {"photos": m["n"], "detection_recall": m["tp"] / m["n"],
-                 "detection_precision": m["tp"] / max(1, m["det"]),
-                 "exact_read": m["read"] / m["n"], "exact_read_from_labelled_box": m["read_gt_box"] / m["n"]}
-            metrics[f"plate_photos/{reg}"] = r
-            extra = f"; misses e.g. {', '.join(m['wrong'])}" if m.get("wrong") else ""
-            print(f"plate_photos {reg:<4} {m['n']:>4} photos: detection recall@0.5 "
-                  f"{r['detection_recall']:.3f}, precision {r['detection_precision']:.3f}, "
-                  f"exact read end to end {r['exact_read']:.3f} (from the labelled box "
-                  f"{r['exact_read_from_labelled_box']:.3f}){extra}", flush=True)
+        for src in sources:
+            tally = SourceTally()
+            todo = [s for s in lst if s["plate_source"] == src]
+            if a.limit:
+                todo = todo[:a.limit]
+            for k, s in enumerate(todo):
+                region = SOURCE_REGION[src] if a.region == "source" else cfg.plate_region
+                if a.wide > 1:
+                    dec, s = _wide(s, a.wide)
+                else:
+                    dec = _decode(s["path"])
+                evaluate_photo(tally, dec, s, det, rec, cfg, region)
+                if (k + 1) % 100 == 0:
+                    print(f"  {src}: {k + 1}/{len(todo)} photos", flush=True)
+            if not tally.photos:
+                continue
+            per[src] = metrics[f"plates/{src}"] = tally.as_dict()
+            for line in format_source(src, per[src]):
+                print(line, flush=True)
+        metrics["summary"] = summary(per)
+        print(format_summary(metrics["summary"]), flush=True)
     if not a.skip_crops:
         ok, n, ms, wrong = _read_crops(a.data_dir, a.crops_split, rec, a.limit)
         metrics["plate_crops"] = {"crops": n, "exact_read": ok / max(1, n),

@@ -77,6 +77,24 @@ def real_samples(data_dir, corrections_from=()) -> list[dict]:
         out.append({"path": str(d / "plate_photos" / r["image"]), "text": r["plate"],
                     "box": [float(r[k]) for k in ("x", "y", "w", "h")],
                     "split": D.split_of(key), "key": key, "region": r["region"]})
+    for s in out:
+        s.setdefault("source", "corrections" if s.get("corrected") else
+                     "openalpr-us-crops" if s["box"] is None else f"openalpr-{s['region']}")
+    from .detector_data import scene_source
+    from .plate_eval import registration
+    for r in D.read_labels(d, "plate_scenes"):
+        # one row per plate; the photo's hash split, as the detector's
+        key = f"plate_scenes/{Path(r['image']).name}"
+        out.append({"path": str(d / "plate_scenes" / r["image"]),
+                    "text": registration(r["plate"], r["region"]),
+                    "box": [float(r[k]) for k in ("x", "y", "w", "h")], "split": D.split_of(key),
+                    "key": f"{key}#{r['x']},{r['y']}", "region": r["region"],
+                    "source": scene_source(r["source_repo"], r["region"])})
+    for r in D.read_labels(d / "plate_scenes", "crops"):
+        key = f"plate_scenes/crops/{Path(r['image']).name}"
+        out.append({"path": str(d / "plate_scenes" / "crops" / r["image"]), "text": r["plate"],
+                    "box": None, "split": D.split_of(key), "key": key, "region": r["region"],
+                    "source": f"crops-{r['region']}"})
     return [s for s in out if s["text"] and all(c in ALPHABET for c in s["text"])]
 
 
@@ -332,17 +350,24 @@ def main(argv=None):
     ap.add_argument("--corrections", action="append", default=[], metavar="EXPORT_DIR",
                     help="fold in the corrected plates of an export of `claim-edge central "
                          "export-labels` (train split; repeatable)")
+    ap.add_argument("--exclude-source", default="", help="plate sources left out of training and "
+                    "validation (comma-separated: openalpr-eu, openalpr-br, ucsd-us, "
+                    "easypr-ccpd-cn): the leave-one-source-out runs")
     a = ap.parse_args(argv)
     log = lambda m: print(m, flush=True)  # noqa: E731
-    S = real_samples(a.data_dir, a.corrections)
+    excluded = {x for x in a.exclude_source.split(",") if x}
+    S = [s for s in real_samples(a.data_dir, a.corrections) if s["source"] not in excluded]
     if a.corrections:
         log(f"[plates] {corrections.count(S)} corrected plates from {', '.join(a.corrections)}")
+    if excluded:
+        log(f"[plates] left out: {', '.join(sorted(excluded))}")
+    wtag = "-no-" + "-".join(sorted(excluded)) if excluded else ""
     if a.cmd == "shapes":
         fit_shapes(S, Path(a.out), log, a.version,
                    added_by="python -m models.toolkit.plates_ctc " + " ".join(argv))
         return 0
     torch.set_num_threads(a.threads)
-    weights = {int(v): CACHE / f"ctc-seed{int(v)}.pt" for v in a.seeds.split(",")} \
+    weights = {int(v): CACHE / f"ctc-seed{int(v)}{wtag}.pt" for v in a.seeds.split(",")} \
         if a.cmd == "ensemble" else {}
     for seed, wp in weights.items():
         if not wp.is_file():
@@ -366,7 +391,7 @@ def main(argv=None):
         net = EnsembleCtc(members).eval()
     else:
         net = train(X, Y, a.epochs, log, Xv, Yv, a.seed)
-        torch.save(net.state_dict(), CACHE / f"ctc-seed{a.seed}.pt")
+        torch.save(net.state_dict(), CACHE / f"ctc-seed{a.seed}{wtag}.pt")
     acc = evaluate(net, Xv, Yv)
     log(f"[plates] float val exact {acc:.3f}")
     export(net, X, Path(a.out), val_exact=acc, version=a.version or "1.0.0",

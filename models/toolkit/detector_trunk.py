@@ -1,0 +1,104 @@
+"""The detector's frozen trunk features read out of a shipped int8 detector graph.
+
+The trunk (EfficientNet-Lite0, ImageNet weights) is frozen: every detector bundle carries the
+same trunk, quantized. Its three level outputs are the inputs of the head's 1x1 lateral
+convolutions, so LiteRT, keeping its intermediate tensors, gives them for a view in ~10 ms where
+PyTorch's float trunk takes ~30-50x longer on a loaded 2-core CPU. They are the int8 values the
+deployed model's head sees (correlation with the float trunk 0.994-0.996 on plate photos), so a
+head trained on them learns what it will run on.
+
+    python -m models.toolkit.detector train DATA --trunk int8   (features from models/detector)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+LEVEL_CH = (40, 112, 320)   # same as models.toolkit.detector.LEVEL_CH
+LATERAL_CH = 48
+
+
+class Int8Trunk:
+    """Callable on a float32 NHWC batch (RGB 0..255, the detector's input) -> the three level
+    features as NCHW float32 arrays, dequantized."""
+
+    def __init__(self, model_path: str, threads: int = 2):
+        import hashlib
+
+        from ai_edge_litert.interpreter import Interpreter
+        self.path = str(model_path)
+        with open(self.path, "rb") as f:  # features of one graph are cached apart from another's
+            self.key = hashlib.sha256(f.read()).hexdigest()[:8]
+        self.it = Interpreter(model_path=self.path, experimental_preserve_all_tensors=True,
+                              num_threads=threads)
+        self.it.allocate_tensors()
+        tensors = {d["index"]: d for d in self.it.get_tensor_details()}
+        found = {}
+        for op in self.it._get_ops_details():
+            if op["op_name"] != "CONV_2D":
+                continue
+            src, dst = tensors[op["inputs"][0]], tensors[op["outputs"][0]]
+            if dst["shape"][-1] == LATERAL_CH and src["shape"][-1] in LEVEL_CH:
+                found[int(src["shape"][-1])] = src
+        if set(found) != set(LEVEL_CH):
+            raise ValueError(f"{model_path}: no head laterals on trunk outputs {LEVEL_CH} "
+                             f"(found {sorted(found)}): not a detector graph of this recipe")
+        self.levels = [found[c] for c in LEVEL_CH]
+        self.input = self.it.get_input_details()[0]
+
+    def __call__(self, x_nhwc: np.ndarray) -> list[np.ndarray]:
+        out = [[], [], []]
+        for x in x_nhwc:
+            self.it.set_tensor(self.input["index"], x[None].astype(np.float32))
+            self.it.invoke()
+            for k, d in enumerate(self.levels):
+                scale, zero = d["quantization"]
+                q = self.it.get_tensor(d["index"]).astype(np.float32)
+                out[k].append(np.transpose((q - zero) * scale, (0, 3, 1, 2))[0])
+        return [np.stack(o) for o in out]
+
+
+class HeadDetector:
+    """A trained head (``detector train --no-export --head PATH``) on the int8 trunk of a shipped
+    bundle, behind the runtime's Detector interface (``size``, ``labels``, ``run_bgr``), so that
+    ``edge.detect.detect_photo`` (zoom included) and the evaluation commands run it before any
+    int8 export: the leave-one-source-out heads are measured this way. The head runs in float
+    (the exported bundle's head is int8: its figures can differ slightly)."""
+
+    def __init__(self, head_path: str, trunk_bundle: str, threads: int = 2):
+        import torch
+
+        from .detector import SIZE, STRIDES, Head
+        from .detector_data import LABELS
+        torch.set_num_threads(threads)
+        self.trunk = Int8Trunk(str(trunk_bundle), threads)
+        self.head = Head()
+        self.head.load_state_dict(torch.load(head_path))
+        self.head.eval()
+        self.size = (SIZE, SIZE)
+        self.labels = list(LABELS)
+        self.strides = STRIDES
+        self.name = f"head {head_path} on the int8 trunk of {trunk_bundle}"
+
+    def run_bgr(self, bgr, region, score_threshold: float, nms_iou: float, max_out: int = 50):
+        import cv2
+        import torch
+
+        from edge.detect import decode_level, nms, to_original
+        from edge.result import Detection
+        w_in, h_in = self.size
+        h0, w0 = bgr.shape[:2]
+        interp = cv2.INTER_AREA if w0 > w_in and h0 > h_in else cv2.INTER_LINEAR
+        x = cv2.cvtColor(cv2.resize(bgr, (w_in, h_in), interpolation=interp),
+                         cv2.COLOR_BGR2RGB).astype(np.float32)
+        with torch.no_grad():
+            outs = self.head([torch.from_numpy(f) for f in self.trunk(x[None])])
+        B, S, C = [], [], []
+        for stride, (c, b) in zip(self.strides, outs):
+            bb, s, k = decode_level(c[0].permute(1, 2, 0).numpy(), b[0].permute(1, 2, 0).numpy(),
+                                    stride, score_threshold)
+            B.append(bb); S.append(s); C.append(k)
+        boxes, scores, classes = np.concatenate(B), np.concatenate(S), np.concatenate(C)
+        keep = nms(boxes, scores, classes, nms_iou, max_out)
+        orig = to_original(boxes[keep], w_in, h_in, region)
+        return [Detection(self.labels[int(classes[k])], tuple(float(v) for v in b),
+                          float(scores[k])) for k, b in zip(keep, orig)]

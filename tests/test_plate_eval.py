@@ -1,0 +1,121 @@
+"""Plates measured by source (``claim-edge eval plates``) on a small generated data folder laid
+out like ../shared/data: each source reported on its own, widths bucketed, misreads named."""
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.samples import plate_closeup, plate_rect, street_scene
+from models.toolkit.plate_eval import miss_kind, registration, width_bucket
+
+
+@pytest.mark.parametrize("truth,read,kinds", [
+    ("7ABC123", "7ABC123", []),
+    ("AB0123", "ABO123", ["O/0"]),
+    ("1BS5", "I8S5", ["I/1", "B/8"]),
+    ("Z2XY", "22XY", ["Z/2"]),
+    ("7ABC123", "ABC123", ["dropped first"]),
+    ("7ABC123", "7ABC12", ["dropped last"]),
+    ("7ABC123", "7ABC1234", ["extra character"]),
+    ("7ABC123", "7AXC123", ["other swap"]),
+    ("7ABC123", "", ["not read"]),
+    ("7ABC123", "ZZ", ["other"]),
+])
+def test_misread_kinds(truth, read, kinds):
+    assert miss_kind(truth, read) == kinds
+
+
+def test_registration_drops_only_a_chinese_province():
+    assert registration("京A88731", "cn") == "A88731"
+    assert registration("A88731", "cn") == "A88731"
+    assert registration("ABC1234", "br") == "ABC1234"
+    assert [width_bucket(w) for w in (12, 40, 79.9, 80, 160, 900)] == \
+        ["<40", "40-80", "40-80", "80-160", ">160", ">160"]
+
+
+def _closeup(folder, name, text, w=960, h=540, seed=0):
+    cv2.imwrite(str(folder / name), plate_closeup(text, w, h, seed=seed))
+    return plate_rect(w, h)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    (d / "plate_photos").mkdir()
+    (d / "plate_scenes" / "images").mkdir(parents=True)
+    photos = [("eu1.jpg", "eu", "AB123CD"), ("eu2.jpg", "eu", "ZG456HR"),
+              ("br1.jpg", "br", "ABC1234"), ("br2.jpg", "br", "RIO2A18")]
+    with open(d / "plate_photos" / "labels.csv", "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(["image", "region", "x", "y", "w", "h", "plate"])
+        for k, (name, region, text) in enumerate(photos):
+            wr.writerow([name, region, *_closeup(d / "plate_photos", name, text, seed=k), text])
+    with open(d / "plate_scenes" / "labels.csv", "w", newline="", encoding="utf-8") as f:
+        wr = csv.writer(f)
+        wr.writerow(["image", "source_repo", "source_path", "region", "x", "y", "w", "h", "plate"])
+        for k, text in enumerate(["7XYZ123", "4ABC567"]):
+            name = f"images/us{k}.jpg"
+            wr.writerow([name, "dpetersonVT23/ece4424-spr22-proj", "x", "us",
+                         *_closeup(d / "plate_scenes", name, text, seed=10 + k), text])
+        # a Chinese scene with two plates side by side (the province is not drawn: the readers
+        # do not read it, and it is not compared)
+        left = plate_closeup("A12345", 640, 360, seed=20)
+        right = plate_closeup("B67890", 640, 360, seed=21)
+        cv2.imwrite(str(d / "plate_scenes" / "images" / "cn0.jpg"),
+                    np.vstack([np.hstack([left, right]), street_scene(1280, 600, seed=4)]))
+        x, y, w, h = plate_rect(640, 360)
+        wr.writerow(["images/cn0.jpg", "liuruoze/EasyPR", "x", "cn", x, y, w, h, "京A12345"])
+        wr.writerow(["images/cn0.jpg", "liuruoze/EasyPR", "x", "cn", x + 640, y, w, h, "沪B67890"])
+        # a wide street shot with a small plate (40-80 px wide)
+        img = street_scene(1600, 900, seed=3)
+        small = cv2.resize(plate_closeup("C24680", 960, 540, seed=22)[200:340, 130:830], (70, 14),
+                           interpolation=cv2.INTER_AREA)
+        img[600:614, 700:770] = small
+        cv2.imwrite(str(d / "plate_scenes" / "images" / "cn1.jpg"), img)
+        wr.writerow(["images/cn1.jpg", "liuruoze/EasyPR", "x", "cn", 700, 600, 70, 14, "京C24680"])
+    return d
+
+
+@pytest.fixture(scope="module")
+def metrics(data_dir, tmp_path_factory):
+    from models.toolkit.detector_eval import main_plates
+    out = tmp_path_factory.mktemp("out") / "m.json"
+    assert main_plates([str(data_dir), "--split", "all", "--skip-crops", "--json", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+def test_each_source_is_reported_on_its_own(metrics):
+    got = {k: (v["photos"], v["plates"]) for k, v in metrics.items() if k.startswith("plates/")}
+    assert got == {"plates/openalpr-eu": (2, 2), "plates/openalpr-br": (2, 2),
+                   "plates/ucsd-us": (2, 2), "plates/easypr-ccpd-cn": (2, 3)}
+    s = metrics["summary"]
+    assert s["sources"] == ["openalpr-eu", "openalpr-br", "ucsd-us", "easypr-ccpd-cn"]
+    for k in ("detection_recall", "exact_read"):
+        vals = [metrics[f"plates/{x}"][k] for x in s["sources"]]
+        assert s[k]["worst"] == min(vals) and s[k]["mean"] == pytest.approx(np.mean(vals))
+
+
+def test_width_buckets_count_every_plate(metrics):
+    cn = metrics["plates/easypr-ccpd-cn"]["recall_by_width"]
+    assert cn["40-80"]["plates"] == 1 and cn["80-160"]["plates"] == 0 and cn[">160"]["plates"] == 2
+    for src in ("openalpr-eu", "openalpr-br", "ucsd-us"):
+        b = metrics[f"plates/{src}"]["recall_by_width"]
+        assert b[">160"]["plates"] == 2 and sum(v["plates"] for v in b.values()) == 2
+
+
+def test_clear_close_plates_are_found_and_read(metrics):
+    # generated close-ups, the kind the shipped models read (tests/test_plates_read.py)
+    for src in ("openalpr-eu", "openalpr-br", "ucsd-us"):
+        m = metrics[f"plates/{src}"]
+        assert m["detection_recall"] == 1.0 and m["exact_read_from_labelled_box"] == 1.0, (src, m)
+    # the two Chinese plates side by side are each found and read without their province
+    cn = metrics["plates/easypr-ccpd-cn"]
+    assert cn["recall_by_width"][">160"]["recall"] == 1.0
+    assert cn["exact_read_from_labelled_box"] >= 2 / 3, cn
+    # every miss is named
+    for src in metrics["summary"]["sources"]:
+        m = metrics[f"plates/{src}"]
+        assert sum(m["misreads"].values()) >= round(m["plates"] * (1 - m["exact_read"])), m
