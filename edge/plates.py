@@ -40,6 +40,8 @@ import numpy as np
 
 from .documents.doctype import softmax
 from .documents.normalize import normalize_plate as _clean
+from .plate_noise import strip_plate_noise
+from .plate_rectify import rectify
 from .result import Detection, FieldValue
 
 log = logging.getLogger(__name__)
@@ -106,56 +108,6 @@ def _coerce(text: str, layout: str) -> tuple[str, int] | None:
 
 def _generic_eu(text: str) -> bool:
     return 4 <= len(text) <= 8 and bool(re.search(r"\d", text)) and bool(re.search(r"[A-Z]", text))
-
-
-# Words on US plates and their frames that are not the registration: state names, slogans,
-# the DMV web address, dealer frames, sticker months.
-_STATES = ("ALABAMA ALASKA ARIZONA ARKANSAS CALIFORNIA COLORADO CONNECTICUT DELAWARE FLORIDA "
-           "GEORGIA HAWAII IDAHO ILLINOIS INDIANA IOWA KANSAS KENTUCKY LOUISIANA MAINE MARYLAND "
-           "MASSACHUSETTS MICHIGAN MINNESOTA MISSISSIPPI MISSOURI MONTANA NEBRASKA NEVADA "
-           "NEWHAMPSHIRE NEWJERSEY NEWMEXICO NEWYORK NORTHCAROLINA NORTHDAKOTA OHIO OKLAHOMA "
-           "OREGON PENNSYLVANIA RHODEISLAND SOUTHCAROLINA SOUTHDAKOTA TENNESSEE TEXAS UTAH "
-           "VERMONT VIRGINIA WASHINGTON WESTVIRGINIA WISCONSIN WYOMING").split()
-_NOISE_WORDS = set(_STATES) | set(
-    "NEW NORTH SOUTH WEST RHODE ISLAND CAROLINA DAKOTA HAMPSHIRE JERSEY MEXICO YORK "
-    "THE OF AND IN FOR TO STATE STATES LAND GREAT FACES PLACES SUNSHINE LIVE FREE OR DIE "
-    "FAMOUS POTATOES FIRST FLIGHT GARDEN VACATIONLAND LINCOLN EMPIRE GOLDEN LONE STAR "
-    "GRAND CANYON SPIRIT AMERICA AMERICAS LAKES WILD WONDERFUL NATURAL BEAUTY ENCHANTMENT "
-    "TREASURE BIG SKY COUNTRY HEART DIXIE PEACH DISCOVER EXPLORE PURE MICHIGAN YOSEMITE "
-    "DMV GOV COM ORG WWW DEALER MOTORS AUTO AUTOS HONDA TOYOTA FORD CHEVROLET NISSAN "
-    "JAN FEB MAR APR MAY JUN JUL AUG SEP SEPT OCT NOV DEC USA US".split())
-
-
-def strip_plate_noise(text: str) -> str:
-    """The registration out of a US plate's read: words that are state names, slogans, web
-    addresses, dealer-frame or sticker words are dropped, and of what remains the run of
-    neighbouring tokens that looks most like a registration (2-8 characters, a digit in it,
-    the longest) is kept. A read that is only noise words is returned as it was (a vanity
-    plate may spell one)."""
-    up = text.upper()
-    tokens = [t for t in re.split(r"[^A-Z0-9]+", up) if t]
-    if len(tokens) <= 1:
-        v = tokens[0] if tokens else ""
-        # one run with a state name glued on (``CALIFORNIA7ABC123``)
-        for st in sorted(_STATES, key=len, reverse=True):
-            if len(v) > len(st) + 1 and (v.startswith(st) or v.endswith(st)):
-                rest = v[len(st):] if v.startswith(st) else v[:-len(st)]
-                if 2 <= len(rest) <= 8:
-                    return rest
-        return text
-    kept = [t for t in tokens if t not in _NOISE_WORDS]
-    if not kept:
-        return text
-    best = None
-    for i in range(len(kept)):
-        for j in range(i + 1, len(kept) + 1):
-            w = "".join(kept[i:j])
-            if len(w) > 8:
-                break
-            key = (len(w) >= 2, bool(re.search(r"\d", w)), len(w))
-            if best is None or key > best[0]:
-                best = (key, w)
-    return best[1] if best else text
 
 
 def _cn_registration(v: str) -> str:
@@ -248,71 +200,6 @@ def best_candidate(candidates: Iterable[tuple[str, float]], region: str = "") ->
             best = FieldValue(p.value, round(score, 4), p.valid, source="plate",
                               reason=p.reason, region=reg, format=p.pattern if reg else "")
     return best
-
-
-# ------------------------------------------------------------------------------ rectification
-
-def rectify(crop: np.ndarray, out_h: int = 64) -> np.ndarray:
-    """Deskew a plate crop: the plate's outline (largest bright quadrilateral) is warped to a
-    flat rectangle; without a clear outline the small rotation of the character row (from the
-    text's minimum-area rectangle) is undone. Returns a BGR image ``out_h`` high."""
-    if crop.size == 0:
-        return crop
-    h, w = crop.shape[:2]
-    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
-    img = crop if crop.ndim == 3 else cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
-    quad = _plate_quad(gray)
-    if quad is not None:
-        tl, tr, br, bl = quad
-        pw = max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))
-        ph = max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))
-        if ph > 4 and 1.5 < pw / ph < 8:
-            ow = int(round(out_h * pw / ph))
-            m = cv2.getPerspectiveTransform(quad.astype(np.float32),
-                                            np.float32([[0, 0], [ow, 0], [ow, out_h], [0, out_h]]))
-            return cv2.warpPerspective(img, m, (ow, out_h), flags=cv2.INTER_CUBIC,
-                                       borderMode=cv2.BORDER_REPLICATE)
-    # rotation only, from the dark strokes' orientation
-    _, bw = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    pts = cv2.findNonZero(bw)
-    angle = 0.0
-    if pts is not None and len(pts) > 20:
-        (_, _), (rw, rh), a = cv2.minAreaRect(pts)
-        if rw < rh:
-            a -= 90
-        if a < -45:
-            a += 90
-        if a > 45:
-            a -= 90
-        angle = a if abs(a) <= 15 else 0.0
-    if abs(angle) > 1.0:
-        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-        img = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_CUBIC,
-                             borderMode=cv2.BORDER_REPLICATE)
-    scale = out_h / h
-    return cv2.resize(img, (max(1, int(round(w * scale))), out_h), interpolation=cv2.INTER_CUBIC)
-
-
-def _order(pts: np.ndarray) -> np.ndarray:
-    pts = pts.reshape(4, 2).astype(np.float32)
-    s, d = pts.sum(1), np.diff(pts, axis=1).ravel()
-    return np.array([pts[np.argmin(s)], pts[np.argmin(d)], pts[np.argmax(s)], pts[np.argmax(d)]])
-
-
-def _plate_quad(gray: np.ndarray) -> np.ndarray | None:
-    h, w = gray.shape[:2]
-    blur = cv2.GaussianBlur(gray, (5, 5), 0)
-    _, bw = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    cnts, _ = cv2.findContours(bw, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    best = None
-    for c in cnts:
-        area = cv2.contourArea(c)
-        if area < 0.25 * w * h or area > 0.98 * w * h:
-            continue
-        approx = cv2.approxPolyDP(c, 0.03 * cv2.arcLength(c, True), True)
-        if len(approx) == 4 and cv2.isContourConvex(approx) and (best is None or area > best[0]):
-            best = (area, approx)
-    return _order(best[1]) if best is not None else None
 
 
 # ------------------------------------------------------------------------------ recognisers
