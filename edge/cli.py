@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .bundle import BundleError, load_bundle, resolve_bundle
-from .config import ConfigError, Profile, available_profiles, load_profile
+from .config import PROFILE_DIR, ConfigError, Profile, available_profiles, load_profile
 from .inference import InterpreterError
 from .store import StoreWriteError
 
@@ -123,9 +123,15 @@ def cmd_claims(args) -> int:
 
 
 def cmd_samples(args) -> int:
-    from .samples import write_samples
-    for p in write_samples(args.folder):
-        print(p)
+    if args.drawn:
+        from .samples import write_samples
+        for p in write_samples(args.folder):
+            print(p)
+        return EXIT_OK
+    from .demo_photos import DEMO_DIR, write_demo_photos
+    for p, photo in write_demo_photos(args.folder):
+        print(f"{p}  ({photo.category}; {photo.licence}, {photo.source_repo})")
+    print(f"real example photos; sources and licences: {DEMO_DIR / 'SOURCES.md'}")
     return EXIT_OK
 
 
@@ -214,6 +220,35 @@ def cmd_serve(args) -> int:
                  claim=args.claim, max_upload_mb=args.max_upload_mb)
 
 
+def cmd_service(args) -> int:
+    from .service import ServiceError, install, render
+    from .service.units import default_executable
+    profile = _profile(args)        # refuse a profile that does not load before writing units
+    src = Path(profile.source).resolve()
+    name = profile.name if src.parent == PROFILE_DIR.resolve() else str(src)
+    units = tuple(args.units.split(",")) if args.units else ("serve", "sync", "fleet")
+    try:
+        exe = Path(args.exec).absolute() if args.exec else default_executable()
+        if args.dry_run:
+            for fname, text in render(name, exe, args.user, units).items():
+                print(f"# --- {fname}\n{text}")
+            return EXIT_OK
+        done = install(name, Path(args.root), exe, args.user, units, enable=args.enable)
+    except ServiceError as e:
+        print(f"claim-edge service: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:
+        print(f"claim-edge service: cannot write {e.filename}: {e.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    for f in done.files + done.enabled:
+        print(f"wrote {f}")
+    if Path(args.root).resolve() == Path("/"):
+        print("next: systemd-sysusers && systemctl daemon-reload && systemctl "
+              f"{'restart' if args.enable else 'enable --now'} "
+              + " ".join(f"claim-edge-{u}" for u in units))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS: an option given before the command is not reset by the sub-parser's default.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
@@ -256,8 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", parents=[common], help="check runtime, model, store, broker, disk")
     d.set_defaults(func=cmd_doctor)
 
-    s = sub.add_parser("samples", parents=[common], help="write generated sample photos to a folder")
+    s = sub.add_parser("samples", parents=[common], help="write the demo photos (real, "
+                       "redistributable examples) to a folder")
     s.add_argument("folder")
+    s.add_argument("--drawn", action="store_true", help="write the photos the project draws "
+                   "itself instead (plate, document page, street scene, blurred, dark)")
     s.set_defaults(func=cmd_samples)
 
     b = sub.add_parser("bench", parents=[common], help="benchmark: per-stage latency, photos/s, "
@@ -303,6 +341,22 @@ def build_parser() -> argparse.ArgumentParser:
     pg.add_argument("--include-unsynced", action="store_true", help="also remove originals "
                     "central has not acknowledged yet (they can then never be sent)")
     pg.set_defaults(func=cmd_purge)
+
+    sv = sub.add_parser("service", help="systemd units for serve, sync and fleet follow")
+    svsub = sv.add_subparsers(dest="service_cmd", required=True, metavar="install")
+    si = svsub.add_parser("install", parents=[common], help="write the units for a profile "
+                          "(restart on failure, watchdog, journald, own user, hardening)")
+    si.add_argument("--root", default="/", help="install under this root, e.g. a fleet image's "
+                    "mounted root folder (default /)")
+    si.add_argument("--user", default="claim-edge", help="system user the services run as "
+                    "(created by systemd-sysusers; default claim-edge)")
+    si.add_argument("--exec", default=None, metavar="PATH", help="the claim-edge command the "
+                    "units run (default: the one beside this Python)")
+    si.add_argument("--units", default=None, help="comma-separated subset of serve,sync,fleet")
+    si.add_argument("--enable", action="store_true", help="also link them into "
+                    "multi-user.target.wants (start at boot)")
+    si.add_argument("--dry-run", action="store_true", help="print the units, write nothing")
+    si.set_defaults(func=cmd_service)
 
     w = sub.add_parser("serve", parents=[common], help="operator screen: a local web page to "
                        "capture photos, follow the claim checklist and correct fields")

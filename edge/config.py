@@ -54,6 +54,7 @@ class RuntimeConfig:
     max_file_mb: int = 64
     max_pixels: int = 120_000_000         # decompression-bomb guard (declared width x height)
     max_decode_mb: int = 512              # memory one full-resolution decode may take (see decode.py)
+    interpreter: str = "auto"             # TFLite package: auto | ai-edge-litert | tflite-runtime
 
 
 @dataclass(frozen=True)
@@ -331,6 +332,9 @@ def _check_vocabularies(p: Profile, path: Path) -> None:
                           f"{ocr_models.RAPIDOCR} nor a path to an .onnx file")
     if p.ocr.threads < 0 or p.ocr.max_side < 64:
         raise ConfigError(f"{path}: key 'ocr.threads' must be >= 0 and 'ocr.max_side' >= 64")
+    from .inference import RUNTIME_CHOICES
+    if p.runtime.interpreter not in RUNTIME_CHOICES:
+        raise bad("runtime.interpreter", p.runtime.interpreter, RUNTIME_CHOICES)
     if p.runtime.threads < 1:
         raise ConfigError(f"{path}: key 'runtime.threads' must be >= 1")
     if p.runtime.max_decode_mb < 16:

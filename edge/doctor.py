@@ -24,8 +24,9 @@ def _version(dist: str) -> str:
 def checks(profile: Profile, store_path: Path, model: str | None):
     yield OK, "profile", f"{profile.name} ({profile.source}), device id {profile.device.id}"
 
-    from .inference import InterpreterError, available_runtime
+    from .inference import InterpreterError, available_runtime, use_runtime
     try:
+        use_runtime(profile.runtime.interpreter)
         name, _ = available_runtime()
         yield OK, "runtime", f"{name} {_version(name)}"
     except InterpreterError as e:

@@ -20,6 +20,7 @@ from .config import Profile
 from .consistency import label_heads
 from .decode import DecodedImage, decode_bytes, read_file
 from .errors import PhotoError
+from .inference import use_runtime
 from .quality import measure
 from .registry import ModelRegistry, resolve_model
 from .result import PhotoResult
@@ -70,6 +71,7 @@ class Pipeline:
         release until a photo has been through all the stages (a release that never gets there
         is rolled back after a few starts)."""
         self.profile = profile
+        use_runtime(profile.runtime.interpreter)
         self.registry = ModelRegistry(profile.fleet.resolved_models_dir(profile.store))
         self._starting = bundle is None
         if bundle is None:

@@ -88,6 +88,8 @@ def main_sync(argv: list[str] | None = None) -> int:
     _broker_flags(p)
     a = p.parse_args(argv)
     _logging(a.log_level)
+    from edge.service.notify import Notifier
+
     from .worker import SyncOptions, SyncWorker
     base, store_path, device = _profile_settings(a.profile)
     broker = _broker_from_args(a, base)
@@ -109,7 +111,10 @@ def main_sync(argv: list[str] | None = None) -> int:
     worker = SyncWorker(store_path, broker, opts, device=device)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     signal.signal(signal.SIGINT, lambda *_: worker.stop())
-    stats = worker.run(until_empty=a.until_empty, max_seconds=a.timeout)
+    notifier = Notifier()
+    notifier.ready(f"syncing {store_path}")
+    stats = worker.run(until_empty=a.until_empty, max_seconds=a.timeout, tick=notifier.kick)
+    notifier.stopping()
     print(json.dumps({"sync": stats}, sort_keys=True), flush=True)
     if stats.get("credentials_refused"):
         print(f"claim-edge sync: {stats['credentials_refused']}", file=sys.stderr)

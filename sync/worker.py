@@ -25,6 +25,7 @@ import logging
 import os
 import time
 import uuid as uuidlib
+from collections.abc import Callable
 
 import msgspec
 import paho.mqtt.client as mqtt
@@ -497,13 +498,17 @@ class SyncWorker:
     def stop(self) -> None:
         self._stop = True
 
-    def run(self, until_empty: bool = False, max_seconds: float | None = None) -> dict:
-        """Drain the outbox. ``until_empty``: return once nothing is pending or in flight."""
+    def run(self, until_empty: bool = False, max_seconds: float | None = None,
+            tick: Callable[[], object] | None = None) -> dict:
+        """Drain the outbox. ``until_empty``: return once nothing is pending or in flight.
+        ``tick`` is called once per loop turn (the service watchdog)."""
         t0 = time.monotonic()
         last_timeout_check = 0.0
         last_empty_check = 0.0
         try:
             while not self._stop:
+                if tick is not None:
+                    tick()
                 now = time.monotonic()
                 if max_seconds is not None and now - t0 > max_seconds:
                     self.stats["timed_out"] = 1

@@ -83,3 +83,17 @@ def test_refine_labels_and_scores_are_checked(tmp_path):
     p = write(tmp_path, '[device]\nid = "d1"\n[detect]\nrefine_min_score = 1.5\n')
     with pytest.raises(ConfigError, match=r"detect.refine_min_score.*not in \(0, 1\]"):
         load_profile_file(p)
+
+
+def test_interpreter_choice_is_checked_and_used(tmp_path):
+    p = write(tmp_path, '[device]\nid = "d1"\n[runtime]\ninterpreter = "tensorflow"\n')
+    with pytest.raises(ConfigError, match=r"runtime\.interpreter': 'tensorflow' is not one of "
+                                          "auto, ai-edge-litert, tflite-runtime"):
+        load_profile_file(p)
+    from edge.inference import available_runtime, use_runtime
+    try:
+        name, _ = available_runtime()            # auto: the first installed package
+        use_runtime(name)                        # naming it explicitly gives the same one
+        assert available_runtime()[0] == name
+    finally:
+        use_runtime("auto")

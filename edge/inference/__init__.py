@@ -1,5 +1,7 @@
 """Inference backends: one small interface over the TFLite interpreters."""
 
-from .interpreter import InterpreterError, TFLiteModel, available_runtime
+from .interpreter import (RUNTIME_CHOICES, InterpreterError, TFLiteModel, available_runtime,
+                          use_runtime)
 
-__all__ = ["InterpreterError", "TFLiteModel", "available_runtime"]
+__all__ = ["RUNTIME_CHOICES", "InterpreterError", "TFLiteModel", "available_runtime",
+           "use_runtime"]

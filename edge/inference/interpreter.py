@@ -13,22 +13,36 @@ import numpy as np
 
 _RUNTIMES = (("ai-edge-litert", "ai_edge_litert.interpreter"),
              ("tflite-runtime", "tflite_runtime.interpreter"))
+RUNTIME_CHOICES = ("auto",) + tuple(name for name, _ in _RUNTIMES)
+_chosen = "auto"
 
 
 class InterpreterError(Exception):
     pass
 
 
+def use_runtime(choice: str) -> None:
+    """The profile's ``runtime.interpreter``: ``auto`` (the first that imports) or one package.
+    One interpreter package per process: every model of the process then runs on it."""
+    global _chosen
+    if choice not in RUNTIME_CHOICES:
+        raise InterpreterError(f"unknown interpreter {choice!r} (one of {', '.join(RUNTIME_CHOICES)})")
+    _chosen = choice
+
+
 def available_runtime() -> tuple[str, Any]:
-    """(name, module) of the first interpreter package that imports."""
+    """(name, module) of the chosen interpreter package, or with ``auto`` the first that imports."""
     errors = []
     for name, module in _RUNTIMES:
+        if _chosen not in ("auto", name):
+            continue
         try:
             return name, importlib.import_module(module)
         except ImportError as e:
             errors.append(f"{name}: {e}")
-    raise InterpreterError("no TFLite interpreter installed (pip install ai-edge-litert): "
-                           + "; ".join(errors))
+    hint = "pip install ai-edge-litert" if _chosen == "auto" else f"pip install {_chosen}, or " \
+        "set [runtime] interpreter = \"auto\""
+    raise InterpreterError(f"no TFLite interpreter installed ({hint}): " + "; ".join(errors))
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from ..config import Profile
 from ..errors import PhotoError
+from ..service.notify import Notifier
 from ..store import Store
 from ..store.schema import Claim, Photo
 from . import assets, views
@@ -547,12 +548,16 @@ def serve(profile: Profile, store_path: Path, make_pipeline, *, host: str = "127
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, stop)
+    notifier = Notifier()
+    srv.service_actions = notifier.kick   # called by serve_forever's loop every poll
+    notifier.ready(url)
     try:
         srv.serve_forever(poll_interval=0.5)
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        notifier.stopping()
         srv.server_close()
         app.stop()
         store.close()

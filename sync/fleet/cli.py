@@ -112,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _follow(args) -> int:
+    from edge.service.notify import Notifier
+
     from .updater import Updater
     profile = load_profile(args.profile)
     broker = BrokerSettings.from_mapping(profile.broker)
@@ -126,11 +128,18 @@ def _follow(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     up.start()
     print(f"following fleet/models/{profile.fleet.channel} as {up.device}", file=sys.stderr)
+    notifier = Notifier()
+    notifier.ready(f"following fleet/models/{profile.fleet.channel}")
     try:
         if args.once:
             up.done.wait(args.wait)
         else:
-            stop.wait()
+            # Feed systemd's watchdog while the message worker lives; if it dies, stop feeding
+            # and the service is restarted.
+            while not stop.wait(1.0):
+                if up.alive:
+                    notifier.kick()
+        notifier.stopping()
     except KeyboardInterrupt:
         pass
     finally:

@@ -278,6 +278,11 @@ class Updater:
         self.client = connect(self.broker, f"{self.device}-fleet", on_message=self._on_message,
                               on_connect=self._on_connect)
 
+    @property
+    def alive(self) -> bool:
+        """The message worker is running (what the service watchdog checks)."""
+        return self._worker is not None and self._worker.is_alive()
+
     def stop(self) -> None:
         self._inbox.put(None)
         if self._worker is not None:
