@@ -15,8 +15,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 need=()
 python3 -c "import ensurepip, venv" 2>/dev/null || need+=(python3-venv)
-command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
-command -v mosquitto_passwd >/dev/null || need+=(mosquitto)
+{ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ]; } && command -v mosquitto_passwd \
+  >/dev/null || need+=(mosquitto)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }

@@ -14,7 +14,7 @@ import hashlib
 import io
 import tarfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from edge.bundle import BundleError
 from edge.modelref import ModelRef, read_ref
@@ -84,9 +84,30 @@ def pack(bundle_dirs) -> bytes:
 
 
 def unpack(data: bytes, dest: Path) -> None:
+    """Extract a release's bundle: plain files with relative paths inside it, nothing else (pack
+    writes only those). Checked here, then extracted with Python's 'data' filter where it has one;
+    Debian bookworm's Python 3.11.2 (Raspberry Pi OS) has none, so there the files are written by
+    hand under the same rules."""
     dest.mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-        tar.extractall(dest, filter="data")  # refuses absolute paths, '..', links out
+        members = tar.getmembers()
+        for m in members:
+            name = PurePosixPath(m.name)
+            if not (m.isfile() or m.isdir()) or name.is_absolute() or ".." in name.parts:
+                raise ReleaseError(f"bundle member {m.name!r} refused: only plain files with "
+                                   "relative paths inside the bundle")
+        if hasattr(tarfile, "data_filter"):
+            try:
+                tar.extractall(dest, filter="data")
+            except tarfile.FilterError as e:
+                raise ReleaseError(f"bundle member refused: {e}") from e
+            return
+        for m in members:
+            if m.isfile():
+                target = dest.joinpath(*PurePosixPath(m.name).parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                src = tar.extractfile(m)
+                target.write_bytes(src.read() if src is not None else b"")
 
 
 def chunks(data: bytes) -> list[bytes]:

@@ -13,10 +13,13 @@ GLIBC=${3:-2.35}
 # pip takes the platform tags literally: every manylinux tag that glibc accepts, oldest first.
 PLATFORMS=(--platform "manylinux2014_$ARCH")
 for minor in $(seq 17 "${GLIBC#2.}"); do PLATFORMS+=(--platform "manylinux_2_${minor}_$ARCH"); done
-PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+# Build the (pure-Python) wheel with this checkout's venv; resolve with $PYTHON when given: a real
+# interpreter of that version also evaluates version markers (e.g. tomli on 3.10) as the device will.
+BUILD_PY=${BUILD_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+PY=${PYTHON:-$BUILD_PY}
 OUT=.cache/resolve
 mkdir -p "$OUT"
-rm -rf "$OUT/dist" && "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$OUT/dist" .
+rm -rf "$OUT/dist" && "$BUILD_PY" -m pip wheel -q --no-deps --no-build-isolation -w "$OUT/dist" .
 WHEEL=$(ls "$OUT"/dist/claim_edge-*.whl)
 REPORT="$OUT/py$PYVER-$ARCH-glibc$GLIBC.json"
 rm -rf "$OUT/target"
