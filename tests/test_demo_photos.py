@@ -41,5 +41,5 @@ def test_demo_is_filed_under_the_right_scenarios_and_verified(cli, tmp_path, pro
     # the plate close-up is the plate of the vehicle photo: both read the same (Latin part)
     assert got["plate-closeup.jpg"]["fields"]["plate"]["value"] == "RB7992"
     assert got["vehicle-rear.jpg"]["fields"]["plate"]["value"] == "RB7992"
-    receipt = got["receipt-photo.jpg"]
-    assert receipt["completeness"]["missing"] == [] and receipt["fields"]["total"]["value"] == "4.30"
+    invoice = got["invoice-scan.jpg"]
+    assert invoice["fields"]["date"]["value"] == "2019-02-16" and invoice["fields"]["date"]["valid"]

@@ -29,7 +29,7 @@ chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c "
   [ -x /opt/claim-edge/.venv/bin/python ] || python3 -m venv /opt/claim-edge/.venv
   PIP_CERT=/etc/ssl/certs/host-ca.crt /opt/claim-edge/.venv/bin/pip install -q --force-reinstall --no-deps /tmp/dist/*.whl
   PIP_CERT=/etc/ssl/certs/host-ca.crt /opt/claim-edge/.venv/bin/pip install -q /tmp/dist/*.whl
-  # One OpenCV, the headless one (a device has no X libraries): README 'One OpenCV'.
+  # One OpenCV, the headless one (a device has no X libraries; older releases pulled opencv-python).
   if /opt/claim-edge/.venv/bin/pip show -q opencv-python 2>/dev/null; then
     /opt/claim-edge/.venv/bin/pip uninstall -q -y opencv-python
     PIP_CERT=/etc/ssl/certs/host-ca.crt /opt/claim-edge/.venv/bin/pip install -q --force-reinstall --no-deps opencv-python-headless
