@@ -30,8 +30,9 @@ SCENARIOS = ("damage_assessment", "vehicle_identification", "identity_verificati
              "claim_documents", "review")
 DOCUMENT_TYPES = ("driver_license", "vehicle_registration", "id_card", "insurance_card",
                   "receipt_invoice", "repair_estimate", "accident_report", "other_document")
-FIELD_NAMES = ("plate", "vin", "name", "license_number", "date_of_birth", "expiry_date", "vendor",
-               "address", "date", "total", "tax", "invoice_number", "policy_number")
+FIELD_NAMES = ("plate", "vin", "name", "license_number", "document_number", "nationality",
+               "date_of_birth", "expiry_date", "vendor", "address", "date", "total", "tax",
+               "invoice_number", "policy_number")
 DETECT_LABELS = ("plate", "vin", "damage", "text_block")
 CONSISTENCY = ("joint", "review", "off")  # category vs damage head policies, edge/consistency.py
 

@@ -138,16 +138,35 @@ def find_vins(text: str) -> list[VinRead]:
     return out
 
 
-def checked_vin(text: str) -> str | None:
+def unlabelled_vin(text: str) -> VinRead | None:
     """A VIN in a text nothing labels as one: a whole 17-character token (dashes allowed) that
-    is pattern-valid, whose check digit holds and that has at least 4 digits. Stricter than
-    :func:`find_vins`, which joins words: "LICENSE NO: D1234567" is 17 characters too."""
+    :func:`read_vin` finds valid as it stands (no I, O or Q to map) with at least 4 digits. Stricter than
+    :func:`find_vins`, which joins words: "LICENSE NO: D1234567" is 17 characters too.
+
+    Outside North America the check digit is optional (a European VIN often fails it), so a
+    token whose check digit does not hold is still a VIN when its last four characters are
+    digits (the serial number of ISO 3779 for any maker of 500 or more vehicles a year) and
+    its first character names a region; the read says so in ``reason``."""
+    if "<<" in text:
+        return None   # a machine-readable zone's line: its runs of 17 are no VIN
     up = _LABEL.sub(" ", text.upper()).replace("-", "")
     for tok in re.findall(r"(?<![A-Z0-9])[A-Z0-9]{17}(?![A-Z0-9])", up):
         r = read_vin(tok)
-        if r.valid and r.check_digit_ok and sum(c.isdigit() for c in r.value) >= 4:
-            return r.value
+        if not r.valid or r.corrected or sum(c.isdigit() for c in r.value) < 4:
+            continue   # I, O, Q never stand in a VIN: with nothing saying VIN, it is a word
+        if r.check_digit_ok:
+            return r
+        if r.region and r.value[-4:].isdigit() and sum(c.isalpha() for c in r.value) >= 2:
+            return VinRead(r.value, True, "check digit not verified (optional outside North "
+                           "America)", r.north_american, False, r.region, r.country,
+                           r.manufacturer, r.corrected)
     return None
+
+
+def checked_vin(text: str) -> str | None:
+    """The value of :func:`unlabelled_vin`, or None."""
+    r = unlabelled_vin(text)
+    return r.value if r else None
 
 
 def vin_field(text: str, confidence: float = 1.0) -> FieldValue | None:

@@ -29,28 +29,51 @@ BOX_TYPES = ("other", "header", "key_date", "key_total", "key_tax", "key_invoice
              "address", "date", "total", "tax", "invoice_number")
 BILL_FIELDS = ("vendor", "address", "date", "total", "tax", "invoice_number")
 
+# Keyword classes in the languages of the bills met (English, Malay, German, French, Italian,
+# Spanish, Portuguese, Dutch): the typer sees the class, not the word, so "GESAMTBETRAG" and
+# "MONTANT TTC" fire the same feature as "TOTAL".
 KW = {
     "total": re.compile(r"(GRAND\s*TOTAL|TOTAL|AMOUNT\s*DUE|JUMLAH|NETT?\s*AMOUNT|BALANCE\s*DUE|"
-                        r"ROUND(ED|ING)?|AMOUNT|PAYABLE)", re.I),
-    "subtotal": re.compile(r"(SUB\s*-?\s*TOTAL|TOTAL\s*EXCL|EXCL|BEFORE)", re.I),
-    "tax": re.compile(r"\b(GST|SST|VAT|TAX|MWST|TVA)\b", re.I),
-    "date": re.compile(r"(DATE|TARIKH|DATED)", re.I),
-    "invoice": re.compile(r"(INVOICE|INV|RECEIPT|BILL|DOC|TRANS|SLIP|CHIT|RCPT|REF)\s*"
-                          r"(NO|NUM|#|:)", re.I),
-    "cash": re.compile(r"(CASH|CHANGE|TENDER|PAID|VISA|MASTER|CARD|RECEIVED)", re.I),
-    "phone": re.compile(r"(TEL|PHONE|FAX|H/?P|MOBILE)", re.I),
-    "reg": re.compile(r"(GST\s*(REG|ID|NO)|CO\.?\s*REG|ROC|SST\s*(REG|ID|NO)|\(\d{5,}-[A-Z]\))",
-                      re.I),
+                        r"ROUND(ED|ING)?|AMOUNT|PAYABLE|GESAMT|SUMME|ENDBETRAG|BETRAG|ZU\s*ZAHLEN|"
+                        r"MONTANT|NET\s*A\s*PAYER|NET\s*À\s*PAYER|A\s*PAYER|À\s*PAYER|TTC|"
+                        r"IMPORTO|TOTALE|DA\s*PAGARE|IMPORTE|A\s*PAGAR|TOTAAL|TE\s*BETALEN)",
+                        re.I),
+    "subtotal": re.compile(r"(SUB\s*-?\s*TOTAL|TOTAL\s*EXCL|EXCL|BEFORE|ZWISCHENSUMME|NETTO|"
+                           r"SOUS\s*-?\s*TOTAL|\bHT\b|HORS\s*TAXES?|IMPONIBILE|BASE\s*"
+                           r"IMPONIBLE|SUBTOTAAL|SUBTOTALE)", re.I),
+    "tax": re.compile(r"\b(GST|SST|VAT|TAX|MWST|MW\.?\s*ST|UST|TVA|IVA|BTW|MOMS|STEUER|"
+                      r"IMPOSTA|IMPUESTO)\b", re.I),
+    "date": re.compile(r"(DATE|TARIKH|DATED|DATUM|FECHA|\bDATA\b)", re.I),
+    "invoice": re.compile(r"(INVOICE|INV|RECEIPT|BILL|DOC|TRANS|SLIP|CHIT|RCPT|REF|RECHNUNGS?|"
+                          r"BELEG|FACTURE|FACTURA|FATTURA|FACTUUR|QUITTUNG|RICEVUTA|RECIBO|BON)"
+                          r"\s*(NO|NUM|NR|NUMMER|N°|N\.|#|:)", re.I),
+    "cash": re.compile(r"(CASH|CHANGE|TENDER|PAID|VISA|MASTER|CARD|RECEIVED|BAR\s*(GEGEBEN|BEZAHLT)|BARGELD|"
+                       r"R[ÜU]CKGELD|GEGEBEN|ESP[ÈE]CES|RENDU|MONNAIE|EFECTIVO|CAMBIO|"
+                       r"CONTANTI|RESTO|KARTE|CARTE|TARJETA|ENTREGADO)", re.I),
+    "phone": re.compile(r"(TEL|PHONE|FAX|H/?P|MOBILE|T[ÉE]L[ÉE]FONO|TELEFON)", re.I),
+    "reg": re.compile(r"(GST\s*(REG|ID|NO)|CO\.?\s*REG|ROC|SST\s*(REG|ID|NO)|\(\d{5,}-[A-Z]\)|"
+                      r"UST-?\s*ID|STEUER-?\s*NR|SIRET|SIREN|P\.?\s*IVA|PARTITA\s*IVA|"
+                      r"\bCIF\b|\bNIF\b|BTW-?\s*NR)", re.I),
     "company": re.compile(r"(SDN\.?\s*BHD|BHD|ENTERPRISE|TRADING|LTD|GMBH|INC\b|\bCO\b|STORE|"
                           r"RESTAURANT|MART|SHOP|HARDWARE|MARKETING|SERVICES?|GARAGE|AUTO|"
-                          r"MOTORS?|WORKS|CENTRE|CENTER|\bPLT\b)", re.I),
+                          r"MOTORS?|WORKS|CENTRE|CENTER|\bPLT\b|\bAG\b|\bKG\b|\bSARL\b|"
+                          r"\bSAS\b|\bS\.A\.|\bSRL\b|\bS\.P\.A\.|\bS\.L\.|\bB\.V\.|\bLLC\b|RISTORANTE|TRATTORIA|BOULANGERIE|BÄCKEREI|"
+                          r"SUPERMERCADO|SUPERMARCH[ÉE]|MARKT|APOTHEKE|PHARMACIE|FARMACIA)", re.I),
     "address": re.compile(r"(JALAN|JLN|TAMAN|TMN|LORONG|NO\.|LOT|STREET|ROAD|AVENUE|"
                           r"BLOCK|BLK|KAWASAN|SELANGOR|JOHOR|KUALA|PETALING|BAHRU|PUCHONG|"
-                          r"\b\d{5}\b|STRASSE|RUE|VIA|LANE|FLOOR|UNIT|BANDAR|PERSIARAN|SHAH ALAM|"
-                          r"CHERAS|KLANG|KEPONG|SEKSYEN|SECTION)", re.I),
+                          r"\b\d{5}\b|STRASSE|STRAßE|STR\.|PLATZ|RUE|VIA|LANE|FLOOR|UNIT|BANDAR|"
+                          r"PERSIARAN|SHAH ALAM|CHERAS|KLANG|KEPONG|SEKSYEN|SECTION|"
+                          r"\b(PIAZZA|CORSO|VIALE|CALLE|AVENIDA|PLAZA|CARRER|STRAAT|PLEIN|CEDEX|"
+                          r"BD|BOULEVARD|CHEMIN|WEG|GASSE|ALLEE|RUA)\b|[A-Z](STRAAT|STRASSE|"
+                          r"GASSE|WEG|PLEIN)\b)", re.I),
     "header": re.compile(r"^\W*((SIMPLIFIED|FULL|TAX|INVOICE|RECEIPT|CASH|BILL|OFFICIAL|SALES?|"
-                         r"ESTIMATE|QUOTATION|COPY|ORDER|DELIVERY)\s*)+\W*$", re.I),
-    "item": re.compile(r"(QTY|PRICE|DESCRIPTION|ITEM|AMOUNT|UNIT|DISC)", re.I),
+                         r"ESTIMATE|QUOTATION|COPY|ORDER|DELIVERY|RECHNUNG|QUITTUNG|KASSENBON|"
+                         r"FACTURE|FACTURA|FATTURA|RICEVUTA|SCONTRINO|TICKET|RECIBO|FACTUUR|"
+                         r"KASSABON|KOSTENVORANSCHLAG|DEVIS|PREVENTIVO|PRESUPUESTO)\s*)+\W*$",
+                         re.I),
+    "item": re.compile(r"(QTY|PRICE|DESCRIPTION|ITEM|AMOUNT|UNIT|DISC|MENGE|PREIS|ARTIKEL|"
+                       r"BESCHREIBUNG|QT[ÉE]|PRIX|D[ÉE]SIGNATION|QUANTIT|PREZZO|DESCRIZIONE|"
+                       r"CANTIDAD|PRECIO|DESCRIPCI[ÓO]N|ANZAHL)", re.I),
 }
 KEYS = tuple(KW)
 

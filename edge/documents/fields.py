@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from ..result import FieldValue
 from .layout import Box, Relations, reading_order, relations
-from ..vin import checked_vin, find_vins, read_vin
+from ..vin import find_vins, read_vin, unlabelled_vin
 from .normalize import (find_dates, normalize_id, normalize_name, normalize_plate, validate_id,
                         validate_plate)
 
@@ -28,34 +29,79 @@ def _lab(*phrases: str) -> re.Pattern:
     return re.compile(r"^\W*(?:" + "|".join(alts) + r")\b\.?\s*[:#.\-]*\s*", re.I)
 
 
-# Most specific first: a line is claimed by the first field whose label it starts with.
+# Most specific first: a line is claimed by the first field whose label it starts with. Labels
+# in the languages of the documents met (English, French, German, Italian, Spanish, Portuguese,
+# Dutch, Malay); accents are folded before matching (``fold``).
 LABELS: list[tuple[str, re.Pattern]] = [
     ("date_of_birth", _lab("DATE OF BIRTH", "DOB", "D.O.B", "BIRTH DATE", "BORN", "BIRTH",
-                           "TARIKH LAHIR", "GEBURTSDATUM")),
-    ("expiry_date", _lab("EXPIRY DATE", "EXPIRATION DATE", "EXPIRES", "EXPIRY", "EXP DATE",
-                         "EXP", "VALID UNTIL", "VALID TO", "VALID THRU", "TAMAT TEMPOH",
-                         "GUELTIG BIS", "PERIOD OF INSURANCE TO")),
-    ("license_number", _lab("DRIVER LICENSE NO", "LICENSE NO", "LICENCE NO", "LICENSE NUMBER",
-                            "LICENCE NUMBER", "DL NO", "DLN", "LIC NO", "LIC #", "LIC",
-                            "NO. LESEN", "NO LESEN")),
+                           "TARIKH LAHIR", "GEBURTSDATUM", "GEBURTSTAG", "GEB", "DATE DE NAISSANCE",
+                           "NE LE", "NEE LE", "DATA DI NASCITA", "NATO IL", "NATA IL",
+                           "FECHA DE NACIMIENTO", "FECHA NACIMIENTO", "DATA DE NASCIMENTO",
+                           "GEBOORTEDATUM", "DATUM NARODENIA", "DATA URODZENIA")),
+    ("expiry_date", _lab("EXPIRY DATE", "EXPIRATION DATE", "DATE OF EXPIRY", "EXPIRES",
+                         "EXPIRY", "EXP DATE", "EXP", "VALID UNTIL", "VALID TO", "VALID THRU",
+                         "TAMAT TEMPOH", "GUELTIG BIS", "GULTIG BIS", "GILTIG BIS", "ABLAUFDATUM",
+                         "DATE D'EXPIRATION", "DATE D EXPIRATION", "DATE DEXPIRATION",
+                         "VALABLE JUSQU'AU", "VALABLE JUSQU AU", "EXPIRE LE", "SCADENZA",
+                         "DATA DI SCADENZA", "VALIDO FINO AL", "FECHA DE CADUCIDAD",
+                         "CADUCIDAD", "VALIDO HASTA", "VALIDADE", "GELDIG TOT",
+                         "PERIOD OF INSURANCE TO")),
+    ("license_number", _lab("DRIVER LICENSE NO", "DRIVER LICENSE NUMBER", "DRIVER LICENSE #",
+                            "LICENSE #", "LICENCE #", "DL #", "DL#", "LICENSE NO",
+                            "LICENCE NO", "LICENSE NUMBER", "LICENCE NUMBER", "DL NO", "DLN",
+                            "LIC NO", "LIC #", "LIC", "NO. LESEN", "NO LESEN",
+                            "FUHRERSCHEINNUMMER", "FUEHRERSCHEINNUMMER", "NUMERO DE PERMIS",
+                            "N° DE PERMIS", "NO DE PERMIS", "NUMERO PATENTE",
+                            "NUMERO DI PATENTE", "NUMERO DE LICENCIA", "RIJBEWIJSNUMMER")),
+    ("document_number", _lab("DOCUMENT NO", "DOCUMENT NUMBER", "DOC NO", "PASSPORT NO",
+                             "PASSPORT NUMBER", "PASSPORT N°", "CARD NO", "CARD NUMBER",
+                             "ID NO", "ID NUMBER", "IDENTITY NO", "N° DU DOCUMENT",
+                             "NO DU DOCUMENT", "NUMERO DU DOCUMENT", "N° DE PASSEPORT",
+                             "PASSEPORT N°", "DOKUMENTENNUMMER", "AUSWEISNUMMER", "PASSNUMMER",
+                             "NUMERO DOCUMENTO", "NUMERO DI DOCUMENTO", "NUMERO DE DOCUMENTO",
+                             "NUM SOPORTE", "NUM. SOPORTE", "NUMERO DE PASAPORTE",
+                             "DOCUMENTNUMMER", "NO. KP", "NO KP")),
     ("policy_number", _lab("POLICY NUMBER", "POLICY NO", "POLICY #", "POL. NO", "POL NO",
-                           "CERT NO", "CERTIFICATE NO", "COVER NOTE NO", "POLICY")),
+                           "CERT NO", "CERTIFICATE NO", "COVER NOTE NO", "POLICY",
+                           "MEMBER ID", "MEMBER NO", "ID #", "POLIZZA N", "NUMERO POLIZZA",
+                           "POLICE N°", "NUMERO DE POLICE", "VERSICHERUNGSNUMMER",
+                           "POLIZA N", "NUMERO DE POLIZA")),
     ("vin", _lab("VIN/CHASSIS", "VEHICLE ID NO", "VIN", "CHASSIS NO", "CHASSIS", "NO. CASIS",
-                 "FRAME NO")),
+                 "FRAME NO", "FAHRZEUG-IDENTIFIZIERUNGSNUMMER", "FAHRGESTELLNUMMER", "FIN",
+                 "NUMERO DE CHASSIS", "NUMERO DI TELAIO", "TELAIO", "NUMERO DE BASTIDOR",
+                 "BASTIDOR")),
     ("plate", _lab("REGISTRATION NO", "REG. MARK", "REG MARK", "REG NO", "REG. NO",
                    "PLATE NO", "PLATE", "NO. PENDAFTARAN", "LICENSE PLATE", "VEHICLE A REG NO",
                    "VEHICLE A PLATE", "VEHICLE A PLATE NO", "VEHICLE A REGISTRATION NO",
-                   "VEHICLE A REG. MARK", "VEHICLE A NO. PENDAFTARAN")),
+                   "VEHICLE A REG. MARK", "VEHICLE A NO. PENDAFTARAN", "KENNZEICHEN",
+                   "AMTLICHES KENNZEICHEN", "IMMATRICULATION", "N° D'IMMATRICULATION",
+                   "TARGA", "MATRICULA", "KENTEKEN")),
+    ("nationality", _lab("NATIONALITY", "NATIONALITE", "STAATSANGEHORIGKEIT",
+                         "STAATSANGEHOERIGKEIT", "NAZIONALITA", "CITTADINANZA",
+                         "NACIONALIDAD", "NACIONALIDADE", "NATIONALITEIT", "CITIZENSHIP",
+                         "WARGANEGARA")),
     ("name", _lab("SURNAME / GIVEN NAMES", "FULL NAME", "NAME OF INSURED", "INSURED", "HOLDER",
-                  "OWNER", "NAME", "NAMA")),
+                  "OWNER", "NAME", "NAMA", "NOM", "NOM / PRENOMS", "NACHNAME", "NAME / VORNAME",
+                  "COGNOME", "APELLIDOS", "NOMBRE", "SUBSCRIBER", "MEMBER", "MEMBER NAME",
+                  "TITULAIRE", "INHABER")),
     ("date", _lab("DATE OF ACCIDENT", "INVOICE DATE", "DATE OF ISSUE", "DATE", "DATED",
-                  "TARIKH")),
-    ("other", _lab("ADDRESS", "ALAMAT", "CLASS", "SEX", "NATIONALITY", "MAKE", "YEAR", "COLOUR",
-                   "EFFECTIVE", "VEHICLE", "ID NO", "TIME", "LOCATION", "DRIVER", "WEATHER",
-                   "INJURIES", "REPORT NO", "VEHICLE B")),
+                  "TARIKH", "DATUM", "RECHNUNGSDATUM", "DATE DE FACTURE", "FECHA", "DATA",
+                  "DATA FATTURA", "FECHA DE EMISION")),
+    ("other", _lab("ADDRESS", "ALAMAT", "CLASS", "SEX", "MAKE", "YEAR", "COLOUR",
+                   "EFFECTIVE", "VEHICLE", "TIME", "LOCATION", "DRIVER", "WEATHER",
+                   "INJURIES", "REPORT NO", "VEHICLE B", "ADRESSE", "INDIRIZZO", "DIRECCION",
+                   "SEXE", "GESCHLECHT", "SESSO", "SEXO", "GIVEN NAMES", "PRENOMS", "PRENOM",
+                   "VORNAME", "VORNAMEN", "NOME", "NOMBRES", "LIEU DE NAISSANCE",
+                   "GEBURTSORT", "PLACE OF BIRTH", "LUOGO DI NASCITA")),
 ]
-IDENTITY_FIELDS = ("name", "license_number", "date_of_birth", "expiry_date", "policy_number",
-                   "plate", "vin")
+IDENTITY_FIELDS = ("name", "license_number", "document_number", "nationality", "date_of_birth",
+                   "expiry_date", "policy_number", "plate", "vin")
+
+
+def fold(text: str) -> str:
+    """Accents off (É -> E, Ü -> U), the length kept for the letters that have one."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text)
+                   if not unicodedata.combining(c))
 
 
 @dataclass(frozen=True)
@@ -75,10 +121,12 @@ class Extracted:
 
 def label_of(text: str) -> tuple[str, str] | None:
     """(field, rest of the text after the label) when the text starts with a known label."""
+    folded = fold(text)
     for name, pat in LABELS:
-        m = pat.match(text)
+        m = pat.match(folded)
         if m:
-            return name, text[m.end():].strip()
+            rest = text[m.end():] if len(folded) == len(text) else folded[m.end():]
+            return name, rest.strip()
     return None
 
 
@@ -117,7 +165,12 @@ def normalise(name: str, raw: str, today: dt.date | None = None,
             return None
         ok, why = validate_plate(p)
         return p, ok, why
-    if name in ("license_number", "policy_number", "invoice_number"):
+    if name == "nationality":
+        v = re.sub(r"[^A-Z ]", "", fold(raw).upper()).strip()
+        if not 2 <= len(v) <= 30:
+            return None
+        return v, True, ""
+    if name in ("license_number", "document_number", "policy_number", "invoice_number"):
         v = normalize_id(raw.split("  ")[0])
         if not re.search(r"\d", v):
             return None
@@ -172,8 +225,10 @@ def extract_identity(boxes: list[Box], wanted=IDENTITY_FIELDS, today: dt.date | 
     # patterns without labels: a VIN anywhere, dates in reading order
     if "vin" in wanted and "vin" not in out:
         for j, b in enumerate(boxes):
-            v = checked_vin(b.text)
-            if v:  # unlabelled: only a VIN whose check digit holds
-                out["vin"] = Extracted("vin", v, b.text, 0.6 * b.score, True, "", j)
+            r = unlabelled_vin(b.text)
+            if r:  # unlabelled: a whole 17-character token that reads as a valid VIN
+                out["vin"] = Extracted("vin", r.value, b.text,
+                                       0.6 * b.score, True,
+                                       r.reason, j)
                 break
     return out

@@ -6,6 +6,7 @@ Shared by the document-type classifier and the template-free bill reader."""
 from __future__ import annotations
 
 import re
+import unicodedata
 import zlib
 from dataclasses import dataclass
 
@@ -124,6 +125,88 @@ def text_feature(text: str, dim: int = TEXT_DIM) -> np.ndarray:
         v[h % dim] += 1.0 if (h >> 16) & 1 else -1.0
     n = float(np.linalg.norm(v))
     return v / n if n else v
+
+
+def _rx(*words: str) -> re.Pattern:
+    return re.compile("|".join(words), re.I)
+
+
+# What a box's words say, in the languages of the documents met: the classifier sees the concept
+# ("a licence's title"), so a FÜHRERSCHEIN and a DRIVER LICENSE light the same input. Matched on
+# the accent-folded text with spaces removed (OCR drops and adds them).
+CONCEPTS: tuple[tuple[str, re.Pattern], ...] = (
+    ("licence", _rx(r"DRIV(ER|ING)'?S?LICEN[CS]E", r"PERMISDECONDUIRE", r"F(UE|U)HRERSCHEIN",
+                    r"PATENTEDIGUIDA", r"CARNETDECONDUCIR", r"PERMISODECONDUCIR",
+                    r"LICENCIADECONDUC", r"RIJBEWIJS", r"CARTADECONDUCAO", r"PRAWOJAZDY",
+                    r"LESENMEMANDU", r"KORKORT", r"VODICSK", r"RIDICSK", r"DRIVERLICEN",
+                    r"^DL$", r"OPERATORLICEN", r"CLASSD?LICEN")),
+    ("identity", _rx(r"IDENTITY", r"IDENTITE", r"IDENTITA", r"IDENTIDAD", r"IDENTITEIT",
+                     r"PERSONALAUSWEIS", r"AUSWEIS", r"NATIONALID", r"IDCARD", r"CEDULA",
+                     r"CARTENATIONALE", r"DOCUMENTONACIONAL", r"DNI", r"MYKAD", r"PENGENALAN",
+                     r"OBCIANSK", r"DOWOD", r"BULETIN", r"RESIDENCEPERMIT", r"AUFENTHALT",
+                     r"TITREDESEJOUR", r"REPUBLI[CK]", r"REPUBBLICA", r"BUNDESREPUBLIK",
+                     r"KINGDOM", r"REINO", r"ROYAUME", r"UNITEDSTATESOFAMERICA")),
+    ("passport", _rx(r"PASSPORT", r"PASSEPORT", r"REISEPASS", r"PASSAPORTO", r"PASAPORTE",
+                     r"PASPOORT", r"PASZPORT", r"PASSAPORTE", r"^P<")),
+    ("mrz", _rx(r"<<", r"^(?=(?:.*\d){5})[A-Z0-9<]{28,44}$")),
+    ("insurance", _rx(r"INSURANCE", r"INSURED", r"INSURER", r"ASSURANCE", r"ASSICURA",
+                      r"VERSICHER", r"SEGURO", r"VERZEKER", r"POLICY", r"POLIZZA", r"POLIZA",
+                      r"MEMBER", r"SUBSCRIBER", r"GROUP(NO|#|NUMBER)?", r"PLAN", r"RXBIN",
+                      r"RXGRP", r"RXPCN", r"COPAY", r"PAYER", r"HEALTH", r"DENTAL", r"MEDIC",
+                      r"CARTEVERTE", r"GREENCARD", r"COVERAGE", r"BENEFIT", r"PPO", r"HMO")),
+    ("registration", _rx(r"REGISTRATION", r"ZULASSUNG", r"FAHRZEUGSCHEIN", r"FAHRZEUGBRIEF",
+                         r"IMMATRICULATION", r"CARTEGRISE", r"LIBRETTO", r"PERMISODECIRC",
+                         r"KENTEKENBEWIJS", r"GERAN", r"CERTIFICATEOFTITLE", r"HALTER")),
+    ("invoice", _rx(r"INVOICE", r"RECEIPT", r"RECHNUNG", r"QUITTUNG", r"FACTURE", r"FACTURA",
+                    r"FATTURA", r"RICEVUTA", r"SCONTRINO", r"RECIBO", r"FACTUUR", r"BILL",
+                    r"TICKET", r"KASSENBON", r"KASSABON", r"CASHIER", r"KASSE", r"CAISSE",
+                    r"THANKYOU", r"MERCI", r"DANKE", r"GRAZIE", r"GRACIAS", r"SUBTOTAL",
+                    r"CHANGE", r"CASH", r"VISA", r"MASTERCARD")),
+    ("total", _rx(r"TOTAL", r"SUMME", r"GESAMT", r"MONTANT", r"IMPORTO", r"IMPORTE", r"TOTAAL",
+                  r"AMOUNT", r"BETRAG", r"TTC", r"JUMLAH", r"BALANCE", r"DUE", r"APAYER",
+                  r"APAGAR", r"DAPAGARE")),
+    ("tax", _rx(r"TAX", r"VAT", r"GST", r"MWST", r"TVA", r"IVA", r"BTW", r"USTID", r"STEUER",
+                r"SIRET", r"PIVA")),
+    ("estimate", _rx(r"ESTIMATE", r"QUOTATION", r"QUOTE", r"KOSTENVORANSCHLAG", r"DEVIS",
+                     r"PREVENTIVO", r"PRESUPUESTO", r"OFFERTE", r"REPAIR", r"REPARATUR",
+                     r"REPARATION", r"RIPARAZION", r"REPARACION", r"LABOU?R", r"ARBEITSLOHN",
+                     r"MAINDOEUVRE", r"MANODOPERA", r"PARTS", r"ERSATZTEIL", r"PIECES")),
+    ("accident", _rx(r"ACCIDENT", r"UNFALL", r"CONSTAT", r"CONSTATAZIONE", r"AMICHEVOLE",
+                     r"SINISTRO", r"AMISTOSO", r"COLLISION", r"KEMALANGAN", r"SKETCH", r"CROQUIS",
+                     r"SCHIZZO", r"WITNESS", r"TEMOIN", r"TESTIMON", r"ZEUGE", r"NEHOD",
+                     r"VEHICLEA", r"VEHICULEA", r"FAHRZEUGA", r"VEICOLOA", r"VEHICULOA",
+                     r"CIRCUMSTANCES", r"CIRCONSTANCES", r"CIRCOSTANZE", r"UMSTANDE",
+                     r"DAMAGE", r"DEGATS", r"DANNI", r"SCHADEN", r"DANOS", r"INJUR", r"BLESS",
+                     r"FERIT", r"VERLETZ", r"HERIDO")),
+    ("vehicle", _rx(r"VIN", r"CHASSIS", r"MAKE", r"MODEL", r"PLATE", r"KENNZEICHEN", r"MARQUE",
+                    r"TARGA", r"MATRICULA", r"KENTEKEN", r"VEHICLE", r"VEHICULE", r"FAHRZEUG",
+                    r"VEICOLO", r"VEHICULO", r"TELAIO", r"BASTIDOR", r"ODOMETER", r"MILEAGE")),
+    ("person", _rx(r"DOB", r"BIRTH", r"NAISSANCE", r"GEBURT", r"NASCITA", r"NACIMIENTO",
+                   r"NASCIMENTO", r"GEBOORTE", r"^SEX", r"SEXE", r"GESCHLECHT", r"SESSO",
+                   r"HE?I?GH?T", r"EYES", r"HAIR", r"WGT", r"WEIGHT", r"NATIONALIT", r"NAZIONAL",
+                   r"NACIONAL", r"STAATSANG", r"SIGNATURE", r"UNTERSCHRIFT", r"FIRMA",
+                   r"SURNAME", r"GIVENNAME", r"PRENOM", r"VORNAME", r"COGNOME", r"APELLIDO",
+                   r"DONOR", r"VETERAN", r"HOLDER", r"TITULAIRE", r"INHABER")),
+    ("validity", _rx(r"^EXP", r"EXPIR", r"VALID", r"GULTIG", r"GUELTIG", r"VALABLE",
+                     r"SCADENZA", r"CADUCIDAD", r"VALIDADE", r"GELDIG", r"^ISS", r"ISSUED",
+                     r"DELIVR", r"AUSGESTELLT", r"RILASCI", r"EXPEDICION", r"EMISSION")),
+    ("numbered", _rx(r"^(4[A-D]|[1-9]|1[0-9])[.,:]", r"^(4[A-D])")),
+    ("prose", _rx(r"^[A-Z][a-z]+[a-z ,;]{20,}$")),
+)
+CONCEPT_DIM = len(CONCEPTS)
+
+
+def concepts(text: str) -> np.ndarray:
+    """One 0/1 input per concept the box's text names (``CONCEPTS``)."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", text)
+                     if not unicodedata.combining(c))
+    squeezed = re.sub(r"[\s\-_'’]", "", folded).upper()
+    v = np.zeros(CONCEPT_DIM, np.float32)
+    for i, (name, pat) in enumerate(CONCEPTS):
+        src = folded.strip() if name == "prose" else squeezed
+        if pat.search(src):
+            v[i] = 1.0
+    return v
 
 
 def char_classes(text: str) -> np.ndarray:

@@ -13,7 +13,12 @@ from decimal import Decimal
 MONTHS = {m: i + 1 for i, m in enumerate(
     ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])}
 MONTHS.update({"SEPT": 9, "JUNE": 6, "JULY": 7, "MAC": 3, "MEI": 5, "OGO": 8, "OKT": 10,
-               "DIS": 12, "AGO": 8, "DEZ": 12, "MRZ": 3, "MAI": 5, "OKTOBER": 10})
+               "DIS": 12, "AGO": 8, "DEZ": 12, "MRZ": 3, "MAI": 5, "OKTOBER": 10,
+               # French, German, Spanish, Italian, Portuguese, Dutch abbreviations
+               "JANV": 1, "FEV": 2, "FÉV": 2, "MARS": 3, "AVR": 4, "JUIN": 6, "JUIL": 7,
+               "AOU": 8, "AOÛ": 8, "DÉC": 12, "MÄR": 3, "MAR": 3, "ENE": 1, "ABR": 4, "DIC": 12,
+               "GEN": 1, "MAG": 5, "GIU": 6, "LUG": 7, "SET": 9, "OTT": 10, "FEV": 2,
+               "MRT": 3, "MEI": 5})
 
 
 @dataclass(frozen=True)

@@ -202,17 +202,18 @@ class DocumentStage:
         ctx.notes["documents"] = notes
 
     def extract(self, r, lines: list[TextLine], gray, scale: float, is_page: bool) -> None:
-        from .fields import IDENTITY_FIELDS, extract_identity
-        from ..vin import checked_vin
+        from .mrz import find_mrz
+        from ..vin import unlabelled_vin
         boxes = [Box.from_quad([(x * scale, y * scale) for x, y in ln.box], ln.text, ln.score)
                  for ln in lines]
         fields: dict[str, FieldValue] = {}
         doc_type = None
         if is_page:
             doctype, typer = self.models()
+            mrz = find_mrz(boxes)
             if doctype is not None:
-                head = doctype.classify(boxes, gray)
-                r.document = HeadResult(head.label, head.score, head.probs)
+                head = document_type(doctype, boxes, gray, mrz)
+                r.document = head
                 r.touched(self._doc_ref.identity)
                 doc_type = head.label
             if doc_type in BILL_TYPES and typer is not None:
@@ -220,18 +221,51 @@ class DocumentStage:
                 got, _ = read_bill(boxes, typer, self.cfg.day_first)
                 fields.update({k: e.as_field() for k, e in got.items()})
             else:
-                wanted = set(IDENTITY_FIELDS)
-                if doc_type:
-                    wanted |= set(self.profile.documents.required_fields.get(doc_type, []))
-                got = extract_identity(boxes, tuple(wanted), day_first=self.cfg.day_first)
-                fields.update({k: e.as_field() for k, e in got.items() if k in wanted})
-        else:
-            for b in boxes:  # VIN plates and stickers: a 17-character token with its check digit
-                v = checked_vin(b.text)
-                if v:
-                    fields["vin"] = FieldValue(v, b.score, True, "ocr", "")
+                required = self.profile.documents.required_fields.get(doc_type, []) \
+                    if doc_type else []
+                fields.update(identity_fields(boxes, doc_type, required, mrz,
+                                              self.cfg.day_first))
+        if "vin" not in fields:
+            for b in boxes:  # a VIN plate, sticker or a VIN printed on a page, unlabelled
+                got = unlabelled_vin(b.text)
+                if got:
+                    fields["vin"] = FieldValue(got.value, round(0.95 * b.score, 4) if
+                                               got.check_digit_ok else round(0.8 * b.score, 4),
+                                               True, "ocr", got.reason)
                     break
         for k, v in fields.items():
             r.fields.setdefault(k, v)   # a field another stage read (the plate reader) stays
         if doc_type:
             r.completeness = completeness(doc_type, r.fields, self.profile)
+
+
+def identity_fields(boxes: list[Box], doc_type: str | None, required=(), mrz=None,
+                    day_first: bool = True) -> dict[str, FieldValue]:
+    """Fields of an identity or vehicle document: labelled fields (any of the languages of
+    ``fields.LABELS``), a licence's numbered fields, and the machine-readable zone. A zone field
+    whose check digit holds beats the visual zone's reading; one that fails gives way to it."""
+    from .fields import IDENTITY_FIELDS, extract_identity
+    wanted = set(IDENTITY_FIELDS) | set(required)
+    got = extract_identity(boxes, tuple(wanted), day_first=day_first)
+    if doc_type == "driver_license":
+        from .licence import licence_fields
+        for k, e in licence_fields(boxes, day_first=day_first).items():
+            got.setdefault(k, e)
+    fields = {k: e.as_field() for k, e in got.items() if k in wanted}
+    if mrz is not None:
+        for k, v in mrz.fields().items():
+            if v.valid or v.reason.startswith("expired") or k not in fields:
+                fields[k] = v
+    return fields
+
+
+def document_type(model, boxes: list[Box], gray, mrz=None, from_ocr: bool = True) -> HeadResult:
+    """The fusion classifier's document type; a machine-readable zone whose check digits hold
+    decides between an identity document and a driving licence (ICAO 9303 zones are printed
+    on passports and ID cards, ISO 18013 zones on licences), whatever the layout says."""
+    head = model.classify(boxes, gray, from_ocr)
+    if mrz is not None and mrz.trusted:
+        label = "driver_license" if mrz.is_driving_licence else "id_card"
+        if label != head.label:
+            return HeadResult(label, 0.99, head.probs)
+    return HeadResult(head.label, head.score, head.probs)

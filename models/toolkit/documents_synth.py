@@ -21,8 +21,8 @@ from edge.documents.normalize import vin_check_digit
 
 DOC_TYPES = ("driver_license", "vehicle_registration", "id_card", "insurance_card",
              "receipt_invoice", "repair_estimate", "accident_report", "other_document")
-LAYOUTS = 4          # layouts 0..3 per type; HELD_OUT is never trained on
-HELD_OUT = 3
+LAYOUTS = 5          # layouts 0..4 per type; HELD_OUT is never trained on; 4 is international
+HELD_OUT = 3         # (documents_intl.py: numbered licence fields, MRZ, six languages)
 FONTS = [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
          cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_PLAIN]
 
@@ -394,6 +394,9 @@ def make_page(doc_type: str, layout: int, rng: random.Random) -> GenDoc:
 
 def generate(doc_type: str, layout: int, seed: int) -> GenDoc:
     rng = random.Random(zlib.crc32(f"{doc_type}|{layout}|{seed}".encode()))
+    if layout == 4:
+        from .documents_intl import generate_intl
+        return generate_intl(doc_type, rng)
     if doc_type in ("driver_license", "id_card", "insurance_card", "vehicle_registration"):
         return make_card(doc_type, layout, rng)
     return make_page(doc_type, layout, rng)

@@ -7,8 +7,11 @@ one of: ocr_error (the true value is not in the OCR text at all), wrong_box (it 
 box was typed as the field, or none was), wrong_link (the value box was linked to the wrong
 key, e.g. the subtotal's or the cash line's amount).
 
-documents: document-type accuracy of the shipped classifier on generated documents of the
-held-out layout (or on a folder of images named TYPE_*.png/jpg: OCR is run on them)."""
+documents: on a folder with labels.csv (the real documents: image, doc_type, source_repo), document
+type with every source held out of training once (leave one source out; fusion, text-only and
+image-only trained on the same samples per fold; ``documents_loso.py``). Otherwise the shipped
+classifier on generated documents of the held-out layout, or on a folder of images named
+TYPE_*.png/jpg (OCR is run on them)."""
 
 from __future__ import annotations
 
@@ -148,6 +151,12 @@ def main_receipts(argv=None) -> int:
 
 def main_documents(argv=None) -> int:
     from edge.documents.doctype import DocTypeModel
+    args = list(argv if argv is not None else sys.argv[1:])
+    first = next((x for x in args if not x.startswith("-")), None)
+    if first and (Path(first) / "labels.csv").is_file():
+        # real documents with their sources: leave one source out (trains per fold)
+        from .documents_loso import main as loso_main
+        return loso_main(args)
 
     from .documents_synth import DOC_TYPES, HELD_OUT, generate, photograph
     from .documents_train import ocr_like
