@@ -305,6 +305,11 @@ def read_bill(boxes: list[Box], typer: BoxTyper, day_first: bool = True
             out[field] = Extracted(field, amt.value, amt.raw, conf * boxes[i].score, True, why,
                                    i, k)
 
+    if "total" not in out:
+        got = _keyed_total(boxes, attrs, rels)
+        if got is not None:
+            out["total"] = got
+
     # invoice number: the value in (or right of) an invoice key
     best = None
     for i in range(n):
@@ -325,6 +330,31 @@ def read_bill(boxes: list[Box], typer: BoxTyper, day_first: bool = True
             out["invoice_number"] = Extracted("invoice_number", v, toks[0], s * boxes[i].score,
                                               ok, why, i, k)
     return out, P
+
+
+def _keyed_total(boxes: list[Box], attrs: list[BoxAttrs], rels: list[Relations]
+                 ) -> Extracted | None:
+    """When the typer types no box as the total: the amount a total key (any language, not a
+    subtotal, cash or change key) carries itself or has right of it on its line; the largest
+    if several keys do. The link, not the typer, found it: the confidence says so."""
+    ki = {k: KEYS.index(k) for k in ("total", "subtotal", "cash")}
+    best = None
+    for i, a in enumerate(attrs):
+        if not a.kw[ki["total"]] or a.kw[ki["subtotal"]] or a.kw[ki["cash"]]:
+            continue
+        j = i if a.amounts else rels[i].right
+        if j < 0 or (j != i and rels[i].right_gap > 40) or not attrs[j].amounts:
+            continue
+        if j != i and (attrs[j].kw[ki["subtotal"]] or attrs[j].kw[ki["cash"]]):
+            continue
+        amt = attrs[j].amounts[-1]
+        if best is None or amt.decimal > best[0].decimal:
+            best = (amt, i, j)
+    if best is None:
+        return None
+    amt, i, j = best
+    return Extracted("total", amt.value, amt.raw, 0.5 * boxes[j].score, True,
+                     f"'{amt.raw}' linked to the key '{boxes[i].text}'", j, i)
 
 
 def field_match(name: str, got: str, truth: str) -> bool:

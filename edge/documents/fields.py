@@ -26,7 +26,7 @@ def _lab(*phrases: str) -> re.Pattern:
     for p in phrases:
         alts.append(r"\s*".join("".join(tolerant.get(ch.upper(), re.escape(ch)) for ch in w)
                                 for w in p.split()))
-    return re.compile(r"^\W*(?:" + "|".join(alts) + r")\b\.?\s*[:#.\-]*\s*", re.I)
+    return re.compile(r"^\W*(?:" + "|".join(alts) + r")(?!\w)\.?\s*[:#.\-]*\s*", re.I)
 
 
 # Most specific first: a line is claimed by the first field whose label it starts with. Labels

@@ -274,7 +274,8 @@ def box_features(boxes: list[Box], gray: np.ndarray | None) -> dict[str, np.ndar
     med_h = float(np.median([b.h for b in boxes])) if boxes else 1.0
     order = reading_order(boxes)
     rank = {id(b): i for i, b in enumerate(order)}
-    text = np.stack([text_feature(b.text) for b in boxes]) if n else np.zeros((0, TEXT_DIM))
+    text = np.stack([np.concatenate([text_feature(b.text), concepts(b.text)]) for b in boxes]) \
+        if n else np.zeros((0, TEXT_DIM + CONCEPT_DIM))
     pos = np.stack([position_feature(Box(b.x0 - x0, b.y0 - y0, b.x1 - x0, b.y1 - y0, b.text), w,
                                      h, med_h, n, rank[id(b)]) for b in boxes]) if n else \
         np.zeros((0, POSITION_DIM))

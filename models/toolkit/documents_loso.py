@@ -112,7 +112,7 @@ def views(samples: list[Sample], n_degraded: int, seed: int) -> list[tuple[dict,
         x = (s.boxes, s.vis, s.label)
         if not s.boxes:
             continue
-        for k in range(1 + n_degraded):
+        for k in range(1 + (n_degraded if len(s.boxes) >= 3 else 0)):
             b, v, lab = x if k == 0 else degrade(x, rng)
             f = box_features(b, None)
             f["visual"] = v
@@ -128,8 +128,11 @@ def _blocks(mods, dims):
     return out
 
 
+TRAIN_BOXES = 48   # a document's first boxes in reading order go into a training step (all at test)
+
+
 def fit(train_views, mods, hidden: int, epochs: int, seed: int = 0):
-    X, M, y, mu, sg = pad(train_views, mods)
+    X, M, y, mu, sg = pad(train_views, mods, max_boxes=TRAIN_BOXES)
     dims = {k: train_views[0][0][k].shape[1] for k in ("text", "visual", "position")}
     w = train_model(X, M, y, len(DOC_TYPES), hidden=hidden, epochs=epochs, seed=seed,
                     blocks=_blocks(mods, dims), p_block=0.3 if len(mods) > 1 else 0.0)
@@ -165,7 +168,9 @@ def loso(real: list[Sample], base: list[Sample], hidden: int = 64, epochs: int =
     real_views = {id(s): views([s], 2, 13 + i) for i, s in enumerate(real)}
     test_views = {id(s): views([s], 0, 0) for s in real}
     groups = sorted({s.group for s in real})
-    preds = {v: np.full(len(real), -1) for v in variants}
+    # a document with no text read is "other_document", as DocTypeModel says for no boxes
+    empty = DOC_TYPES.index("other_document")
+    preds = {v: np.full(len(real), empty) for v in variants}
     t0 = time.time()
     for gi, g in enumerate(groups):
         train = list(base_views)
@@ -182,8 +187,9 @@ def loso(real: list[Sample], base: list[Sample], hidden: int = 64, epochs: int =
         acc = np.mean([preds[variants[0]][i] == real[i].label for i in idx]) if idx else 0
         progress(f"  fold {gi + 1}/{len(groups)} {g}: {len(idx)} held out, "
                  f"{variants[0]} {acc:.3f} ({time.time() - t0:.0f}s)")
-    same = {v: np.full(len(real), -1) for v in variants[:1]}
+    same = {}
     if same_source_folds:
+        same = {v: np.full(len(real), empty) for v in variants[:1]}
         rng = np.random.default_rng(0)
         fold = rng.integers(0, same_source_folds, len(real))
         for k in range(same_source_folds):
@@ -214,7 +220,7 @@ def report(real: list[Sample], result: dict, out=print) -> dict:
     for c in cols:
         summary["overall"][c] = float((preds[c] == y).mean())
     same = result.get("same_source", {}).get(fusion)
-    if same is not None and (same >= 0).any():
+    if same is not None:
         summary["overall"]["same_source_" + fusion] = float((same == y).mean())
     head = f"{'':<44}{'n':>5}" + "".join(f"{c:>14}" for c in cols)
     out("document type, leave one source out (each source group held out of training once)")
@@ -303,12 +309,30 @@ def main(argv=None) -> int:
     ap.add_argument("--write", action="store_true", help="also train on everything and write "
                     "the model to --out")
     ap.add_argument("--out", default=str(MODEL_DIR))
+    ap.add_argument("--save-preds", help="write this run's held-out predictions here (JSON), "
+                    "to --merge with a run of the other variants")
+    ap.add_argument("--merge", nargs="+", help="only print the table from saved predictions")
+    ap.add_argument("--no-same-source", action="store_true")
     a = ap.parse_args(argv)
     t0 = time.time()
     receipts = a.receipts or str(Path(a.data_dir).resolve().parent / "receipts")
     real = real_samples(a.data_dir, a.small, cached_only=a.cached_only)
     print(f"{len(real)} real documents, {len({s.group for s in real})} held-out groups "
           f"({time.time() - t0:.0f}s)", flush=True)
+    if a.merge:
+        res = {"preds": {}, "same_source": {}}
+        names = [s.name for s in real]
+        for f in a.merge:
+            got = json.loads(Path(f).read_text())
+            order = [got["names"].index(n) for n in names]
+            for k in ("preds", "same_source"):
+                for v, p in got[k].items():
+                    res[k][v] = np.array(p)[order]
+        res["preds"] = {v: res["preds"][v] for v in VARIANTS if v in res["preds"]}
+        summary = report(real, res)
+        if a.json:
+            Path(a.json).write_text(json.dumps(summary, indent=2))
+        return 0
     cache = ROOT / ".cache" / f"doctype-base-{a.per_layout}.pkl"
     import pickle
     if cache.is_file():
@@ -322,7 +346,13 @@ def main(argv=None) -> int:
         cache.write_bytes(pickle.dumps(base))
     print(f"{len(base)} generated documents and receipts ({time.time() - t0:.0f}s)", flush=True)
     res = loso(real, base, a.hidden, a.epochs, tuple(a.variants),
-               progress=lambda m: print(m, flush=True))
+               progress=lambda m: print(m, flush=True),
+               same_source_folds=0 if a.no_same_source else 4)
+    if a.save_preds:
+        Path(a.save_preds).write_text(json.dumps({
+            "names": [s.name for s in real],
+            "preds": {k: v.tolist() for k, v in res["preds"].items()},
+            "same_source": {k: v.tolist() for k, v in res["same_source"].items()}}))
     summary = report(real, res)
     summary["settings"] = {"per_layout": a.per_layout, "epochs": a.epochs, "hidden": a.hidden,
                            "small_sources_pooled_below": a.small or 5}
