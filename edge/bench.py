@@ -185,6 +185,7 @@ def run_bench(profile: Profile, args) -> int:
           f"{_pct(cls_ms, 50):.2f} ms, p95 {_pct(cls_ms, 95):.2f} ms", flush=True)
 
     _bench_detector(pipe)
+    phases = {"models loaded": _peak_rss_mb()}
 
     rows = []
     totals: list[float] = []
@@ -217,8 +218,10 @@ def run_bench(profile: Profile, args) -> int:
     for label, _, pps in rows:
         print(f"{label:<16}{pps:>10.1f}")
 
+    phases["photos without text"] = _peak_rss_mb()
     from .documents.bench import BUDGET_MS as DOC_BUDGET_MS, bench_documents
-    med_doc = bench_documents(profile, pipe.bundle, runs)
+    med_doc = bench_documents(profile, pipe, runs)
+    phases["document photos"] = _peak_rss_mb()
 
     cold = _cold_start(profile, model)
     peak = _peak_rss_mb()
@@ -232,4 +235,5 @@ def run_bench(profile: Profile, args) -> int:
                               ("peak RSS MB", peak, BUDGETS["peak_rss_mb"])):
         print(f"{name:<34}{got:>10.2f}{budget:>10.1f}{got / budget:>8.2f}"
               f"{'' if got <= budget else '  OVER'}")
+    print("peak RSS MB after each part: " + ", ".join(f"{k} {v:.0f}" for k, v in phases.items()))
     return 0

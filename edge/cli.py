@@ -384,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in DELEGATED:
         return _delegate(*DELEGATED[argv[0]], argv[1:])
     args = build_parser().parse_args(argv)
+    from .memory import keep_heap_lean
+    keep_heap_lean()   # OCR's freed working memory goes back to the system (edge/memory.py)
     logging.basicConfig(level=logging.DEBUG if _opt(args, "verbose") else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
