@@ -3,6 +3,7 @@
 #   python3-venv    `python3 -m venv` (a bare Debian lacks it)
 #   mosquitto       the sync/fleet tests start their own broker (never the system service)
 #   chromium        the operator-screen browser tests (Playwright drives Debian's Chromium)
+#   libatomic1      Playwright's bundled node driver needs it; a bare Debian lacks it
 #   systemd         `systemd-analyze verify` on the service units (tests/test_service.py)
 #   postgresql      only when nothing answers on 127.0.0.1:5432: a local cluster with database
 #                   `test`, trust auth on loopback, as the sync tests expect
@@ -18,6 +19,7 @@ python3 -c "import ensurepip, venv" 2>/dev/null || need+=(python3-venv)
 { command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ]; } && command -v mosquitto_passwd \
   >/dev/null || need+=(mosquitto)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+ldconfig -p | grep -q 'libatomic\.so\.1 ' || need+=(libatomic1)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
 if ! pg_up && ! ls /etc/postgresql/*/main >/dev/null 2>&1; then need+=(postgresql); fi
