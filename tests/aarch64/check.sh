@@ -73,15 +73,19 @@ rm -rf "$ROOT/work" && mkdir -p "$ROOT/work/home"
 cp "$CACHE/dist/$WHEEL" "$ROOT/work/"
 git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$ROOT/work" --one-top-level=src
 
+# The emulated CPU: a Cortex-A72, the Raspberry Pi 4's core. qemu's default ("max", with SVE/SME)
+# crashed ai-edge-litert 2.3's kernels (SIGSEGV in doctor's model load) under Debian's qemu 7.2.
+QEMU_CPU=${QEMU_CPU:-cortex-a72}
 in_root() {
-  chroot "$ROOT" /usr/bin/env -i HOME=/work/home PATH=/opt/venv/bin:/usr/bin:/bin \
+  chroot "$ROOT" /usr/bin/env -i QEMU_CPU="$QEMU_CPU" HOME=/work/home PATH=/opt/venv/bin:/usr/bin:/bin \
     PIP_CERT=/etc/ssl/certs/host-ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1 LANG=C.UTF-8 \
     PYTHONDONTWRITEBYTECODE=1 /bin/bash -c "$1"
 }
 step "uname -m / python in the root: $(in_root 'uname -m; python3 --version' | tr '\n' ' ')"
 step "pip install the wheel (and pytest) from the registries"
 in_root "[ -x /opt/venv/bin/python ] || python3 -m venv /opt/venv
-         pip install -q /work/$WHEEL pytest && pip list --format=freeze" > "$OUT/pip-freeze.txt"
+         pip install -q --force-reinstall --no-deps /work/$WHEEL &&
+         pip install -q /work/$WHEEL pytest && pip check && pip list --format=freeze" > "$OUT/pip-freeze.txt"
 grep -iE '^(claim-edge|numpy|opencv|ai-edge-litert|onnxruntime|rapidocr)' "$OUT/pip-freeze.txt"
 
 step "claim-edge doctor"
