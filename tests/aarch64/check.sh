@@ -59,7 +59,7 @@ cleanup() {
 }
 trap cleanup EXIT
 mount -t proc proc "$ROOT/proc"
-mount --rbind /sys "$ROOT/sys"
+# /sys stays unmounted: XNNPACK reading the x86 host topology there crashed under qemu (SIGSEGV)
 mount --bind /dev "$ROOT/dev"
 mount --bind /dev/pts "$ROOT/dev/pts"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
