@@ -3,7 +3,6 @@ index -> train (frozen CPU mode) -> int8 export -> load with edge.bundle -> clas
 Never needs ../shared/data."""
 import csv
 import json
-import time
 from pathlib import Path
 
 import cv2
@@ -130,7 +129,6 @@ def test_train_export_load_classify_end_to_end(tmp_path):
 
     data = make_data_dir(tmp_path / "data", per_set=14)
     out = tmp_path / "bundle"
-    t0 = time.time()
     rc = main(["all", str(data), "--size", "96", "--cache", str(tmp_path / "cache"), "--out", str(out),
                "--n-docs", "14", "--n-other", "7", "--n-ood", "6", "--epochs", "3",
                "--views-scale", "0.5", "--calib", "16", "--check-n", "24",
@@ -159,4 +157,3 @@ def test_train_export_load_classify_end_to_end(tmp_path):
     (out / "manifest.json").write_text(json.dumps(man))
     with pytest.raises(BundleError, match="does not match"):
         Classifier(load_bundle(out))
-    assert time.time() - t0 < 300
