@@ -57,3 +57,18 @@ def test_verification_uses_prototype_range_and_score():
     assert not v.verified and "outside" in v.reason and v.similarity < 0.7
     assert not verify("plate", 0.3, near, protos, 0.5).verified   # low score
     assert not verify("vin", 0.9, near, protos, 0.5).verified     # no prototype
+
+
+def test_quality_metrics_match_their_numpy_definitions():
+    """The fast forms (histogram percentiles, meanStdDev) give numpy's numbers: the thresholds
+    in the profiles were set on those."""
+    import cv2
+    from edge.quality import _percentiles
+    rng = np.random.default_rng(7)
+    for shape in ((1, 1), (3, 500), (480, 640), (17, 29)):
+        for gray in (rng.integers(0, 256, shape).astype(np.uint8),
+                     (rng.integers(0, 6, shape) * 50).astype(np.uint8),
+                     np.full(shape, 250, np.uint8)):
+            assert np.allclose(_percentiles(gray, (1, 99)), np.percentile(gray, (1, 99)))
+            lap = cv2.Laplacian(gray, cv2.CV_64F)
+            assert np.isclose(cv2.meanStdDev(lap)[1][0, 0] ** 2, lap.var())
