@@ -301,7 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", parents=[common], help="benchmark: per-stage latency, photos/s, "
                        "peak memory ('bench sync': sync throughput vs raw broker; 'bench web': "
                        "the operator screen under concurrent requests)")
-    b.add_argument("what", nargs="?", default="pipeline", choices=["pipeline", "sync", "web"])
+    b.add_argument("what", nargs="?", default="pipeline", choices=["pipeline", "sync", "web"],
+                   help="pipeline (default): per-stage latency on drawn 0.9/2/12 MP photos and "
+                        "documents, and the peak RSS of a fresh device process, beside the DESIGN "
+                        "budgets; sync and web: see 'claim-edge bench sync --help'")
     b.add_argument("--runs", type=int, default=20, help="photos per size (default 20)")
     b.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     b.set_defaults(func=cmd_bench)
@@ -384,8 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in DELEGATED:
         return _delegate(*DELEGATED[argv[0]], argv[1:])
     args = build_parser().parse_args(argv)
-    from .memory import keep_heap_lean
-    keep_heap_lean()   # OCR's freed working memory goes back to the system (edge/memory.py)
+    from .memory import tune_heap
+    tune_heap()   # the C allocator's setting for a long-running process (edge/memory.py)
     logging.basicConfig(level=logging.DEBUG if _opt(args, "verbose") else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -18,6 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..memory import lean_heap
 from . import RawLine
 from .models import RecogniserFiles, detector_files, rec_model_files
 
@@ -138,7 +139,7 @@ class RapidOcrEngine:
         if image.ndim == 2:
             image = np.repeat(image[:, :, None], 3, axis=2)
         side = self.det_max_side if det_max_side is None else int(det_max_side)
-        with self._shared.lock:
+        with self._shared.lock, lean_heap():   # its working tensors go back when freed
             res = self._ocr_at(side)(np.ascontiguousarray(image), use_det=True, use_cls=False,
                                      use_rec=True, return_word_box=self.word_boxes,
                                      return_single_char_box=self.word_boxes)
