@@ -95,5 +95,6 @@ def test_bench_prints_medians_and_budget_ratios(cli, profile_path):
     r = cli("bench", "--runs", "1", "--profile", str(profile_path))
     assert r.returncode == 0, r.stderr
     for text in ("classifier alone", "12MP 4032x3024", "median ms", "photos/s", "peak RSS MB",
-                 "cold start to ready s", "plate read on a crop", "per refined box"):
+                 "cold start to ready s", "plate read on a crop", "per refined box",
+                 "peak RSS MB of a fresh device process (every model loaded"):
         assert text in r.stdout
