@@ -131,11 +131,16 @@ def _blocks(mods, dims):
 TRAIN_BOXES = 48   # a document's first boxes in reading order go into a training step (all at test)
 
 
-def fit(train_views, mods, hidden: int, epochs: int, seed: int = 0):
+BLANK_P = 0.3   # share of training documents with one modality blanked (fused variants only)
+
+
+def fit(train_views, mods, hidden: int, epochs: int, seed: int = 0, blank=None):
+    """``blank``: the modalities that may be blanked (default: each of ``mods``)."""
     X, M, y, mu, sg = pad(train_views, mods, max_boxes=TRAIN_BOXES)
     dims = {k: train_views[0][0][k].shape[1] for k in ("text", "visual", "position")}
+    blocks = [sl for m, sl in zip(mods, _blocks(mods, dims)) if blank is None or m in blank]
     w = train_model(X, M, y, len(DOC_TYPES), hidden=hidden, epochs=epochs, seed=seed,
-                    blocks=_blocks(mods, dims), p_block=0.3 if len(mods) > 1 else 0.0)
+                    blocks=blocks, p_block=BLANK_P if len(mods) > 1 and blocks else 0.0)
     return w, mu, sg
 
 
@@ -161,7 +166,8 @@ def with_mrz(pred: np.ndarray, samples: list[Sample]) -> np.ndarray:
 
 
 def loso(real: list[Sample], base: list[Sample], hidden: int = 64, epochs: int = 20,
-         variants=tuple(VARIANTS), progress=print, same_source_folds: int = 4) -> dict:
+         variants=tuple(VARIANTS), progress=print, same_source_folds: int = 4,
+         blank=None) -> dict:
     """Predictions for every real sample with its group held out, per variant; and the
     same-source figure (folds drawn at random across all sources)."""
     base_views = views(base, 1, 11)
@@ -181,7 +187,7 @@ def loso(real: list[Sample], base: list[Sample], hidden: int = 64, epochs: int =
         tv = [test_views[id(real[i])][0] for i in idx]
         for v in variants:
             mods = VARIANTS[v]
-            model = fit(train, mods, hidden, epochs)
+            model = fit(train, mods, hidden, epochs, blank=blank)
             p = predict(model, tv, mods)
             preds[v][idx] = p
         acc = np.mean([preds[variants[0]][i] == real[i].label for i in idx]) if idx else 0
@@ -199,7 +205,7 @@ def loso(real: list[Sample], base: list[Sample], hidden: int = 64, epochs: int =
                     train += real_views[id(s)]
             idx = [i for i in range(len(real)) if fold[i] == k and test_views[id(real[i])]]
             mods = VARIANTS[variants[0]]
-            model = fit(train, mods, hidden, epochs)
+            model = fit(train, mods, hidden, epochs, blank=blank)
             same[variants[0]][idx] = predict(model, [test_views[id(real[i])][0] for i in idx],
                                              mods)
         progress(f"  same-source folds done ({time.time() - t0:.0f}s)")
@@ -255,13 +261,14 @@ def report(real: list[Sample], result: dict, out=print) -> dict:
     return summary
 
 
-def train_final(real, base, hidden, epochs, out_dir: Path, summary: dict, args: dict) -> None:
+def train_final(real, base, hidden, epochs, out_dir: Path, summary: dict, args: dict,
+                blank=None) -> None:
     """The shipped model: trained on every real document, the generated ones and receipts."""
     tr = views(base, 1, 11)
     for i, s in enumerate(real):
         tr += views([s], 2, 13 + i)
     mods = VARIANTS["fusion"]
-    w, mu, sg = fit(tr, mods, hidden, epochs)
+    w, mu, sg = fit(tr, mods, hidden, epochs, blank=blank)
     out_dir.mkdir(parents=True, exist_ok=True)
     np.savez(out_dir / "weights.npz", mu=mu, sigma=sg, **w)
     prev = json.loads((out_dir / "manifest.json").read_text()) \
@@ -313,6 +320,9 @@ def main(argv=None) -> int:
                     "to --merge with a run of the other variants")
     ap.add_argument("--merge", nargs="+", help="only print the table from saved predictions")
     ap.add_argument("--no-same-source", action="store_true")
+    ap.add_argument("--blank", nargs="+", choices=["text", "visual", "position"], default=None,
+                    help="modalities the fused model sees blanked in training (a share of the "
+                         "documents, one modality each; default: any of the three)")
     a = ap.parse_args(argv)
     t0 = time.time()
     receipts = a.receipts or str(Path(a.data_dir).resolve().parent / "receipts")
@@ -347,7 +357,7 @@ def main(argv=None) -> int:
     print(f"{len(base)} generated documents and receipts ({time.time() - t0:.0f}s)", flush=True)
     res = loso(real, base, a.hidden, a.epochs, tuple(a.variants),
                progress=lambda m: print(m, flush=True),
-               same_source_folds=0 if a.no_same_source else 4)
+               same_source_folds=0 if a.no_same_source else 4, blank=a.blank)
     if a.save_preds:
         Path(a.save_preds).write_text(json.dumps({
             "names": [s.name for s in real],
@@ -355,12 +365,13 @@ def main(argv=None) -> int:
             "same_source": {k: v.tolist() for k, v in res["same_source"].items()}}))
     summary = report(real, res)
     summary["settings"] = {"per_layout": a.per_layout, "epochs": a.epochs, "hidden": a.hidden,
+                           "blank": a.blank,
                            "small_sources_pooled_below": a.small or 5}
     if a.json:
         Path(a.json).write_text(json.dumps(summary, indent=2))
     if a.write:
         train_final(real, base, a.hidden, a.epochs, Path(a.out), summary,
-                    {"per_layout": a.per_layout})
+                    {"per_layout": a.per_layout, "blank": a.blank}, blank=a.blank)
         print(f"wrote {a.out}")
         DocTypeModel.load(a.out)   # loads as the runtime will
     print(f"done in {time.time() - t0:.0f}s")

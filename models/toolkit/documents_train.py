@@ -169,7 +169,7 @@ def train_model(X, M, y, n_classes, hidden=48, epochs=40, lr=3e-3, wd=1e-4, seed
             idx = chunks[ci]
             n_max = max(1, int(lengths[idx].max()))
             x, mk, yy = X[idx, :n_max], M[idx, :n_max].copy(), y[idx]
-            if p_block and len(blocks) > 1:
+            if p_block and blocks:
                 x = x.copy()
                 for bi_ in range(len(idx)):
                     if rng.random() < p_block:
@@ -262,7 +262,7 @@ def main(argv=None) -> int:
             blocks.append(slice(at, at + dims[m_]))
             at += dims[m_]
         w = train_model(X, M, y, len(DOC_TYPES), hidden=a.hidden, epochs=a.epochs, blocks=blocks,
-                        p_block=a.modality_dropout)
+                        p_block=a.modality_dropout if len(blocks) > 1 else 0.0)
         res = {"modalities": list(mods)}
         for sname, ss in sets.items():
             Xt, Mt, yt, *_ = pad(ss, mods, mu, sg)
