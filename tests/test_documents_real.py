@@ -102,6 +102,24 @@ def test_eu_licence_numbered_fields_and_us_labels():
     assert f["date_of_birth"].value == "1968-08-04"
 
 
+def test_us_licence_numbers_under_the_labels_real_licences_print():
+    """As read off real specimens: the value sharing its box with the next field, labels with
+    no field number (the OCR dropped the small "4d", or the state prints none), spaced dashes."""
+    def number(*texts):
+        boxes = [Box(20, 20, 260, 50, "DRIVER LICENSE")] + [
+            Box(20, 60 + 40 * i, 420, 90 + 40 * i, t) for i, t in enumerate(texts)]
+        f = licence_fields(boxes)
+        return f["license_number"].value if "license_number" in f else None
+    assert number("4d DLN 9999999993 DOB 03/05/1960", "4bEXP 03/05/2026") == "9999999993"
+    assert number("NO.1234567", "CLASS D", "D.O.B.01-05-1948") == "1234567"
+    assert number("NUMBER 01 - 47 - 87441", "DOB 06/03/1981 EXP 06/03/2008") == "014787441"
+    assert number("DL .98765438", "Exp 04/30/2022") == "98765438"
+    assert number("45LIC=V007989", "01/16/1964") == "V007989"
+    assert number("4d uca WDLBCKN489FB CLASS", "3 DOB 05/18/1974") == "WDLBCKN489FB"
+    # a header "DL" and dates alone are not a number
+    assert number("DL", "3 DOB 02/22/1954", "4b EXP 02/22/2028") is None
+
+
 def test_a_passport_zone_fills_the_identity_fields_through_the_stage(stage):
     from models.toolkit.documents_intl import id_card
     for s in range(12):

@@ -74,15 +74,48 @@ def _value(i: int, rest: str, boxes: list[Box], rels: list[Relations]):
         yield r.below, boxes[r.below].text
 
 
-def _licence_number(text: str) -> str | None:
-    t = text.upper()
-    if find_dates(t):
-        return None
+def _licence_number(text: str, min_digits: int = 4) -> str | None:
+    """The first identifier in a labelled value. The value often shares its box with the next
+    field ("9999999993 DOB 03/05/1960"): dates are cut out, not a reason to give up; digit
+    groups set apart by spaced dashes ("01 - 47 - 87441") are one number."""
+    t = re.sub(r"\s*-\s*", "-", text.upper())
+    for d in find_dates(t):
+        t = t.replace(d.raw.upper(), " ")
     for tok in _ID_TOKEN.findall(t):
         v = normalize_id(tok)
-        if sum(c.isdigit() for c in v) >= 4:
+        if sum(c.isdigit() for c in v) >= min_digits:
             return v
     return None
+
+
+# A licence-number label without its field number, as many US licences print it (and as the
+# OCR leaves "4d LIC#" when it drops the small "4d"): DLN, DL, DL NO, LIC#, LICENSE NO, NUMBER,
+# NO. The value is in the same box (a bare "DL" or "NO" is also a header or a word) or, for the
+# unambiguous labels, right of it or below it.
+_NUMBER_LABEL = re.compile(
+    r"(?:^|(?<=[^A-Z]))(?P<label>DLN|DL\s*(?:N[O0]\.?|#)|LIC(?:EN[CS]E)?\s*(?:N[O0]\.?|#|=|NUMBER)|"
+    r"LIC\b|(?:LICEN[CS]E\s*)?NUMBER|^DL|^N[O0]\.)\s*[:#.=]?\s*(?P<rest>.*)$", re.I)
+_BARE_LABELS = {"DL", "NO.", "N0."}
+
+
+def _labelled_number(boxes: list[Box], rels: list[Relations], out, used) -> None:
+    """The licence number after an unnumbered label (``_NUMBER_LABEL``)."""
+    for i, b in enumerate(boxes):
+        m = _NUMBER_LABEL.search(b.text.strip())
+        if not m:
+            continue
+        bare = re.sub(r"\s", "", m.group("label").upper()) in _BARE_LABELS
+        cands = [(i, m.group("rest"))] if m.group("rest") else []
+        if not bare:
+            cands += [(j, t) for j, t in _value(i, "", boxes, rels)]
+        for j, text in cands:
+            v = _licence_number(text, min_digits=3)
+            if v and len(v.replace("-", "")) >= 6:
+                out["license_number"] = Extracted("license_number", v.replace("-", ""), text,
+                                                  0.75 * boxes[j].score, True,
+                                                  f"labelled {m.group('label').strip()!r}", j, i)
+                used.add(j)
+                return
 
 
 def licence_fields(boxes: list[Box], today: dt.date | None = None,
@@ -119,8 +152,8 @@ def licence_fields(boxes: list[Box], today: dt.date | None = None,
             continue
         for j, text in _value(i, rest, boxes, rels):
             if target == "license_number":
-                v = _licence_number(text)
-                if v:
+                v = _licence_number(text, min_digits=3)
+                if v and len(v.replace("-", "")) >= 6:
                     out[target] = Extracted(target, v, text, 0.85 * boxes[j].score, True, "",
                                             j, i)
                     used.add(j)
@@ -140,6 +173,8 @@ def licence_fields(boxes: list[Box], today: dt.date | None = None,
             out["name"] = Extracted("name", got[0], " ".join(parts), 0.8 * boxes[j].score,
                                     got[1], got[2], j)
     _unlabelled_dates(boxes, out, used, today, day_first)
+    if "license_number" not in out:
+        _labelled_number(boxes, rels, out, used)
     if "license_number" not in out:
         _unlabelled_number(boxes, out, used)
     return out
