@@ -134,13 +134,15 @@ TRAIN_BOXES = 48   # a document's first boxes in reading order go into a trainin
 BLANK_P = 0.3   # share of training documents with one modality blanked (fused variants only)
 
 
-def fit(train_views, mods, hidden: int, epochs: int, seed: int = 0, blank=None):
-    """``blank``: the modalities that may be blanked (default: each of ``mods``)."""
+def fit(train_views, mods, hidden: int, epochs: int, seed: int = 0, blank=None,
+        blank_p: float = BLANK_P):
+    """``blank``: the modalities that may be blanked (default: each of ``mods``), each time
+    in a ``blank_p`` share of the documents."""
     X, M, y, mu, sg = pad(train_views, mods, max_boxes=TRAIN_BOXES)
     dims = {k: train_views[0][0][k].shape[1] for k in ("text", "visual", "position")}
     blocks = [sl for m, sl in zip(mods, _blocks(mods, dims)) if blank is None or m in blank]
     w = train_model(X, M, y, len(DOC_TYPES), hidden=hidden, epochs=epochs, seed=seed,
-                    blocks=blocks, p_block=BLANK_P if len(mods) > 1 and blocks else 0.0)
+                    blocks=blocks, p_block=blank_p if len(mods) > 1 and blocks else 0.0)
     return w, mu, sg
 
 
@@ -167,7 +169,7 @@ def with_mrz(pred: np.ndarray, samples: list[Sample]) -> np.ndarray:
 
 def loso(real: list[Sample], base: list[Sample], hidden: int = 64, epochs: int = 20,
          variants=tuple(VARIANTS), progress=print, same_source_folds: int = 4,
-         blank=None) -> dict:
+         fit_kw: dict | None = None) -> dict:
     """Predictions for every real sample with its group held out, per variant; and the
     same-source figure (folds drawn at random across all sources)."""
     base_views = views(base, 1, 11)
@@ -187,7 +189,7 @@ def loso(real: list[Sample], base: list[Sample], hidden: int = 64, epochs: int =
         tv = [test_views[id(real[i])][0] for i in idx]
         for v in variants:
             mods = VARIANTS[v]
-            model = fit(train, mods, hidden, epochs, blank=blank)
+            model = fit(train, mods, hidden, epochs, **(fit_kw or {}))
             p = predict(model, tv, mods)
             preds[v][idx] = p
         acc = np.mean([preds[variants[0]][i] == real[i].label for i in idx]) if idx else 0
@@ -205,7 +207,7 @@ def loso(real: list[Sample], base: list[Sample], hidden: int = 64, epochs: int =
                     train += real_views[id(s)]
             idx = [i for i in range(len(real)) if fold[i] == k and test_views[id(real[i])]]
             mods = VARIANTS[variants[0]]
-            model = fit(train, mods, hidden, epochs, blank=blank)
+            model = fit(train, mods, hidden, epochs, **(fit_kw or {}))
             same[variants[0]][idx] = predict(model, [test_views[id(real[i])][0] for i in idx],
                                              mods)
         progress(f"  same-source folds done ({time.time() - t0:.0f}s)")
@@ -262,13 +264,13 @@ def report(real: list[Sample], result: dict, out=print) -> dict:
 
 
 def train_final(real, base, hidden, epochs, out_dir: Path, summary: dict, args: dict,
-                blank=None) -> None:
+                fit_kw: dict | None = None) -> None:
     """The shipped model: trained on every real document, the generated ones and receipts."""
     tr = views(base, 1, 11)
     for i, s in enumerate(real):
         tr += views([s], 2, 13 + i)
     mods = VARIANTS["fusion"]
-    w, mu, sg = fit(tr, mods, hidden, epochs, blank=blank)
+    w, mu, sg = fit(tr, mods, hidden, epochs, **(fit_kw or {}))
     out_dir.mkdir(parents=True, exist_ok=True)
     np.savez(out_dir / "weights.npz", mu=mu, sigma=sg, **w)
     prev = json.loads((out_dir / "manifest.json").read_text()) \
@@ -288,7 +290,7 @@ def train_final(real, base, hidden, epochs, out_dir: Path, summary: dict, args: 
                                          "sources (../shared/data/documents)",
                        "generated": args.get("per_layout"), "generated_layouts": "0-2, 4",
                        "held_out_layout": 3, "real_receipts": "SROIE train split"},
-        "command": "python -m models.toolkit.documents_loso ../shared/data/documents --write",
+        "command": args.get("command", "python -m models.toolkit.documents_loso DIR --write"),
         "evaluation": {"leave_one_source_out": summary},
     }
     if "bill_typer" in prev:
@@ -321,10 +323,12 @@ def main(argv=None) -> int:
     ap.add_argument("--merge", nargs="+", help="only print the table from saved predictions")
     ap.add_argument("--no-same-source", action="store_true")
     ap.add_argument("--blank", nargs="+", choices=["text", "visual", "position"], default=None,
-                    help="modalities the fused model sees blanked in training (a share of the "
-                         "documents, one modality each; default: any of the three)")
+                    help="modalities the fused model sees blanked in training (one modality "
+                         "in a --blank-p share of the documents; default: any of the three)")
+    ap.add_argument("--blank-p", type=float, default=BLANK_P)
     a = ap.parse_args(argv)
     t0 = time.time()
+    fit_kw = {"blank": a.blank, "blank_p": a.blank_p}
     receipts = a.receipts or str(Path(a.data_dir).resolve().parent / "receipts")
     real = real_samples(a.data_dir, a.small, cached_only=a.cached_only)
     print(f"{len(real)} real documents, {len({s.group for s in real})} held-out groups "
@@ -357,7 +361,7 @@ def main(argv=None) -> int:
     print(f"{len(base)} generated documents and receipts ({time.time() - t0:.0f}s)", flush=True)
     res = loso(real, base, a.hidden, a.epochs, tuple(a.variants),
                progress=lambda m: print(m, flush=True),
-               same_source_folds=0 if a.no_same_source else 4, blank=a.blank)
+               same_source_folds=0 if a.no_same_source else 4, fit_kw=fit_kw)
     if a.save_preds:
         Path(a.save_preds).write_text(json.dumps({
             "names": [s.name for s in real],
@@ -365,13 +369,16 @@ def main(argv=None) -> int:
             "same_source": {k: v.tolist() for k, v in res["same_source"].items()}}))
     summary = report(real, res)
     summary["settings"] = {"per_layout": a.per_layout, "epochs": a.epochs, "hidden": a.hidden,
-                           "blank": a.blank,
+                           **fit_kw,
                            "small_sources_pooled_below": a.small or 5}
     if a.json:
         Path(a.json).write_text(json.dumps(summary, indent=2))
     if a.write:
         train_final(real, base, a.hidden, a.epochs, Path(a.out), summary,
-                    {"per_layout": a.per_layout, "blank": a.blank}, blank=a.blank)
+                    {"per_layout": a.per_layout, **fit_kw,
+                     "command": "python -m models.toolkit.documents_loso "
+                                + " ".join(sys.argv[1:] if argv is None else argv)},
+                    fit_kw=fit_kw)
         print(f"wrote {a.out}")
         DocTypeModel.load(a.out)   # loads as the runtime will
     print(f"done in {time.time() - t0:.0f}s")
