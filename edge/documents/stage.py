@@ -141,11 +141,12 @@ class DocumentStage:
 
     def read_page(self, decoded) -> tuple[list[TextLine], np.ndarray, float]:
         """Text lines in original-image pixels, the grey image OCR saw, and its scale."""
-        full = decoded.full()
-        h, w = full.shape[:2]
+        w, h = decoded.width, decoded.height
         scale = min(1.0, self.cfg.max_side / max(h, w))
-        img = cv2.resize(full, (round(w * scale), round(h * scale)),
-                         interpolation=cv2.INTER_AREA) if scale < 1 else full
+        # the cheapest decode that still has the pixels OCR sees: a 12 MP JPEG's half-size one
+        src = decoded.detail(scale)
+        img = cv2.resize(src, (round(w * scale), round(h * scale)),
+                         interpolation=cv2.INTER_AREA) if src.shape[1] != round(w * scale) else src
         lines = self._read(img, decoded.sha256, page=True)
         inv = 1.0 / scale
         out = [TextLine(tuple((x * inv, y * inv) for x, y in ln.box), ln.text, ln.score)
