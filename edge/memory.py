@@ -59,4 +59,4 @@ def lean_heap():
         yield took
     finally:
         if took:
-            set_mmap_threshold(FAST_MMAP_THRESHOLD)
+            tune_heap()

@@ -74,16 +74,17 @@ def _value(i: int, rest: str, boxes: list[Box], rels: list[Relations]):
         yield r.below, boxes[r.below].text
 
 
-def _licence_number(text: str, min_digits: int = 4) -> str | None:
-    """The first identifier in a labelled value. The value often shares its box with the next
-    field ("9999999993 DOB 03/05/1960"): dates are cut out, not a reason to give up; digit
-    groups set apart by spaced dashes ("01 - 47 - 87441") are one number."""
+def _licence_number(text: str, min_digits: int = 3, min_len: int = 6) -> str | None:
+    """The first identifier in a labelled value (at least ``min_len`` characters besides dashes,
+    ``min_digits`` of them digits: Washington's WDLBCKN489FB has three). The value often shares
+    its box with the next field ("9999999993 DOB 03/05/1960"): dates are cut out, not a reason
+    to give up; digit groups set apart by spaced dashes ("01 - 47 - 87441") are one number."""
     t = re.sub(r"\s*-\s*", "-", text.upper())
     for d in find_dates(t):
         t = t.replace(d.raw.upper(), " ")
     for tok in _ID_TOKEN.findall(t):
         v = normalize_id(tok)
-        if sum(c.isdigit() for c in v) >= min_digits:
+        if sum(c.isdigit() for c in v) >= min_digits and len(v.replace("-", "")) >= min_len:
             return v
     return None
 
@@ -109,8 +110,8 @@ def _labelled_number(boxes: list[Box], rels: list[Relations], out, used) -> None
         if not bare:
             cands += [(j, t) for j, t in _value(i, "", boxes, rels)]
         for j, text in cands:
-            v = _licence_number(text, min_digits=3)
-            if v and len(v.replace("-", "")) >= 6:
+            v = _licence_number(text)
+            if v:
                 out["license_number"] = Extracted("license_number", v.replace("-", ""), text,
                                                   0.75 * boxes[j].score, True,
                                                   f"labelled {m.group('label').strip()!r}", j, i)
@@ -152,8 +153,8 @@ def licence_fields(boxes: list[Box], today: dt.date | None = None,
             continue
         for j, text in _value(i, rest, boxes, rels):
             if target == "license_number":
-                v = _licence_number(text, min_digits=3)
-                if v and len(v.replace("-", "")) >= 6:
+                v = _licence_number(text)
+                if v:
                     out[target] = Extracted(target, v, text, 0.85 * boxes[j].score, True, "",
                                             j, i)
                     used.add(j)
