@@ -43,6 +43,17 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(-1, keepdims=True)
 
 
+def tighten_boxes(boxes: list[Box], m: dict) -> list[Box]:
+    """Each box moved in by margins ``m`` given in box heights (left, right, top, bottom, and the
+    padded-to-tight height ratio)."""
+    out = []
+    for b in boxes:
+        h = b.h / m["height_ratio"]
+        out.append(Box(b.x0 + m["left"] * h, b.y0 + m["top"] * h, b.x1 - m["right"] * h,
+                       b.y1 - m["bottom"] * h, b.text, b.score))
+    return out
+
+
 @dataclass
 class DocTypeModel:
     labels: list[str]
@@ -63,14 +74,7 @@ class DocTypeModel:
         are padded (DB unclip); the margins, in box heights, were measured on generated
         documents read by our OCR and are stored in the manifest (``ocr_box_margins``)."""
         m = self.manifest.get("ocr_box_margins")
-        if not m:
-            return boxes
-        out = []
-        for b in boxes:
-            h = b.h / m["height_ratio"]
-            out.append(Box(b.x0 + m["left"] * h, b.y0 + m["top"] * h, b.x1 - m["right"] * h,
-                           b.y1 - m["bottom"] * h, b.text, b.score))
-        return out
+        return tighten_boxes(boxes, m) if m else boxes
 
     def features(self, boxes: list[Box], gray: np.ndarray | None) -> np.ndarray:
         x = stack_inputs(box_features(boxes, gray), self.modalities)

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.documents.doctype import MODEL_DIR, DocTypeModel, forward
+from edge.documents.doctype import MODEL_DIR, DocTypeModel, forward, tighten_boxes
 from edge.documents.layout import Box, box_features, visual_features_batch
 
 from .documents_synth import DOC_TYPES
@@ -50,13 +50,7 @@ class Sample:
 
 def tighten(boxes: list[Box]) -> list[Box]:
     """OCR boxes to the generator's tight extents (as DocTypeModel.tighten does at run time)."""
-    m = OCR_BOX_MARGINS
-    out = []
-    for b in boxes:
-        h = b.h / m["height_ratio"]
-        out.append(Box(b.x0 + m["left"] * h, b.y0 + m["top"] * h, b.x1 - m["right"] * h,
-                       b.y1 - m["bottom"] * h, b.text, b.score))
-    return out
+    return tighten_boxes(boxes, OCR_BOX_MARGINS)
 
 
 def real_samples(data_dir: str, small: int | None = None, progress=print,
