@@ -2,16 +2,25 @@
 
 glibc raises its mmap threshold (up to 32 MB) each time a large block is freed, so the OCR's
 working tensors (tens of MB each) end up in its heaps, which it keeps: after one document the
-process holds 200 MB more than it uses, and the next peak comes on top. While OCR runs
-(``lean_heap``) the threshold is 128 KiB: every large block is a mapping returned on free. A
-document read in isolation (PP-OCRv6 small, the bench's page): peak 468 -> 296 MB, held after
-three reads 372 -> 173 MB.
+process holds 200 MB more than it uses, and the next peak comes on top.
 
-That costs page faults: every block mapped again is zeroed by the kernel again. Outside OCR the
-threshold stays at glibc's own ceiling (32 MB) and the heap is trimmed only above 64 MB free, so
-the photo path reuses its buffers: a 12 MP photo without text about 5 ms faster than with
-128 KiB everywhere (63 -> 58 ms median on the 2-core machine). No-op where the C library has no
-mallopt (not glibc)."""
+- ``lean_heap(threshold)``: blocks from ``threshold`` bytes (default 128 KiB) allocated inside
+  are mappings, returned to the system when freed. That costs page faults: every block mapped
+  again is zeroed by the kernel again. ``edge.ocr.rapid`` runs the text detector at 128 KiB (a
+  page's detector tensors add up to 165 MB; it runs once a page) and the recogniser, which runs
+  10-70 times a page, at 1 MiB (its large blocks go back, its small ones are reused).
+- ``trim_heap``: after each OCR read the heaps' free pages go back, the holes between live
+  blocks included.
+
+``claim-edge bench``, kiosk profile, 2-core x86-64, the same machine and hour: with the whole
+read at 128 KiB and 6 lines per recogniser run, document photo 996-1027 ms median, peak RSS of a
+device process 333 MB; as above with 2 lines a run, 732-776 ms and 362 MB. With nothing lean
+and no trim a fresh process read the same pages in 690-730 ms but peaked at 445-581 MB.
+
+Outside OCR the threshold stays at glibc's own ceiling (32 MB) and the heap is trimmed only above
+64 MB free, so the photo path reuses its buffers: a 12 MP photo without text about 5 ms faster
+than with 128 KiB everywhere (63 -> 58 ms median on the 2-core machine). No-op where the C
+library has no mallopt (not glibc)."""
 
 from __future__ import annotations
 
@@ -38,6 +47,9 @@ def _mallopt():
 
 
 _MALLOPT = _mallopt()
+_MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None) if _MALLOPT is not None else None
+if _MALLOC_TRIM is not None:
+    _MALLOC_TRIM.argtypes, _MALLOC_TRIM.restype = (ctypes.c_size_t,), ctypes.c_int
 
 
 def set_mmap_threshold(threshold: int) -> bool:
@@ -51,10 +63,17 @@ def tune_heap() -> bool:
             and _MALLOPT(M_TRIM_THRESHOLD, FAST_TRIM_THRESHOLD) == 1)
 
 
+def trim_heap() -> bool:
+    """Give every whole free page in the heaps back to the system (glibc's ``malloc_trim``),
+    holes between live blocks included; True when some memory went back."""
+    return _MALLOC_TRIM is not None and _MALLOC_TRIM(0) == 1
+
+
 @contextmanager
-def lean_heap():
-    """Large blocks allocated inside are mappings, returned to the system when freed."""
-    took = set_mmap_threshold(LEAN_MMAP_THRESHOLD)
+def lean_heap(threshold: int = LEAN_MMAP_THRESHOLD):
+    """Blocks from ``threshold`` bytes allocated inside are mappings, returned to the system when
+    freed."""
+    took = set_mmap_threshold(threshold)
     try:
         yield took
     finally:

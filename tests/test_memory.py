@@ -9,7 +9,7 @@ import pytest
 PROBE = """
 import contextlib, sys
 import numpy as np
-from edge.memory import lean_heap, tune_heap
+from edge.memory import lean_heap, trim_heap, tune_heap
 
 def rss_mb():
     with open("/proc/self/status") as f:
@@ -26,6 +26,8 @@ with (lean_heap() if sys.argv[1] == "lean" else contextlib.nullcontext()):
         keep.append(np.ones(64))
     grown = rss_mb() - before
     del blocks
+    if sys.argv[1] == "trim":
+        assert trim_heap() is True
     print(round(grown), round(rss_mb() - before))
 """
 
@@ -39,9 +41,17 @@ def _held_mb(mode: str) -> tuple[int, int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
-def test_memory_freed_while_ocr_runs_goes_back_to_the_system():
+def test_memory_freed_inside_lean_heap_goes_back_to_the_system():
     grown, held = _held_mb("lean")
     assert grown > 150 and held < 20
     # outside OCR the heap keeps it for the next photo (the fast setting)
     grown, held = _held_mb("fast")
     assert grown > 150 and held > 150
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
+def test_the_heap_trimmed_after_a_read_gives_back_its_holes():
+    # after each OCR read the free pages between live blocks go back, so the next photo starts
+    # from what is in use
+    grown, held = _held_mb("trim")
+    assert grown > 150 and held < 20

@@ -14,13 +14,16 @@ import cv2
 import numpy as np
 
 from ..config import OcrConfig, Profile
+from ..ocr.rapid import REC_BATCH
 from ..result import FieldValue, HeadResult, TextLine
 from .layout import Box
 
 log = logging.getLogger(__name__)
 
 BILL_TYPES = ("receipt_invoice", "repair_estimate")
-OCR_ENGINE = "rapidocr-3.10-ppocrv6-det-small"  # part of the OCR cache key: a new engine rereads
+# part of the OCR cache key: a new engine, or new recogniser batches (lines are padded to the
+# widest of their batch), rereads
+OCR_ENGINE = f"rapidocr-3.10-ppocrv6-det-small-rec-b{REC_BATCH}"
 DOUBTFUL_BELOW = 0.6    # the claim checklist's threshold for "doubtful"
 CROP_MARGIN = 0.25
 

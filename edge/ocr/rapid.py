@@ -8,7 +8,13 @@ the largest detector input's buffers for the life of the process.
 
 One RapidOCR object per (recogniser, threads) serves documents, VIN crops and plates (its models
 load on first use: the plate reader never loads the detector), behind one lock: RapidOCR keeps
-per-call settings on the object."""
+per-call settings on the object.
+
+Memory and time of a page read (``edge.memory`` has the measurements): the detector runs with
+glibc's mmap threshold at 128 KiB (its tensors, up to 165 MB on a page, go back when freed), the
+recogniser, which runs many times a page, at 1 MiB (its large blocks go back, the small ones are
+reused), the heap is trimmed after each read, and the recogniser takes 2 lines a run (6:
+each run's tensors three times as large, for no gain in time on 2 cores)."""
 
 from __future__ import annotations
 
@@ -18,12 +24,15 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..memory import lean_heap
+from ..memory import LEAN_MMAP_THRESHOLD, lean_heap, trim_heap
 from . import RawLine
 from .models import RecogniserFiles, detector_files, rec_model_files
 
 log = logging.getLogger(__name__)
 NAME = "rapidocr"
+REC_BATCH = 2                         # text lines per recogniser run (RapidOCR's default: 6)
+DET_MMAP_THRESHOLD = LEAN_MMAP_THRESHOLD
+REC_MMAP_THRESHOLD = 1 << 20          # see the module's docstring
 
 
 def rapidocr_version() -> str:
@@ -48,10 +57,10 @@ class SharedRapidOcr:
     def get(self):
         """The RapidOCR object (built on first use); call with ``lock`` held."""
         if self._ocr is None:
-            from rapidocr import RapidOCR
             params = {
                 "Global.use_cls": False,
                 "Global.log_level": "warning",
+                "Rec.rec_batch_num": REC_BATCH,
                 "Det.model_path": self.det.model if self.det else detector_files().model,
                 "Rec.model_path": self.rec.model,
                 "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
@@ -60,9 +69,48 @@ class SharedRapidOcr:
             }
             if self.rec.dictionary:
                 params["Rec.rec_keys_path"] = self.rec.dictionary
-            self._ocr = RapidOCR(params=params)
+            self._ocr = _rapidocr_class()(params=params)
             self.det_rule = (self._ocr.cfg.Det.limit_side_len, self._ocr.cfg.Det.limit_type)
         return self._ocr
+
+
+@lru_cache(maxsize=1)
+def _rapidocr_class():
+    from rapidocr import RapidOCR
+
+    class LeanRapidOcr(RapidOCR):
+        """RapidOCR whose models are built inside ``lean_heap`` (ONNX Runtime's graph
+        optimisation needs transient memory) and run with their own mmap thresholds."""
+
+        def _load_det_model(self):   # RapidOCR builds its models on first use
+            with lean_heap():
+                return _heap_run(super()._load_det_model(), DET_MMAP_THRESHOLD)
+
+        def _load_rec_model(self):
+            with lean_heap():
+                return _heap_run(super()._load_rec_model(), REC_MMAP_THRESHOLD)
+
+    return LeanRapidOcr
+
+
+def _heap_run(model, threshold: int):
+    if not isinstance(model.session, _HeapRun):
+        model.session = _HeapRun(model.session, threshold)
+    return model
+
+
+class _HeapRun:
+    """An inference session run inside ``lean_heap(threshold)``."""
+
+    def __init__(self, session, threshold: int):
+        self.session, self.threshold = session, threshold
+
+    def __call__(self, x):
+        with lean_heap(self.threshold):
+            return self.session(x)
+
+    def __getattr__(self, name):
+        return getattr(self.session, name)
 
 
 @lru_cache(maxsize=4)
@@ -139,10 +187,14 @@ class RapidOcrEngine:
         if image.ndim == 2:
             image = np.repeat(image[:, :, None], 3, axis=2)
         side = self.det_max_side if det_max_side is None else int(det_max_side)
-        with self._shared.lock, lean_heap():   # its working tensors go back when freed
-            res = self._ocr_at(side)(np.ascontiguousarray(image), use_det=True, use_cls=False,
-                                     use_rec=True, return_word_box=self.word_boxes,
-                                     return_single_char_box=self.word_boxes)
+        with self._shared.lock:
+            try:
+                res = self._ocr_at(side)(np.ascontiguousarray(image), use_det=True,
+                                         use_cls=False, use_rec=True,
+                                         return_word_box=self.word_boxes,
+                                         return_single_char_box=self.word_boxes)
+            finally:
+                trim_heap()   # the holes the recogniser's smaller blocks left go back too
         boxes, txts, scores = (getattr(res, k, None) for k in ("boxes", "txts", "scores"))
         if boxes is None or txts is None or scores is None:
             return []
