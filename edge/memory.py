@@ -35,21 +35,20 @@ FAST_MMAP_THRESHOLD = 32 * 1024 * 1024   # glibc's ceiling for its dynamic thres
 FAST_TRIM_THRESHOLD = 64 * 1024 * 1024
 
 
-def _mallopt():
+def _libc_function(name: str, argtypes: tuple, restype=ctypes.c_int):
+    """glibc's ``name`` with its C signature, or None off Linux or where the C library lacks it."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        f = ctypes.CDLL(None).mallopt
+        f = getattr(ctypes.CDLL(None), name)
     except (OSError, AttributeError):
         return None
-    f.argtypes, f.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    f.argtypes, f.restype = argtypes, restype
     return f
 
 
-_MALLOPT = _mallopt()
-_MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None) if _MALLOPT is not None else None
-if _MALLOC_TRIM is not None:
-    _MALLOC_TRIM.argtypes, _MALLOC_TRIM.restype = (ctypes.c_size_t,), ctypes.c_int
+_MALLOPT = _libc_function("mallopt", (ctypes.c_int, ctypes.c_int))
+_MALLOC_TRIM = _libc_function("malloc_trim", (ctypes.c_size_t,))
 
 
 def set_mmap_threshold(threshold: int) -> bool:
