@@ -17,12 +17,16 @@ kind and name):
        "files": {"LICENSE": "<sha256>"},           # optional: any other file, hash-checked
        "source": "...", "licence": "...", "canary": [...]}
   (``models/text-recognizer`` is the shipped recogniser; edge/ocr/models.py reads it.)
+  ``model_file`` may be ``package:<package>/<path>``: a file an installed Python package
+  carries (the shipped recogniser is the one inside the ``rapidocr`` wheel), hash-checked as a
+  file of the bundle is.
 
 Any manifest may carry ``files`` ({relative path: sha256}) and ``canary`` (edge/health).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +56,24 @@ class ModelRef:
                 "sha256": self.sha256}
 
     def file(self, rel: str) -> Path:
-        return self.path / rel
+        return bundle_file(self.path, rel)
+
+
+PACKAGE_PREFIX = "package:"
+
+
+def bundle_file(root: Path, rel: str) -> Path:
+    """The file a manifest names: ``rel`` inside the bundle folder ``root``, or, written
+    ``package:<package>/<path>``, inside an installed Python package (``BundleError`` when that
+    package is not installed)."""
+    if not rel.startswith(PACKAGE_PREFIX):
+        return root / rel
+    package, _, inner = rel[len(PACKAGE_PREFIX):].partition("/")
+    spec = importlib.util.find_spec(package) if package.isidentifier() else None
+    if spec is None or not spec.submodule_search_locations:
+        raise BundleError(f"{root / MANIFEST}: file {rel!r} names the Python package "
+                          f"{package!r}, which is not installed")
+    return Path(list(spec.submodule_search_locations)[0]) / inner
 
 
 def _manifest(root: Path) -> dict:
@@ -73,9 +94,10 @@ def _manifest(root: Path) -> dict:
 def _check_file(root: Path, rel: object, sha: object, where: str, verify: bool) -> None:
     if not isinstance(rel, str) or not isinstance(sha, str):
         raise BundleError(f"{where}: file names and sha256 values must be strings")
-    path = root / rel
-    if ".." in Path(rel).parts or Path(rel).is_absolute():
+    inner = rel.split("/", 1)[-1] if rel.startswith(PACKAGE_PREFIX) else rel
+    if ".." in Path(inner).parts or Path(inner).is_absolute():
         raise BundleError(f"{where}: file {rel!r} is outside the bundle")
+    path = bundle_file(root, rel)
     if not path.is_file():
         raise BundleError(f"{path}: file named by {where} not found")
     if verify and sha256_file(path) != sha.lower():

@@ -1,5 +1,6 @@
 """OCR with the real RapidOCR engine on generated text images: lines, word gaps, the cache."""
 
+import json
 import shutil
 
 import cv2
@@ -114,7 +115,26 @@ def test_a_damaged_recogniser_bundle_is_refused_naming_file_and_key(tmp_path):
     with pytest.raises(OcrModelMissing, match=r"dictionary\.txt: sha256 does not match .*"
                                               r"'dictionary_sha256'"):
         open_engine(rec_model=str(bundle))
-    (bundle / "model.onnx").unlink()
+
+    def manifest_with(**kw):
+        m = json.loads((MODELS_DIR / "text-recognizer" / "manifest.json").read_text())
+        (bundle / "manifest.json").write_text(json.dumps(dict(m, **kw)))
+    shutil.copy(MODELS_DIR / "text-recognizer" / "dictionary.txt", bundle / "dictionary.txt")
+    # the shipped bundle's network is the file the rapidocr wheel carries, hash-checked
+    manifest_with()
+    assert open_engine(rec_model=str(bundle)).rec_files.model.endswith(
+        "rapidocr/models/PP-OCRv6_rec_small.onnx")
+    manifest_with(sha256="0" * 64)   # another rapidocr build's file
+    with pytest.raises(OcrModelMissing, match=r"PP-OCRv6_rec_small\.onnx: sha256 does not "
+                                              r"match .*'sha256'"):
+        open_engine(rec_model=str(bundle))
+    manifest_with(model_file="package:rapidocr/models/gone.onnx")
+    with pytest.raises(OcrModelMissing, match=r"gone\.onnx: file named by .* 'model_file'"):
+        open_engine(rec_model=str(bundle))
+    manifest_with(model_file="package:no_such_ocr_package/rec.onnx")
+    with pytest.raises(OcrModelMissing, match=r"'no_such_ocr_package', which is not installed"):
+        open_engine(rec_model=str(bundle))
+    manifest_with(model_file="model.onnx")   # a bundle that carries its own file, missing
     with pytest.raises(OcrModelMissing, match=r"model\.onnx: file named by .* 'model_file'"):
         open_engine(rec_model=str(bundle))
 

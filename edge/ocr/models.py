@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ..bundle import BundleError
 from ..digest import sha256_file
+from ..modelref import bundle_file
 
 RAPIDOCR = "rapidocr"
 DEFAULT_RECOGNISER = "text-recognizer"
@@ -135,7 +137,10 @@ def load_recogniser_bundle(folder: Path, verify_hash: bool = True) -> Recogniser
         name, sha = m.get(key), m.get(sha_key)
         if not isinstance(name, str) or not isinstance(sha, str):
             raise OcrModelMissing(f"{mpath}: keys '{key}' and '{sha_key}' must be strings")
-        f = folder / name
+        try:
+            f = bundle_file(folder, name)
+        except BundleError as e:
+            raise OcrModelMissing(str(e)) from e
         if not f.is_file():
             raise OcrModelMissing(f"{f}: file named by {mpath} key '{key}' not found")
         if verify_hash and sha256_file(f) != sha.lower():
