@@ -52,7 +52,7 @@ def memory_probe(profile_source: str, model: str | None, photos: list[str],
 
     from .config import load_profile
     from .demo_photos import DEMO_DIR
-    from .documents.stage import DocumentStage
+    from .documents.bench import reading_every_photo
     from .memory import tune_heap
     tune_heap()   # as the command line does
     profile = load_profile(profile_source)
@@ -67,8 +67,7 @@ def memory_probe(profile_source: str, model: str | None, photos: list[str],
     for p in photos:
         pipe.analyze(p)
     out.append(("12 MP photos without text", _vm_hwm_mb()))
-    prof = dataclasses.replace(profile, ocr=dataclasses.replace(profile.ocr, always=True))
-    pipe.profile, pipe.stages = prof, [DocumentStage(prof)]   # as bench_documents does
+    pipe = reading_every_photo(pipe)
     for p in documents:
         pipe.analyze(p)
     out.append(("document photos read (OCR)", _vm_hwm_mb()))
@@ -260,7 +259,7 @@ def run_bench(profile: Profile, args) -> int:
         for label, _, pps in rows:
             print(f"{label:<16}{pps:>10.1f}")
 
-        med_doc = bench_documents(profile, pipe, runs)
+        med_doc = bench_documents(pipe, runs)
         # the memory a device process needs, measured in a fresh one (this process also holds
         # the bench's own test photos and timing state)
         with ctx.Pool(1) as pool:

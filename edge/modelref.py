@@ -69,10 +69,19 @@ def bundle_file(root: Path, rel: str) -> Path:
     if not rel.startswith(PACKAGE_PREFIX):
         return root / rel
     package, _, inner = rel[len(PACKAGE_PREFIX):].partition("/")
-    spec = importlib.util.find_spec(package) if package.isidentifier() else None
-    if spec is None or not spec.submodule_search_locations:
+    f = package_file(package, inner)
+    if f is None:
         raise BundleError(f"{root / MANIFEST}: file {rel!r} names the Python package "
                           f"{package!r}, which is not installed")
+    return f
+
+
+def package_file(package: str, inner: str) -> Path | None:
+    """``inner`` inside the installed Python package ``package`` (None when it is not
+    installed; the file itself may be missing)."""
+    spec = importlib.util.find_spec(package) if package.isidentifier() else None
+    if spec is None or not spec.submodule_search_locations:
+        return None
     return Path(list(spec.submodule_search_locations)[0]) / inner
 
 

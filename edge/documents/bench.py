@@ -48,19 +48,24 @@ def receipt_photo(seed: int, size: tuple[int, int] = (3024, 4032)) -> np.ndarray
     return img
 
 
-def bench_documents(profile, main, runs: int) -> float:
+def reading_every_photo(main):
+    """``main``'s classifier (and OCR engine, shared by the plate reader) with only a document
+    stage that reads every photo, the OCR cache off: the other models stay loaded, as on a
+    device."""
+    from .stage import DocumentStage
+    prof = dataclasses.replace(main.profile, ocr=dataclasses.replace(
+        main.profile.ocr, always=True, cache=False))
+    pipe = copy.copy(main)
+    pipe.profile, pipe.stages = prof, [DocumentStage(prof)]
+    return pipe
+
+
+def bench_documents(main, runs: int) -> float:
     """Prints the document path's per-stage latency through the pipeline ``main`` (its stages,
     OCR on every photo, cache off); returns the median total in ms."""
     from ..samples import write_drawn
-    from .stage import DocumentStage
-    prof = dataclasses.replace(profile, ocr=dataclasses.replace(profile.ocr, always=True,
-                                                                cache=False))
-    stage = DocumentStage(prof)
-    # the main pipeline's classifier (and OCR engine, shared by the plate reader) with only a
-    # document stage that reads every photo: the other models stay loaded, as on a device
-    pipe = copy.copy(main)
-    pipe.profile = prof
-    pipe.stages = [stage]
+    pipe = reading_every_photo(main)
+    prof = pipe.profile
     n = max(3, min(runs, 10))
     stages: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="claim-edge-bench-doc-") as tmp:

@@ -17,7 +17,6 @@ Receipts end to end (``claim-edge eval receipts``, held-out split): see README "
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from ..bundle import BundleError
 from ..digest import sha256_file
-from ..modelref import bundle_file
+from ..modelref import bundle_file, package_file
 
 RAPIDOCR = "rapidocr"
 DEFAULT_RECOGNISER = "text-recognizer"
@@ -71,11 +70,10 @@ def _sha(path: str, mtime: float) -> str:   # noqa: ARG001 - mtime: a replaced f
 
 
 def _wheel_file(relative: str, what: str) -> Path:
-    spec = importlib.util.find_spec("rapidocr")
-    if spec is None or not spec.submodule_search_locations:
+    f = package_file("rapidocr", relative)
+    if f is None:
         raise OcrModelMissing("the Python package 'rapidocr' is not installed "
                               "(pip install 'rapidocr~=3.10.0')")
-    f = Path(list(spec.submodule_search_locations)[0]) / relative
     if not f.is_file():
         raise OcrModelMissing(f"{what} {f} is missing from the installed rapidocr "
                               "(this runtime expects rapidocr 3.10, whose wheel carries it)")

@@ -166,6 +166,7 @@ def loso(real: list[Sample], base: list[Sample], hidden: int = 64, epochs: int =
          fit_kw: dict | None = None) -> dict:
     """Predictions for every real sample with its group held out, per variant; and the
     same-source figure (folds drawn at random across all sources)."""
+    fit_kw = fit_kw or {}
     base_views = views(base, 1, 11)
     real_views = {id(s): views([s], 2, 13 + i) for i, s in enumerate(real)}
     test_views = {id(s): views([s], 0, 0) for s in real}
@@ -183,7 +184,7 @@ def loso(real: list[Sample], base: list[Sample], hidden: int = 64, epochs: int =
         tv = [test_views[id(real[i])][0] for i in idx]
         for v in variants:
             mods = VARIANTS[v]
-            model = fit(train, mods, hidden, epochs, **(fit_kw or {}))
+            model = fit(train, mods, hidden, epochs, **fit_kw)
             p = predict(model, tv, mods)
             preds[v][idx] = p
         acc = np.mean([preds[variants[0]][i] == real[i].label for i in idx]) if idx else 0
@@ -201,7 +202,7 @@ def loso(real: list[Sample], base: list[Sample], hidden: int = 64, epochs: int =
                     train += real_views[id(s)]
             idx = [i for i in range(len(real)) if fold[i] == k and test_views[id(real[i])]]
             mods = VARIANTS[variants[0]]
-            model = fit(train, mods, hidden, epochs, **(fit_kw or {}))
+            model = fit(train, mods, hidden, epochs, **fit_kw)
             same[variants[0]][idx] = predict(model, [test_views[id(real[i])][0] for i in idx],
                                              mods)
         progress(f"  same-source folds done ({time.time() - t0:.0f}s)")
@@ -258,13 +259,13 @@ def report(real: list[Sample], result: dict, out=print) -> dict:
 
 
 def train_final(real, base, hidden, epochs, out_dir: Path, summary: dict, args: dict,
-                fit_kw: dict | None = None) -> None:
+                fit_kw: dict) -> None:
     """The shipped model: trained on every real document, the generated ones and receipts."""
     tr = views(base, 1, 11)
     for i, s in enumerate(real):
         tr += views([s], 2, 13 + i)
     mods = VARIANTS["fusion"]
-    w, mu, sg = fit(tr, mods, hidden, epochs, **(fit_kw or {}))
+    w, mu, sg = fit(tr, mods, hidden, epochs, **fit_kw)
     out_dir.mkdir(parents=True, exist_ok=True)
     np.savez(out_dir / "weights.npz", mu=mu, sigma=sg, **w)
     prev = json.loads((out_dir / "manifest.json").read_text()) \
