@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from edge import samples
 
 
@@ -91,6 +93,7 @@ def test_doctor_warns_of_a_missing_plate_reader_and_names_the_fallback(tmp_path,
     assert r.returncode == 0, r.stdout  # photos are still processed
 
 
+@pytest.mark.ocr
 def test_bench_prints_medians_and_budget_ratios(cli, profile_path):
     r = cli("bench", "--runs", "1", "--profile", str(profile_path))
     assert r.returncode == 0, r.stderr

@@ -4,6 +4,8 @@ to, verified (a vehicle, a plate, damage, a VIN, a document)."""
 
 import json
 
+import pytest
+
 from edge.demo_photos import DEMO_DIR, demo_photos
 
 LICENCES = {"MIT", "Apache-2.0", "CC-BY-4.0"}
@@ -21,6 +23,7 @@ def test_every_demo_photo_has_a_source_and_a_redistributable_licence():
         assert p.path.stat().st_size <= 200_000
 
 
+@pytest.mark.ocr
 def test_demo_is_filed_under_the_right_scenarios_and_verified(cli, tmp_path, profile_path):
     folder = tmp_path / "demo-photos"
     r = cli("samples", str(folder))

@@ -31,6 +31,7 @@ def test_no_crop_when_the_page_fills_the_frame_or_does_not_stand_out():
     assert find_page(np.zeros((10, 10), np.uint8)) is None
 
 
+@pytest.mark.ocr
 def test_reading_the_sheet_gives_the_lines_where_they_are_in_the_photo():
     doc = photograph(generate("receipt_invoice", 0, 7), 7, table=True)
     engine = open_engine(threads=2, max_side=2000, det_max_side=1280)

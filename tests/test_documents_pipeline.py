@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from edge.config import load_profile_file
 from edge.decode import decode_bytes
@@ -26,6 +27,7 @@ def _ocr_profile(profile_path: Path, tmp_path: Path, always: bool = True) -> Pat
     return profile_path
 
 
+@pytest.mark.ocr
 def test_document_photo_through_analyze_json(tmp_path, cli, profile_path):
     prof = _ocr_profile(profile_path, tmp_path)
     doc = photograph(generate("receipt_invoice", 0, 7), 7, table=True)
@@ -168,6 +170,7 @@ class CountingEngine:
         return self.engine.read_raw(image)
 
 
+@pytest.mark.ocr
 def test_ocr_results_are_cached_by_sha256(tmp_path, profile_path):
     from edge.ocr import open_engine
     profile = load_profile_file(_ocr_profile(profile_path, tmp_path, always=True))

@@ -82,6 +82,7 @@ def ocr_bundle(tmp_path):
                         mutate=lambda m: m.pop("canary", None))
 
 
+@pytest.mark.ocr
 def test_an_installed_ocr_recogniser_reads_the_documents(tmp_path, ocr_bundle, cli):
     src = (ROOT / "firmware_config" / "kiosk-x86.toml").read_text()
     src = src.replace('path = "~/.claim-edge/store.db"', f'path = "{tmp_path / "store.db"}"')

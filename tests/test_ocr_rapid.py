@@ -34,6 +34,7 @@ def page(engine):
     return img, engine.read_raw(img)
 
 
+@pytest.mark.ocr
 def test_reads_generated_text_lines_with_quadrilateral_boxes(page):
     img, raw = page
     lines = lines_from_raw(raw)
@@ -49,6 +50,7 @@ def test_reads_generated_text_lines_with_quadrilateral_boxes(page):
         assert all(0 <= x <= img.shape[1] + 2 and 0 <= y <= img.shape[0] + 2 for x, y in t.box)
 
 
+@pytest.mark.ocr
 def test_character_cells_put_the_word_gaps_back(page):
     _, raw = page
     name = next(r for r in raw if "KAF" in r.text.upper())
@@ -62,6 +64,7 @@ def test_character_cells_put_the_word_gaps_back(page):
     assert recover_spaces(glued) == "JOHN DOE1"
 
 
+@pytest.mark.ocr
 def test_cache_round_trip_by_sha256(tmp_path, page):
     _, raw = page
     cache = OcrCache(tmp_path, "k1")
@@ -71,6 +74,7 @@ def test_cache_round_trip_by_sha256(tmp_path, page):
     assert OcrCache(tmp_path, "k2").get("ab" * 32) is None  # other engine settings
 
 
+@pytest.mark.ocr
 def test_a_smaller_detector_input_reads_the_same_lines_in_full_resolution_boxes(engine, page):
     """[ocr] det_max_side: the detector sees the page at most that large, the lines are still
     cut from (and boxed in) the image the engine was given."""
@@ -88,6 +92,7 @@ def test_a_smaller_detector_input_reads_the_same_lines_in_full_resolution_boxes(
         assert np.abs(np.array(a.box) - np.array(b.box)).max() < 0.02 * big.shape[1]
 
 
+@pytest.mark.ocr
 @pytest.mark.parametrize("rec_model", ["rapidocr"])
 def test_the_other_recognisers_read_the_same_page(rec_model, page):
     img, _ = page
@@ -139,6 +144,7 @@ def test_a_damaged_recogniser_bundle_is_refused_naming_file_and_key(tmp_path):
         open_engine(rec_model=str(bundle))
 
 
+@pytest.mark.ocr
 def test_reads_with_the_network_unreachable(page, monkeypatch):
     """A device in the field is offline: opening the engine and reading a page must not try to
     fetch a model (RapidOCR downloads defaults it cannot find)."""

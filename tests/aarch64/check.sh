@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # aarch64, proven: build an arm64 Debian root (debootstrap + qemu-user-static via binfmt), install
 # the project's wheel there with pip from the registries, run `claim-edge doctor`, `analyze --json`
-# on the sample photos (generated + the demo photos) and the non-slow tests that need no service,
-# then compare the arm64 analysis with x86-64's (tests/aarch64/compare.py: same labels, scenarios,
-# detections, fields; scores within its tolerance).
+# on the sample photos (generated + the demo photos) and the non-slow tests that need no service
+# (those marked `ocr`, which read whole pages, are left to analyze: emulated, a page read takes
+# minutes to an hour against a second natively), then compare the arm64 analysis with x86-64's
+# (tests/aarch64/compare.py: same labels, scenarios, detections, fields; scores within its
+# tolerance).
 #
 #   sudo tests/aarch64/check.sh            # bookworm (Python 3.11, as on Raspberry Pi OS Bookworm)
 #   SUITE=trixie sudo tests/aarch64/check.sh   # Python 3.13
@@ -18,14 +20,15 @@ CACHE=$REPO/.cache/aarch64
 ROOT=$CACHE/$SUITE-root
 OUT=$CACHE/$SUITE-out
 X86_PY=${X86_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
-PYTEST_SELECT=(tests -m "not slow" -p no:cacheprovider
+# The tests that need no service: not those with the broker/PostgreSQL harness (sync_fixtures),
+# the browser, the web server, the systemd verifier, or training (torch is not installed here).
+SERVICE_TESTS=$(grep -l "sync_fixtures" tests/test_*.py || true)
+PYTEST_SELECT=(tests -m "not slow and not ocr" -p no:cacheprovider --durations=10
   --ignore=tests/aarch64 --ignore=tests/test_fleet.py --ignore=tests/test_web_browser.py
   --ignore=tests/test_web_server.py --ignore=tests/test_train_e2e.py
-  --ignore=tests/test_train_toolkit.py --ignore=tests/test_sync_acl.py
-  --ignore=tests/test_sync_basic.py --ignore=tests/test_sync_faults.py
-  --ignore=tests/test_sync_kills.py --ignore=tests/test_sync_link.py
-  --ignore=tests/test_sync_staging.py
+  --ignore=tests/test_train_toolkit.py
   --deselect=tests/test_service.py::test_systemd_analyze_verify_accepts_the_units)
+for t in $SERVICE_TESTS; do PYTEST_SELECT+=("--ignore=$t"); done
 T0=$(date +%s)
 step() { echo "== [$(( $(date +%s) - T0 )) s] $*"; }
 
@@ -85,7 +88,7 @@ step "uname -m / python in the root: $(in_root 'uname -m; python3 --version' | t
 step "pip install the wheel (and pytest) from the registries"
 in_root "[ -x /opt/venv/bin/python ] || python3 -m venv /opt/venv
          pip install -q --force-reinstall --no-deps /work/$WHEEL &&
-         pip install -q /work/$WHEEL pytest && pip check && pip list --format=freeze" > "$OUT/pip-freeze.txt"
+         pip install -q /work/$WHEEL pytest 'hypothesis>=6.100,<7' && pip check && pip list --format=freeze" > "$OUT/pip-freeze.txt"
 grep -iE '^(claim-edge|numpy|opencv|ai-edge-litert|onnxruntime|rapidocr)' "$OUT/pip-freeze.txt"
 
 step "claim-edge doctor"
@@ -102,5 +105,5 @@ step "analyze --json on the same photos (x86-64, $X86_PY)"
   | tee "$OUT/compare.txt"
 
 step "non-slow tests that need no service (arm64, from the source tree, the wheel's dependencies)"
-in_root "cd /work/src && python -m pytest -q ${PYTEST_SELECT[*]}" | tee "$OUT/pytest.txt" | tail -5
+in_root "cd /work/src && python -m pytest -q $(printf '%q ' "${PYTEST_SELECT[@]}")" | tee "$OUT/pytest.txt" | tail -5
 step "done: aarch64 $SUITE passed (outputs in $OUT)"
