@@ -119,3 +119,16 @@ def test_clear_close_plates_are_found_and_read(metrics):
     for src in metrics["summary"]["sources"]:
         m = metrics[f"plates/{src}"]
         assert sum(m["misreads"].values()) >= round(m["plates"] * (1 - m["exact_read"])), m
+
+
+def test_eval_detect_reports_each_plate_source_with_its_widths(data_dir, tmp_path):
+    from models.toolkit.detector_eval import main_detect
+    out = tmp_path / "d.json"
+    assert main_detect([str(data_dir), "--split", "all", "--sets", "plate_photos,plate_scenes",
+                        "--json", str(out)]) == 0
+    m = json.loads(out.read_text())
+    assert [k for k in m if k.endswith("/plate")] == [
+        "openalpr-eu/plate", "openalpr-br/plate", "ucsd-us/plate", "easypr-ccpd-cn/plate"]
+    cn = m["easypr-ccpd-cn/plate"]["recall_by_width"]
+    assert cn["40-80"]["boxes"] == 1 and cn[">160"]["boxes"] == 2
+    assert m["openalpr-eu/plate"]["recall_by_width"][">160"]["recall"] == 1.0

@@ -44,7 +44,7 @@ from edge.detect import (DetectTimings, Detector, detect_photo, iou_xywh, needs_
 from edge.refine import open_refiner
 
 from .detector_data import LABELS, PLATE_SOURCES, SOURCE_REGION, index, load
-from .plate_eval import width_bucket
+from .plate_eval import WIDTH_BUCKETS, width_bucket
 
 
 def _decode(path: str):
