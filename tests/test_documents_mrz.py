@@ -119,3 +119,17 @@ def test_the_zone_is_found_among_a_cards_text_boxes_split_and_out_of_order():
     m = find_mrz(boxes)
     assert m is not None and m.format == "TD1" and m.valid
     assert find_mrz([Box(0, 0, 100, 20, "TOTAL 12.50"), Box(0, 30, 100, 50, "<<<<")]) is None
+
+
+def test_zone_lines_whose_boxes_overlap_in_height_are_not_joined():
+    # a tilted card: each line's axis-aligned box is three lines tall
+    boxes = [Box(20, 350 + 22 * i, 620, 419 + 22 * i, line) for i, line in enumerate(TD1)]
+    m = find_mrz(boxes)
+    assert m is not None and m.format == "TD1" and m.valid
+
+
+def test_a_heading_with_a_long_number_is_not_a_zones_first_line():
+    # a French national ID of 1994 (not ICAO): its heading and its first zone line once read as
+    # a TD2 whose birth and expiry digits held by chance
+    heading = "CARTE NATIONALE D'IDENTITÉ No: 940992310285"
+    assert parse_lines([heading, "IDFRABERTHIER<<<<<<<<<<<<<<<<<<<<<<<"]) is None

@@ -358,6 +358,8 @@ def parse_lines(lines: list[str]) -> Mrz | None:
     best: Mrz | None = None
     for fmt, k, n, parse in FORMATS:
         for i in range(len(lines) - k + 1):
+            if "<" not in lines[i]:
+                continue   # a first line has fillers (the names, an optional field): not a heading
             m = _best(lines[i:i + k], n, parse)
             # a zone must hold at least two of its check digits to count as read
             if m is None or sum(m.checks.values()) < 2:
@@ -387,7 +389,14 @@ def parse_lines(lines: list[str]) -> Mrz | None:
 
 def find_mrz(boxes: list[Box]) -> Mrz | None:
     """The machine-readable zone among a page's text boxes, or None when there is none or
-    none of it reads with two check digits holding (one for a licence's one-line zone)."""
-    lines = [clean(t) for t in _text_lines(boxes)]
-    cand = [s for s in lines if _zone_like(s)]
-    return parse_lines(cand) if cand else None
+    none of it reads with two check digits holding (one for a licence's one-line zone).
+    Boxes are tried joined into page lines (a zone line read in pieces) and one by one, top to
+    bottom: on a tilted card the boxes of two zone lines overlap in height, and joined they
+    would make one line of both."""
+    best = None
+    for lines in (_text_lines(boxes), [b.text for b in sorted(boxes, key=lambda b: b.cy)]):
+        cand = [s for s in map(clean, lines) if _zone_like(s)]
+        m = parse_lines(cand) if cand else None
+        if m is not None and (best is None or _score(m)[0] > _score(best)[0]):
+            best = m
+    return best
