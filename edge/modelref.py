@@ -66,14 +66,23 @@ def bundle_file(root: Path, rel: str) -> Path:
     """The file a manifest names: ``rel`` inside the bundle folder ``root``, or, written
     ``package:<package>/<path>``, inside an installed Python package (``BundleError`` when that
     package is not installed)."""
-    if not rel.startswith(PACKAGE_PREFIX):
+    named = _package_and_path(rel)
+    if named is None:
         return root / rel
-    package, _, inner = rel[len(PACKAGE_PREFIX):].partition("/")
+    package, inner = named
     f = package_file(package, inner)
     if f is None:
         raise BundleError(f"{root / MANIFEST}: file {rel!r} names the Python package "
                           f"{package!r}, which is not installed")
     return f
+
+
+def _package_and_path(rel: str) -> tuple[str, str] | None:
+    """(package, path inside it) of a ``package:<package>/<path>`` name, else None."""
+    if not rel.startswith(PACKAGE_PREFIX):
+        return None
+    package, _, inner = rel[len(PACKAGE_PREFIX):].partition("/")
+    return package, inner
 
 
 def package_file(package: str, inner: str) -> Path | None:
@@ -103,7 +112,7 @@ def _manifest(root: Path) -> dict:
 def _check_file(root: Path, rel: object, sha: object, where: str, verify: bool) -> None:
     if not isinstance(rel, str) or not isinstance(sha, str):
         raise BundleError(f"{where}: file names and sha256 values must be strings")
-    inner = rel.split("/", 1)[-1] if rel.startswith(PACKAGE_PREFIX) else rel
+    inner = (_package_and_path(rel) or ("", rel))[1]
     if ".." in Path(inner).parts or Path(inner).is_absolute():
         raise BundleError(f"{where}: file {rel!r} is outside the bundle")
     path = bundle_file(root, rel)
