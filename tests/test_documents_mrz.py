@@ -133,3 +133,50 @@ def test_a_heading_with_a_long_number_is_not_a_zones_first_line():
     # a TD2 whose birth and expiry digits held by chance
     heading = "CARTE NATIONALE D'IDENTITÉ No: 940992310285"
     assert parse_lines([heading, "IDFRABERTHIER<<<<<<<<<<<<<<<<<<<<<<<"]) is None
+
+
+# the French identity card of 1988-2021 (2 x 36, not ICAO), as printed on its public specimen
+FR_ID = ["IDFRADOUEL<<<<<<<<<<<<<<<<<<<<932013",
+         "0506932020438CHRISTIANE<<NI2906209F3"]
+
+
+def test_french_identity_card_zone_with_its_three_check_digits():
+    m = parse_lines(FR_ID)
+    assert m.format == "FR" and m.valid and set(m.checks) == {"number", "birth", "line"}
+    f = m.fields(TODAY)
+    assert f["document_number"].value == "050693202043" and f["document_number"].valid
+    assert f["date_of_birth"].value == "1929-06-20" and f["date_of_birth"].valid
+    assert f["name"].value == "CHRISTIANE NI DOUEL" and f["name"].valid
+    assert "expiry_date" not in f   # the zone states none: nothing is made up
+    # OCR: '<' read as '«', an O for a 0 in the number; still parsed, and the check digits hold
+    noisy = [FR_ID[0].replace("<<<<", "««<<", 1), "O5O6932020438CHRISTIANE<<NI2906209F3"]
+    assert parse_lines(noisy).valid
+    # a changed birth digit fails its own check digit and the one over both lines
+    bad = parse_lines([FR_ID[0], _set(FR_ID[1], 28, "1")])
+    assert bad.format == "FR" and not bad.checks["birth"] and not bad.checks["line"]
+    assert not bad.fields(TODAY)["date_of_birth"].valid
+
+
+def test_a_zone_printed_with_wrong_check_digits_is_read_and_marked_invalid():
+    # a specimen card whose zone was printed with made-up check digits: every field is read
+    # and every failing digit is said, not dropped
+    zone = ["I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<", "D231458903UTO7408125F1204151<<<<<<<3"]
+    m = parse_lines(zone)
+    assert m is not None and m.format == "TD2" and not m.valid
+    assert (m.number, m.birth, m.expiry, m.surname) == ("D23145890", "740812", "120415",
+                                                        "ERIKSSON")
+    f = m.fields(TODAY)
+    assert not f["date_of_birth"].valid and "check digit fails" in f["date_of_birth"].reason
+    # text that is not laid out as a zone is still not read as one
+    assert parse_lines(["NO<<<<SMOKING<<<IN<<THIS<<AREA<<<<<<<",
+                        "PLEASE ASK STAFF FOR HELP 0123456789"]) is None
+
+
+def test_a_dropped_digit_with_a_doubled_filler_is_put_back_in_place():
+    # OCR lost the expiry's check digit and read one filler too many: same length, fields
+    # shifted; the zone is realigned so that nationality and dates are where they belong
+    l2 = TD1[1][:14] + TD1[1][15:29] + "<" + TD1[1][29]
+    assert len(l2) == 30
+    m = parse_lines([TD1[0], l2, TD1[2]])
+    assert m.format == "TD1" and m.nationality == "UTO" and m.expiry == "120415"
+    assert m.checks["birth"] and not m.checks["expiry"] and not m.valid

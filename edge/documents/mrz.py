@@ -1,8 +1,10 @@
 """Machine-readable zones (ICAO 9303) read from OCR text, with their check digits.
 
-Formats: TD3 (passports, 2 x 44), TD2 (2 x 36), TD1 (ID cards, 3 x 30), and the one-line
+Formats: TD3 (passports, 2 x 44), TD2 (2 x 36), TD1 (ID cards, 3 x 30), the one-line
 driving-licence zone of ISO/IEC 18013-1 (EU licences, ``D1FRA...``, 30 characters: licence
-number and its check digit, surname, and a check digit over the whole line).
+number and its check digit, surname, and a check digit over the whole line), and the French
+national identity card of 1988-2021 (``IDFRA...``, 2 x 36, not ICAO: card number, given names
+and birth date on line 2, each with a 7-3-1 check digit, and one over both lines).
 
 OCR reads a zone imperfectly: the filler ``<`` comes out as ``«``, ``(`` or is dropped, digits
 and letters swap (0/O, 1/I, 5/S, 8/B). Each field is repaired by what it may hold (digits in
@@ -59,7 +61,7 @@ def _digit_ok(data: str, digit: str) -> bool:
 @dataclass(frozen=True)
 class Mrz:
     """One parsed zone. ``checks`` names each check digit and whether it held."""
-    format: str                      # TD1, TD2, TD3, DL
+    format: str                      # TD1, TD2, TD3, DL, FR
     lines: tuple[str, ...]
     doc_code: str
     issuer: str
@@ -279,6 +281,24 @@ def parse_td1(l1: str, l2: str, l3: str) -> Mrz:
                number.replace("<", ""), sur, given, nat, birth, exp, sex, checks, fix)
 
 
+def parse_fr(l1: str, l2: str) -> Mrz:
+    """French identity card (1988-2021): line 1 ``IDFRA``, surname (25), issuing office (6);
+    line 2 card number (12: year and month of issue, department, office, sequence), its check
+    digit, given names (14), birth date and its check digit, sex, a check digit over both
+    lines. The card states no expiry in its zone."""
+    number, nd, names = _digits(l2[0:12]), _digits(l2[12]), _alpha(l2[13:27])
+    given = " ".join(names.replace("<", " ").split())
+    birth, bd, sex, last = _digits(l2[27:33]), _digits(l2[33]), l2[34], _digits(l2[35])
+    office = _digits(l1[30:36])
+    line1 = "IDFRA" + _alpha(l1[5:30]) + office
+    line2 = number + nd + names + birth + bd + sex
+    checks = {"number": _digit_ok(number, nd), "birth": _digit_ok(birth, bd),
+              "line": _digit_ok(line1 + line2, last)}
+    sur = " ".join(line1[5:30].strip("<").split("<"))
+    return Mrz("FR", (line1, line2 + last), "ID", "FRA", number, sur, given, "FRA", birth,
+               sex=sex, checks=checks)
+
+
 def parse_dl(line: str) -> Mrz:
     """ISO/IEC 18013-1 licence zone: D, configuration digit, issuing country (3), licence
     number (9), its check digit over everything before it, 6 characters the issuer uses,
@@ -317,22 +337,38 @@ def _zone_like(s: str) -> bool:
                              and sum(c.isdigit() for c in s) >= 8)
 
 
-FORMATS = (("TD3", 2, 44, parse_td3), ("TD2", 2, 36, parse_td2), ("TD1", 3, 30, parse_td1))
+FORMATS = (("TD3", 2, 44, parse_td3), ("TD2", 2, 36, parse_td2), ("TD1", 3, 30, parse_td1),
+           ("FR", 2, 36, parse_fr))
 
 
-def _score(m: Mrz) -> tuple[int, int]:
-    return sum(m.checks.values()), len(m.checks)
+def structured(m: Mrz) -> bool:
+    """Laid out as an ICAO zone whatever its check digits say (a specimen printed with wrong
+    ones, a digit OCR lost): issuer and nationality the same three letters, both dates dates,
+    the sex a sex. Random text lines do not fall into that by chance."""
+    today = dt.date.today()
+    return (m.format in ("TD1", "TD2", "TD3") and bool(re.fullmatch(r"[A-Z][A-Z<]{2}", m.issuer))
+            and m.issuer == m.nationality and m.sex in ("M", "F", "X", "<")
+            and _date(m.birth, True, today) is not None
+            and _date(m.expiry, False, today) is not None)
+
+
+def _score(m: Mrz) -> tuple[int, bool]:
+    return sum(m.checks.values()), structured(m)
 
 
 def _variants(line: str, n: int) -> list[str]:
     """``line`` fitted to ``n``, then, when it is one character off, every single filler put in
-    or taken out elsewhere (OCR drops a character anywhere, not only in a filler run)."""
+    or taken out elsewhere (OCR drops a character anywhere, not only in a filler run); at the
+    right length, a filler put in at each place and one taken from the longest filler run (a
+    character dropped, a filler doubled)."""
     first = fit(line, n)
     out = [first] if first is not None else []
     if len(line) == n - 1:
         out += [line[:p] + "<" + line[p:] for p in range(len(line) + 1)]
     elif len(line) == n + 1:
         out += [line[:p] + line[p + 1:] for p in range(len(line)) if line[p] == "<"]
+    elif len(line) == n:
+        out += [v for p in range(n) if (v := fit(line[:p] + "<" + line[p:], n)) is not None]
     return out
 
 
@@ -342,11 +378,14 @@ def _best(group: list[str], n: int, parse) -> Mrz | None:
         return None
     best = parse(*base)
     for i, s in enumerate(group):
-        if len(s) == n:
+        # a line of the right length is shifted only where the zone is not laid out as one:
+        # shifting a laid-out zone could only buy a check digit that holds by chance
+        shifted = len(s) == n
+        if shifted and structured(best):
             continue
         for v in _variants(s, n)[1:]:
             m = parse(*(base[:i] + [v] + base[i + 1:]))
-            if sum(m.checks.values()) > sum(best.checks.values()):
+            if _score(m) > _score(best) and (structured(m) or not shifted):
                 best = m
     return best
 
@@ -360,11 +399,16 @@ def parse_lines(lines: list[str]) -> Mrz | None:
         for i in range(len(lines) - k + 1):
             if "<" not in lines[i]:
                 continue   # a first line has fillers (the names, an optional field): not a heading
+            french = lines[i].startswith(("IDFRA", "1DFRA", "IDFR4"))
+            if fmt in ("FR", "TD2") and (fmt == "FR") != french:
+                continue   # France issued no TD2 card: a 36-wide IDFRA zone is its own format
             m = _best(lines[i:i + k], n, parse)
-            # a zone must hold at least two of its check digits to count as read
-            if m is None or sum(m.checks.values()) < 2:
+            # a zone must hold two of its check digits to count as read, or be laid out as one
+            # (one digit where the line opens with the French card's own IDFRA)
+            if m is None or sum(m.checks.values()) < (1 if fmt == "FR" else 2) \
+                    and not structured(m):
                 continue
-            if best is None or _score(m)[0] > _score(best)[0]:
+            if best is None or _score(m) > _score(best):
                 best = m
     if best is None:
         for s in lines:   # a TD3/TD2 second line alone (the name line missed)
@@ -373,7 +417,7 @@ def parse_lines(lines: list[str]) -> Mrz | None:
                     continue
                 m = _best(["P<" + "<" * (n - 2), s], n, parse)
                 if m is not None and sum(m.checks.values()) >= 3 and (
-                        best is None or _score(m)[0] > _score(best)[0]):
+                        best is None or _score(m) > _score(best)):
                     best = m
     if best is None:
         for s in lines:
@@ -397,6 +441,6 @@ def find_mrz(boxes: list[Box]) -> Mrz | None:
     for lines in (_text_lines(boxes), [b.text for b in sorted(boxes, key=lambda b: b.cy)]):
         cand = [s for s in map(clean, lines) if _zone_like(s)]
         m = parse_lines(cand) if cand else None
-        if m is not None and (best is None or _score(m)[0] > _score(best)[0]):
+        if m is not None and (best is None or _score(m) > _score(best)):
             best = m
     return best

@@ -95,6 +95,7 @@ def fields_report(data_dir: str | Path, verbose: bool = False, out=print) -> dic
             stats["zone_seen"] += 1
         if m is not None:
             stats["zone_parsed"] += 1
+            stats["zone_seen_parsed"] += bool(zone_text)
             stats["zone_valid"] += m.valid
             stats[f"zone_{m.format}"] += 1
         f = identity_fields(boxes, d.doc_type, (), m)
@@ -108,8 +109,10 @@ def fields_report(data_dir: str | Path, verbose: bool = False, out=print) -> dic
     n_dl = stats["driver_license:n"]
     out(f"identity documents read: {stats['id_card:n']} ID cards/passports, {n_dl} licences "
         f"({stats['not_read']} not in the OCR cache)")
-    out(f"machine-readable zone: text seen on {stats['zone_seen']}, parsed on "
-        f"{stats['zone_parsed']} ({', '.join(f'{k[5:]} {v}' for k, v in stats.items() if k.startswith('zone_T') or k == 'zone_DL')}), "
+    formats = ", ".join(f"{f} {stats[f'zone_{f}']}" for f in ("TD3", "TD2", "TD1", "DL", "FR")
+                        if stats[f"zone_{f}"])
+    out(f"machine-readable zone: text with fillers seen on {stats['zone_seen']}, of them "
+        f"parsed {stats['zone_seen_parsed']}; parsed in all {stats['zone_parsed']} ({formats}), "
         f"every check digit holding on {stats['zone_valid']}")
     if n_dl:
         out(f"driving licences: number read on {stats['dl_number']}/{n_dl} "
