@@ -12,7 +12,7 @@ Outputs per level L in (s8, s16, s32), NHWC: ``cls_L`` [1, H, W, 4] class logits
 [1, H, W, 4] = (dx, dy, log w, log h) with the box centre = (cell + 0.5 + d) * stride and the size
 = exp(log) * stride, in input pixels.
 
-    nice -n 19 .venv-train/bin/python -m models.toolkit.detector train ../shared/data
+    python -m models.toolkit.detector train ../shared/data
 """
 from __future__ import annotations
 
@@ -37,9 +37,10 @@ LEVEL_CH = (40, 112, 320)
 # assignment by the box's longest side in input pixels (overlapping ranges: both levels learn)
 LEVEL_RANGE = ((0, 72), (40, 180), (110, 10_000))
 AUG_VERSION = 2
-VERSION = "1.1.0"                   # of the bundle this recipe makes (1.1.0: VIN photos in 3 views,
-                                    # generated plates in scenes)
-VIEWS = {"plate_photos": 6, "plate_scenes": 4, "vin_boxes": 3, "damage_boxes": 4, "receipts": 1,
+VERSION = "1.2.0"                   # of the bundle this recipe makes (1.1.0: VIN photos in 3 views,
+                                    # generated plates in scenes; 1.2.0: every plate source, VIN
+                                    # photos in 4 views)
+VIEWS = {"plate_photos": 6, "plate_scenes": 4, "vin_boxes": 4, "damage_boxes": 4, "receipts": 1,
          "not_claim": 1, "synthetic_plates": 2}
 SYNTHETIC_PLATES = 240              # generated plates in generated scenes (training only)
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "detector"
@@ -417,8 +418,7 @@ def main_train(argv=None):
     torch.save(head.state_dict(), head_path)
     if a.no_export:
         return 0
-    export(levels, head, train, out, created_by="nice -n 19 .venv-train/bin/python -m "
-           "models.toolkit.detector train " + " ".join(argv if argv is not None else sys.argv[2:]),
+    export(levels, head, train, out, created_by="python -m models.toolkit.detector train " + " ".join(argv if argv is not None else sys.argv[2:]),
            n_calib=a.n_calib)
     print(f"[detector] done in {time.time() - t0:.0f}s", flush=True)
     return 0
@@ -492,7 +492,7 @@ def main(argv=None):
     head.load_state_dict(torch.load(CACHE / "head.pt"))
     train = [s for s in index(a.data_dir) if s["split"] == "train"]
     export(build_levels(), head.eval(), train, Path(a.out),
-           created_by="nice -n 19 .venv-train/bin/python -m models.toolkit.detector export "
+           created_by="python -m models.toolkit.detector export "
            + " ".join(argv[1:]))
     return 0
 
