@@ -418,8 +418,8 @@ def main_train(argv=None):
     torch.save(head.state_dict(), head_path)
     if a.no_export:
         return 0
-    export(levels, head, train, out, created_by="python -m models.toolkit.detector train " + " ".join(argv if argv is not None else sys.argv[2:]),
-           n_calib=a.n_calib)
+    export(levels, head, train, out, created_by="python -m models.toolkit.detector train "
+           + " ".join(argv if argv is not None else sys.argv[2:]), n_calib=a.n_calib)
     print(f"[detector] done in {time.time() - t0:.0f}s", flush=True)
     return 0
 
