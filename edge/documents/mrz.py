@@ -294,9 +294,8 @@ def parse_fr(l1: str, l2: str) -> Mrz:
     line2 = number + nd + names + birth + bd + sex
     checks = {"number": _digit_ok(number, nd), "birth": _digit_ok(birth, bd),
               "line": _digit_ok(line1 + line2, last)}
-    sur = " ".join(line1[5:30].strip("<").split("<"))
-    return Mrz("FR", (line1, line2 + last), "ID", "FRA", number, sur, given, "FRA", birth,
-               sex=sex, checks=checks)
+    return Mrz("FR", (line1, line2 + last), "ID", "FRA", number, _names(l1[5:30])[0], given,
+               "FRA", birth, sex=sex, checks=checks)
 
 
 def parse_dl(line: str) -> Mrz:
