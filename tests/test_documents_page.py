@@ -31,6 +31,20 @@ def test_no_crop_when_the_page_fills_the_frame_or_does_not_stand_out():
     assert find_page(np.zeros((10, 10), np.uint8)) is None
 
 
+def test_a_scan_on_its_light_border_is_read_whole_not_cut_to_its_photo():
+    # a passport page scanned with a light margin: the holder's photo is the largest blob that
+    # differs from the border, but the fields and the zone beside it are print too
+    card = np.full((700, 1000, 3), 232, np.uint8)
+    card[150:520, 40:330] = (90, 110, 140)
+    for i, y in enumerate(range(160, 500, 48)):
+        cv2.putText(card, f"FIELD {i} SPECIMEN 0{i}.01.1980", (380, y), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.9, (40, 40, 40), 2)
+    for y in (600, 660):
+        cv2.putText(card, "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", (30, y),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.85, (30, 30, 30), 2)
+    assert find_page(card) is None
+
+
 @pytest.mark.ocr
 def test_reading_the_sheet_gives_the_lines_where_they_are_in_the_photo():
     doc = photograph(generate("receipt_invoice", 0, 7), 7, table=True)

@@ -120,6 +120,18 @@ def test_us_licence_numbers_under_the_labels_real_licences_print():
     assert number("DL", "3 DOB 02/22/1954", "4b EXP 02/22/2028") is None
 
 
+def test_a_labelled_number_stops_at_the_next_fields_label():
+    """Tennessee prints "DL No.123456789 DOB 02/11/1974" on one line: the number is the
+    part before DOB, whichever extractor (generic labels, or the licence's) claims the line."""
+    from edge.documents.stage import identity_fields
+    boxes = [Box(20, 20, 260, 50, "DRIVER LICENSE"),
+             Box(20, 60, 420, 90, "DL No.123456789 DOB 02/11/1974"),
+             Box(20, 100, 200, 130, "EXP 02/11/2026")]
+    f = identity_fields(boxes, "driver_license")
+    assert f["license_number"].value == "123456789"
+    assert f["date_of_birth"].value == "1974-02-11"
+
+
 def test_a_passport_zone_fills_the_identity_fields_through_the_stage(stage):
     from models.toolkit.documents_intl import id_card
     for s in range(12):

@@ -130,6 +130,14 @@ def label_of(text: str) -> tuple[str, str] | None:
     return None
 
 
+def _before_next_label(text: str) -> str:
+    """The value before the next field's label when both share a box ("123456789 DOB 02/11/1974")."""
+    for m in re.finditer(r"\s+", text):
+        if label_of(text[m.end():]):
+            return text[:m.start()]
+    return text
+
+
 def normalise(name: str, raw: str, today: dt.date | None = None,
               day_first: bool = True) -> tuple[str, bool, str] | None:
     """(value, valid, reason) for one field from a candidate text; None if it cannot be the
@@ -171,7 +179,7 @@ def normalise(name: str, raw: str, today: dt.date | None = None,
             return None
         return v, True, ""
     if name in ("license_number", "document_number", "policy_number", "invoice_number"):
-        v = normalize_id(raw.split("  ")[0])
+        v = normalize_id(_before_next_label(raw.split("  ")[0]))
         if not re.search(r"\d", v):
             return None
         ok, why = validate_id(v)

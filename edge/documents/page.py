@@ -3,7 +3,9 @@ alone, so the text detector spends its pixels on the text (``[ocr] find_page``).
 
 On the bench's page photographed on a table the sheet is about half of the frame: the document
 photo takes 659-713 ms instead of 838 ms (``claim-edge bench``), with the text seen at the same
-size. A scan or a close-up that fills the frame is read whole."""
+size. A scan or a close-up that fills the frame is read whole, and so is a scan whose light border
+passes for a surface: there the print outside the largest blob (a passport's zone beside its
+photo, the rest of a form) shows that the blob is not the sheet."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ MIN_FRACTION = 0.15    # a sheet smaller than this part of the frame is not trus
 MAX_FRACTION = 0.85    # one larger fills the frame: nothing to gain from cropping
 MIN_DISTANCE = 30      # colour distance from the surface that counts as "not the surface"
 MARGIN = 0.02          # of the frame's long side, around the sheet's bounding box
+MAX_OUTSIDE = 0.1      # "not the surface" outside the sheet's box, as a part of the sheet's area
+PAGE_FINDER = 2        # in the OCR cache's key: a cached page read with another finder is stale
 
 
 def find_page(image: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -51,9 +55,12 @@ def find_page(image: np.ndarray) -> tuple[int, int, int, int] | None:
     if n < 2:
         return None
     i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    x, y, bw, bh = (int(v) for v in stats[i, :4])
+    x, y, bw, bh, area = (int(v) for v in stats[i])
     if not MIN_FRACTION <= bw * bh / (sh * sw) <= MAX_FRACTION:
         return None
+    outside = int(sheet.sum()) - int(sheet[y:y + bh, x:x + bw].sum())
+    if outside > MAX_OUTSIDE * area:
+        return None  # print outside the blob: a scan on a light border, not a sheet on a surface
     inside = np.median(small[y:y + bh, x:x + bw].reshape(-1, small.shape[2]), axis=0)
     if np.linalg.norm(inside - surface) <= limit:
         return None  # mostly the surface's colour: print on a page that fills the frame

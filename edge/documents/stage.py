@@ -17,6 +17,7 @@ from ..config import OcrConfig, Profile
 from ..ocr.rapid import REC_BATCH
 from ..result import FieldValue, HeadResult, TextLine
 from .layout import Box
+from .page import PAGE_FINDER
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class DocumentStage:
                 engine=OCR_ENGINE, max_side=self.cfg.max_side,
                 word_boxes=self.cfg.word_boxes, use_cls=False, rec_model=self.cfg.rec_model,
                 find_page=self.cfg.find_page,
+                **({"page_finder": PAGE_FINDER} if self.cfg.find_page else {}),
                 **({"det_max_side": self.cfg.det_max_side} if self.cfg.det_max_side else {}),
                 **({"models": models} if models else {})))
         return self._cache

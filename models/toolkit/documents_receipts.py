@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 
 from edge.config import OcrConfig
+from edge.documents.page import PAGE_FINDER
 from edge.documents.stage import OCR_ENGINE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,7 @@ CACHE = ROOT / ".cache" / "ocr"
 # how the receipts are read (and the OCR cache keyed): set from the profile by use_profile_ocr()
 OCR_SETTINGS: dict = dict(max_side=2000, use_cls=False, word_boxes=True,
                           rec_model=OcrConfig.rec_model, engine=OCR_ENGINE)
-NOT_ENGINE_ARGS = ("find_page", "engine")
+NOT_ENGINE_ARGS = ("find_page", "page_finder", "engine")
 
 
 def use_profile_ocr(det_max_side: int | None = None, rec_model: str | None = None) -> dict:
@@ -38,6 +39,9 @@ def use_profile_ocr(det_max_side: int | None = None, rec_model: str | None = Non
         OCR_SETTINGS["det_max_side"] = side
     OCR_SETTINGS["rec_model"] = rec_model or ocr.rec_model
     OCR_SETTINGS["find_page"] = ocr.find_page
+    OCR_SETTINGS.pop("page_finder", None)
+    if ocr.find_page:
+        OCR_SETTINGS["page_finder"] = PAGE_FINDER
     return OCR_SETTINGS
 
 
