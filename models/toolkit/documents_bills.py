@@ -102,20 +102,22 @@ def label_receipt(boxes: list[Box], truth: dict[str, str]) -> list[int]:
 
 
 def label_generated(doc, boxes: list[Box]) -> list[int]:
-    f = doc.fields
+    f = {k: doc.fields.get(k) or "" for k in ("vendor", "address", "date", "invoice_number",
+                                              "total", "tax")}   # a layout may print fewer
+    vendor, address, number = (compact(f[k]) for k in ("vendor", "address", "invoice_number"))
     out = []
     for b in boxes:
         c = compact(b.text)
         amts = [a.decimal for a in find_amounts(b.text) if a.decimal_sep]
         lab = "other"
-        if c == compact(f["vendor"]) or (len(c) > 4 and compact(f["vendor"]).startswith(c)
-                                         and b.y0 < doc.image.shape[0] * 0.2):
+        if vendor and (c == vendor or (len(c) > 4 and vendor.startswith(c)
+                                       and b.y0 < doc.image.shape[0] * 0.2)):
             lab = "vendor"
-        elif c and c in compact(f["address"]) and len(c) > 6:
+        elif c and c in address and len(c) > 6:
             lab = "address"
-        elif any(d.iso == f["date"] for d in find_dates(b.text)):
+        elif f["date"] and any(d.iso == f["date"] for d in find_dates(b.text)):
             lab = "date"
-        elif compact(f["invoice_number"]) in c and any(ch.isdigit() for ch in c):
+        elif number and number in c and any(ch.isdigit() for ch in c):
             lab = "invoice_number"
         elif amts and str(amts[-1]) == f["total"]:
             lab = "total"
