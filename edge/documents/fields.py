@@ -131,7 +131,7 @@ def label_of(text: str) -> tuple[str, str] | None:
 
 
 def _before_next_label(text: str) -> str:
-    """The value before the next field's label when both share a box ("123456789 DOB 02/11/1974")."""
+    """The value before the next field's label where both share a box ("123456789 DOB 1/2/74")."""
     for m in re.finditer(r"\s+", text):
         if label_of(text[m.end():]):
             return text[:m.start()]
