@@ -21,7 +21,12 @@ MAX_FRACTION = 0.85    # one larger fills the frame: nothing to gain from croppi
 MIN_DISTANCE = 30      # colour distance from the surface that counts as "not the surface"
 MARGIN = 0.02          # of the frame's long side, around the sheet's bounding box
 MAX_OUTSIDE = 0.1      # "not the surface" outside the sheet's box, as a part of the sheet's area
-PAGE_FINDER = 2        # in the OCR cache's key: a cached page read with another finder is stale
+PAGE_FINDER = 2        # the finder's version, in the OCR cache's key (cache_settings)
+
+
+def cache_settings(find: bool) -> dict:
+    """The page finder's part of the OCR cache's key: a page read with another finder is stale."""
+    return {"find_page": find, **({"page_finder": PAGE_FINDER} if find else {})}
 
 
 def find_page(image: np.ndarray) -> tuple[int, int, int, int] | None:

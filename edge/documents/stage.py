@@ -17,7 +17,7 @@ from ..config import OcrConfig, Profile
 from ..ocr.rapid import REC_BATCH
 from ..result import FieldValue, HeadResult, TextLine
 from .layout import Box
-from .page import PAGE_FINDER
+from .page import cache_settings
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,7 @@ class DocumentStage:
             self._cache = OcrCache(folder, settings_key(
                 engine=OCR_ENGINE, max_side=self.cfg.max_side,
                 word_boxes=self.cfg.word_boxes, use_cls=False, rec_model=self.cfg.rec_model,
-                find_page=self.cfg.find_page,
-                **({"page_finder": PAGE_FINDER} if self.cfg.find_page else {}),
+                **cache_settings(self.cfg.find_page),
                 **({"det_max_side": self.cfg.det_max_side} if self.cfg.det_max_side else {}),
                 **({"models": models} if models else {})))
         return self._cache

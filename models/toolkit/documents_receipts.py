@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 
 from edge.config import OcrConfig
-from edge.documents.page import PAGE_FINDER
+from edge.documents.page import cache_settings
 from edge.documents.stage import OCR_ENGINE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,10 +38,8 @@ def use_profile_ocr(det_max_side: int | None = None, rec_model: str | None = Non
     if side:
         OCR_SETTINGS["det_max_side"] = side
     OCR_SETTINGS["rec_model"] = rec_model or ocr.rec_model
-    OCR_SETTINGS["find_page"] = ocr.find_page
     OCR_SETTINGS.pop("page_finder", None)
-    if ocr.find_page:
-        OCR_SETTINGS["page_finder"] = PAGE_FINDER
+    OCR_SETTINGS.update(cache_settings(ocr.find_page))
     return OCR_SETTINGS
 
 
