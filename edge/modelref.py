@@ -8,7 +8,8 @@ kind and name):
   (``edge/bundle.py`` documents and validates their manifest);
 - ``document``: the document classifier and bill reader (numpy, ``models/document-classifier``);
   its manifest has ``format: "numpy-npz"``, ``weights`` + ``sha256`` and
-  ``bill_typer.weights`` + ``bill_typer.sha256``;
+  ``bill_typer.weights`` + ``bill_typer.sha256`` and ``bill_lexicon.file`` +
+  ``bill_lexicon.sha256`` (the words the bill reader repairs OCR with);
 - ``ocr_recognizer``, ``ocr_detector``: ONNX files read by the OCR engine. manifest.json::
 
       {"format": 1, "kind": "ocr_recognizer", "name": "text-recognizer", "version": "...",
@@ -145,10 +146,12 @@ def read_ref(path: str | Path, *, verify_hash: bool = True) -> ModelRef:
             if not isinstance(m.get(key), str):
                 raise BundleError(f"{w}: key '{key}' missing or not a string")
         _check_file(root, m["weights"], m["sha256"], w, verify_hash)
-        bill = m.get("bill_typer")
-        if isinstance(bill, dict) and "sha256" in bill:
-            _check_file(root, bill.get("weights", "bill_typer.npz"), bill["sha256"],
-                        f"{w} [bill_typer]", verify_hash)
+        for key, default in (("bill_typer", "bill_typer.npz"),
+                             ("bill_lexicon", "bill_lexicon.json")):
+            part = m.get(key)
+            if isinstance(part, dict) and "sha256" in part:
+                _check_file(root, part.get("weights", part.get("file", default)), part["sha256"],
+                            f"{w} [{key}]", verify_hash)
         name, version, sha = m["name"], m["version"], m["sha256"].lower()
     else:
         if m.get("format") != 1:

@@ -22,6 +22,7 @@ import numpy as np
 from .fields import Extracted
 from .layout import (Box, Relations, char_classes, page_extent, reading_order, relations,
                      text_feature)
+from .lexicon import Lexicon, address_separators
 from .normalize import compact, find_amounts, find_dates, normalize_id, validate_id
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "document-classifier"
@@ -163,9 +164,11 @@ def bill_features(boxes: list[Box]) -> tuple[np.ndarray, list[BoxAttrs], list[Re
 class BoxTyper:
     """Per-box softmax over BOX_TYPES: one hidden layer, numpy."""
 
-    def __init__(self, weights: dict[str, np.ndarray], manifest: dict | None = None):
+    def __init__(self, weights: dict[str, np.ndarray], manifest: dict | None = None,
+                 lexicon: Lexicon | None = None):
         self.w = weights
         self.manifest = manifest or {}
+        self.lexicon = lexicon or Lexicon()   # repairs the vendor's and address's words
 
     @classmethod
     def load(cls, folder: str | Path = MODEL_DIR) -> "BoxTyper":
@@ -174,7 +177,7 @@ class BoxTyper:
         bill = man.get("bill_typer", {})
         with np.load(folder / bill.get("weights", "bill_typer.npz")) as z:
             w = {k: z[k].astype(np.float32) for k in z.files}
-        return cls(w, bill)
+        return cls(w, bill, Lexicon.load(folder, man.get("bill_lexicon")))
 
     def proba(self, x: np.ndarray) -> np.ndarray:
         if len(x) == 0:
@@ -208,9 +211,11 @@ def _link(i: int, key: str, P: np.ndarray, attrs: list[BoxAttrs], rels: list[Rel
     return best
 
 
-_REGNO = re.compile(r"\s*[\(（]\s*(?:(?:CO\.?|COMPANY)\s*(?:REG\.?)?\s*(?:NO\.?)?\s*[:.]?\s*)?"
+# a registration number in brackets ("(CO, NO:20154-T)" as OCR punctuates it) and, once its
+# bracket closes, what the line adds after it ("(306295-X) FKA BISON STORES SB")
+_REGNO = re.compile(r"\s*[\(（]\s*(?:(?:CO[.,]?|COMPANY)\s*(?:REG[.,]?)?\s*(?:NO[.,]?)?\s*[:.]?\s*)?"
                     r"[A-Z]{0,3}\d{3,}[\w\- ]*"
-                    r"[\)）]?\s*$", re.I)
+                    r"(?:[\)）].*)?$", re.I)
 _SUFFIX = re.compile(r"^\W*((CO\.?\s*)?(\(M\)\s*)?(SDN\.?\s*BHD|BHD|S/B|PLT|LTD|ENTERPRISE|"
                      r"RESTAURANT|TRADING|HARDWARE)[\s.]*)+\W*$", re.I)
 
@@ -244,7 +249,7 @@ def read_bill(boxes: list[Box], typer: BoxTyper, day_first: bool = True
         if vi + 1 < n and P[vi + 1, T["vendor"]] > 0.5:
             idx.append(vi + 1)
         text = " ".join(boxes[k].text for k in idx)
-        value = _REGNO.sub("", " ".join(text.split()).upper()).strip()
+        value = _REGNO.sub("", typer.lexicon.correct(" ".join(text.split()).upper())).strip()
         out["vendor"] = Extracted("vendor", value or text.upper(), text,
                                   float(P[vi, T["vendor"]]) * boxes[vi].score, True, "", vi)
 
@@ -258,8 +263,8 @@ def read_bill(boxes: list[Box], typer: BoxTyper, day_first: bool = True
             hi += 1
         text = " ".join(boxes[k].text for k in range(lo, hi + 1))
         conf = float(P[lo:hi + 1, T["address"]].mean())
-        out["address"] = Extracted("address", " ".join(text.split()).upper(), text, conf, True,
-                                   "", lo)
+        value = address_separators(typer.lexicon.correct(" ".join(text.split()).upper()))
+        out["address"] = Extracted("address", value, text, conf, True, "", lo)
 
     # date: boxes that carry a date, scored by the typer and the link to a date key
     best = None

@@ -288,8 +288,9 @@ def train_final(real, base, hidden, epochs, out_dir: Path, summary: dict, args: 
         "command": args.get("command", "python -m models.toolkit.documents_loso DIR --write"),
         "evaluation": {"leave_one_source_out": summary},
     }
-    if "bill_typer" in prev:
-        manifest["bill_typer"] = prev["bill_typer"]
+    for key in ("bill_typer", "bill_lexicon"):   # the bill reader's parts stay
+        if key in prev:
+            manifest[key] = prev[key]
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 

@@ -294,8 +294,9 @@ def main(argv=None) -> int:
     old = out / "manifest.json"
     if old.is_file():
         prev = json.loads(old.read_text())
-        if "bill_typer" in prev:
-            manifest["bill_typer"] = prev["bill_typer"]
+        for key in ("bill_typer", "bill_lexicon"):   # the bill reader's parts stay
+            if key in prev:
+                manifest[key] = prev[key]
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     from .canaries import write_or_warn
     write_or_warn(out)   # the device's health check for a fleet release of this bundle
