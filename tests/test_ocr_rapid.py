@@ -159,3 +159,27 @@ def test_reads_with_the_network_unreachable(page, monkeypatch):
     img, _ = page
     eng = open_engine(threads=1, max_side=1600, word_boxes=True)
     assert "TOTAL" in " ".join(t.text.upper() for t in lines_from_raw(eng.read_raw(img)))
+
+
+@pytest.mark.ocr
+def test_the_int8_text_detector_finds_the_lines_the_wheels_detector_finds(page):
+    img, raw = page
+    eng = open_engine(threads=2, max_side=1600, word_boxes=True, det_model="text-detector")
+    assert eng.models[0]["name"] == "text-detector"        # results name the bundle that read
+    got, ref = lines_from_raw(eng.read_raw(img)), lines_from_raw(raw)
+    assert [t.text for t in got] == [t.text for t in ref]
+    for a, b in zip(got, ref):
+        assert np.abs(np.array(a.box) - np.array(b.box)).max() < 6   # pixels, on a 1100 px page
+
+
+def test_the_shipped_int8_text_detector_passes_its_canaries_and_a_changed_one_is_refused(
+        tmp_path):
+    from edge.health import check_bundle
+    assert check_bundle(MODELS_DIR / "text-detector", 2, 1e9).ok
+    bundle = tmp_path / "text-detector"
+    shutil.copytree(MODELS_DIR / "text-detector", bundle)
+    data = bytearray((bundle / "model.onnx").read_bytes())
+    data[-100] ^= 0xFF
+    (bundle / "model.onnx").write_bytes(bytes(data))
+    health = check_bundle(bundle, 2, 1e9)
+    assert not health.ok and "sha256" in health.reason

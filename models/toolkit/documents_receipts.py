@@ -25,7 +25,7 @@ CACHE = ROOT / ".cache" / "ocr"
 # how the receipts are read (and the OCR cache keyed): set from the profile by use_profile_ocr()
 OCR_SETTINGS: dict = dict(max_side=2000, use_cls=False, word_boxes=True,
                           rec_model=OcrConfig.rec_model, engine=OCR_ENGINE)
-NOT_ENGINE_ARGS = ("find_page", "page_finder", "engine")
+NOT_ENGINE_ARGS = ("find_page", "page_finder", "engine", "det_sha256")
 
 
 def use_profile_ocr(det_max_side: int | None = None, rec_model: str | None = None) -> dict:
@@ -38,6 +38,12 @@ def use_profile_ocr(det_max_side: int | None = None, rec_model: str | None = Non
     if side:
         OCR_SETTINGS["det_max_side"] = side
     OCR_SETTINGS["rec_model"] = rec_model or ocr.rec_model
+    for key in ("det_model", "det_sha256"):
+        OCR_SETTINGS.pop(key, None)
+    if ocr.det_model:   # a detector bundle: its file is part of what was read with
+        from edge.ocr.models import detector_files
+        OCR_SETTINGS["det_model"] = ocr.det_model
+        OCR_SETTINGS["det_sha256"] = detector_files(ocr.det_model).used[3][:16]
     OCR_SETTINGS.pop("page_finder", None)
     OCR_SETTINGS.update(cache_settings(ocr.find_page))
     return OCR_SETTINGS
