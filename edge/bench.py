@@ -138,7 +138,8 @@ def _bench_plate_photo(pipe: Pipeline, stage, det) -> None:
     big[2300:2390, 1800:2200] = cv2.resize(plate_closeup("ZOM1234", 640, 360, seed=3)[124:236, 90:550],
                                            (400, 90), interpolation=cv2.INTER_AREA)
     data = jpeg_bytes(big, 90)
-    rec = open_recognizer(cfg.plate_reader, pipe.profile.runtime.threads)
+    rec = open_recognizer(cfg.plate_reader, pipe.profile.runtime.threads,
+                          settled=cfg.plate_settled)
     parts: dict[str, list[float]] = {"decode": [], "detect + zoom": [], "read": [], "total": []}
     reads = set()
     for i in range(11):

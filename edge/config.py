@@ -118,6 +118,9 @@ class DetectConfig:
     read_plates: bool = True            # read plate text from plate detections (edge/plates.py)
     plate_region: str = ""              # expected plate region: "us", "eu", "br", "cn" or "" (any)
     plate_reader: str = "plate-reader+rapidocr"  # bundle(s) or "rapidocr", in order of trust
+    plate_settled: float = 0.0          # a first reader's read that fits a region's layout with
+                                        # this confidence is final: the later ones are not asked
+                                        # (0: always asked; edge/plates.py)
     box_refiner: str = "box-refiner"    # bundle that moves boxes onto edges (edge/refine.py); "" = off
     refine_labels: list[str] = field(default_factory=lambda: ["vin"])  # labels it refines
     refine_min_score: float = 0.1       # boxes of those labels from this score are refined, and
@@ -308,6 +311,9 @@ def _check_vocabularies(p: Profile, path: Path) -> None:
         v = getattr(p.detect, key)
         if not 0.0 < v <= 1.0:
             raise ConfigError(f"{path}: key 'detect.{key}': {v} is not in (0, 1]")
+    if not 0.0 <= p.detect.plate_settled <= 1.0:
+        raise ConfigError(f"{path}: key 'detect.plate_settled': {p.detect.plate_settled} is not "
+                          "in [0, 1]")
     if not 0.0 <= p.detect.refine_min_quality <= 1.0:
         raise ConfigError(f"{path}: key 'detect.refine_min_quality': "
                           f"{p.detect.refine_min_quality} is not in [0, 1]")

@@ -453,7 +453,7 @@ class PlateStage:
         from .plates import open_recognizer, read_plate_field
         if self._rec is None:
             self._rec = open_recognizer(self.cfg.plate_reader, self.threads,
-                                        registry=self.registry)
+                                        registry=self.registry, settled=self.cfg.plate_settled)
         fv = read_plate_field(ctx.decoded, plates, self.cfg.plate_region, self._rec)
         if fv is not None:
             r.fields["plate"] = fv

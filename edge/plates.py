@@ -407,25 +407,38 @@ class CombinedPlateRecognizer:
 
     rectify = False
 
-    def __init__(self, members: list[PlateRecognizer]):
+    def __init__(self, members: list[PlateRecognizer], settled: float = 0.0):
         self.members = members
         self.name = "+".join(m.name for m in members)
+        self.settled = settled   # see settles()
+
+    def settles(self, candidates: list[tuple[str, float]], region: str) -> bool:
+        """Whether the first reader's reads end the search: its best fits a layout of the region
+        (not a generic one) with at least ``settled`` confidence. A later reader could then win
+        only with a read of a layout too, scored higher."""
+        if self.settled <= 0:
+            return False
+        fv = best_candidate(candidates, region)
+        if fv is None or not fv.valid or fv.confidence < self.settled:
+            return False
+        return normalize_plate(fv.value, region).pattern not in ("", *GENERIC)
 
     def read(self, plate_bgr: np.ndarray, region: str = "") -> list[tuple[str, float]]:
         return _candidates(self, plate_bgr, region)
 
 
 def open_recognizer(name: str = "plate-reader", threads: int = 2,
-                    strict: bool = False, registry=None) -> PlateRecognizer:
+                    strict: bool = False, registry=None, settled: float = 0.0) -> PlateRecognizer:
     """"rapidocr" for RapidOCR's recogniser, else a plate_reader bundle (name or path); falls
     back to RapidOCR when the bundle is missing (``strict``: raises ValueError instead, for
-    measurements that must be the named reader's). "a+b" combines recognisers."""
+    measurements that must be the named reader's). "a+b" combines recognisers; ``settled``:
+    ``CombinedPlateRecognizer.settles``."""
     if "+" in name:
         members = {}
         for part in name.split("+"):
             rec = open_recognizer(part.strip(), threads, strict, registry)
             members.setdefault(rec.name, rec)  # a missing bundle must not read twice by RapidOCR
-        return CombinedPlateRecognizer(list(members.values()))
+        return CombinedPlateRecognizer(list(members.values()), settled)
     if name and name != "rapidocr":
         from .bundle import load_bundle
         from .registry import resolve_ref
@@ -454,8 +467,8 @@ def _candidates(recognizer: PlateRecognizer, plate_bgr: np.ndarray,
     if isinstance(recognizer, CombinedPlateRecognizer):
         first, *rest = recognizer.members
         out = _candidates(first, plate_bgr, region)
-        if region == "us":
-            return out  # no layout to arbitrate (US): the later ones are not even asked
+        if region == "us" or recognizer.settles(out, region):
+            return out  # no layout to arbitrate (US), or the first reader's read settles it
         for m in rest:
             out += [c for c in _candidates(m, plate_bgr, region)
                     if normalize_plate(c[0], region).pattern not in ("", "US", "EU generic")]

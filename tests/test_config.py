@@ -97,3 +97,9 @@ def test_interpreter_choice_is_checked_and_used(tmp_path):
         assert available_runtime()[0] == name
     finally:
         use_runtime("auto")
+
+
+def test_a_plate_settled_score_outside_0_1_names_the_key(tmp_path):
+    p = write(tmp_path, '[device]\nid = "d1"\n[detect]\nplate_settled = 1.5\n')
+    with pytest.raises(ConfigError, match=r"detect\.plate_settled': 1\.5 is not in \[0, 1\]"):
+        load_profile_file(p)

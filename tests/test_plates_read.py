@@ -84,3 +84,25 @@ def test_a_second_recogniser_counts_only_where_a_layout_arbitrates():
     assert read_plate_image(crop, both, "us").value == "7XYZ12"
     # Brazil: the second recogniser's read fits LLLDDDD and the first one's fits nothing
     assert read_plate_image(crop, both, "br").value == "ABC1234"
+
+
+def test_a_settled_first_read_does_not_ask_the_later_reader():
+    """The dedicated reader's confident read of a layout (ZOM1234: LLLDDDD) ends the search;
+    a read that fits only a loose shape (A12345Z: "EU generic") still asks RapidOCR."""
+    asked = []
+
+    def counting(rec):
+        later = rec.members[1]
+        read = later.read
+        later.read = lambda img, region="": asked.append(1) or read(img, region)
+        return rec
+    crop = plate_closeup("ZOM1234", 640, 360, seed=3)[124:236, 90:550]
+    settled = counting(open_recognizer("plate-reader+rapidocr", 2, settled=0.9))
+    fv = read_plate_image(crop, settled, "")
+    assert fv.value == "ZOM1234" and asked == []
+    fv = read_plate_image(crop, counting(open_recognizer("plate-reader+rapidocr", 2)), "")
+    assert fv.value == "ZOM1234" and asked                 # 0: RapidOCR always asked
+    asked.clear()
+    loose = plate_closeup("A12345Z", 640, 360, seed=3)[124:236, 90:550]
+    read_plate_image(loose, settled, "")
+    assert asked

@@ -301,7 +301,7 @@ def main_plates(argv=None) -> int:
     cfg = prof.detect
     reader = a.reader or cfg.plate_reader
     try:  # no silent fallback here: the numbers must be the named reader's
-        rec = open_recognizer(reader, a.threads, strict=True)
+        rec = open_recognizer(reader, a.threads, strict=True, settled=cfg.plate_settled)
     except ValueError as e:
         raise SystemExit(str(e)) from None
     metrics = {}
