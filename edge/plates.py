@@ -171,6 +171,11 @@ def normalize_plate(text: str, region: str = "") -> PlateRead:
 GENERIC = ("US", "EU generic")
 
 
+def fits_named_layout(text: str, region: str = "") -> bool:
+    """Whether ``text`` fits a named layout of the region, not only a loose shape."""
+    return normalize_plate(text, region).pattern not in ("", *GENERIC)
+
+
 def region_of(p: PlateRead, region: str = "") -> str:
     """The region ``fields.plate`` names, for a profile that names its ``region``: the country
     where a named layout decides it (``eu-de``; ``eu`` for a layout several countries share),
@@ -421,7 +426,7 @@ class CombinedPlateRecognizer:
         fv = best_candidate(candidates, region)
         if fv is None or not fv.valid or fv.confidence < self.settled:
             return False
-        return normalize_plate(fv.value, region).pattern not in ("", *GENERIC)
+        return fits_named_layout(fv.value, region)
 
     def read(self, plate_bgr: np.ndarray, region: str = "") -> list[tuple[str, float]]:
         return _candidates(self, plate_bgr, region)
@@ -471,7 +476,7 @@ def _candidates(recognizer: PlateRecognizer, plate_bgr: np.ndarray,
             return out  # no layout to arbitrate (US), or the first reader's read settles it
         for m in rest:
             out += [c for c in _candidates(m, plate_bgr, region)
-                    if normalize_plate(c[0], region).pattern not in ("", "US", "EU generic")]
+                    if fits_named_layout(c[0], region)]
         return out
     views = plate_views(plate_bgr) if recognizer.rectify else [plate_bgr]
     return [c for v in views for c in recognizer.read(v, region)]

@@ -29,6 +29,8 @@ MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "document-classifie
 BOX_TYPES = ("other", "header", "key_date", "key_total", "key_tax", "key_invoice", "vendor",
              "address", "date", "total", "tax", "invoice_number")
 BILL_FIELDS = ("vendor", "address", "date", "total", "tax", "invoice_number")
+# the bill reader's manifest entries (typer weights, lexicon): kept when the classifier retrains
+BILL_READER_PARTS = ("bill_typer", "bill_lexicon")
 
 # Keyword classes in the languages of the bills met (English, Malay, German, French, Italian,
 # Spanish, Portuguese, Dutch): the typer sees the class, not the word, so "GESAMTBETRAG" and

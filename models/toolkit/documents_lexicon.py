@@ -58,13 +58,14 @@ def repair_effect(items: list[tuple[str, dict, list]], typer: BoxTyper, folds: i
     """Fields the lexicon makes right ('fixed') and wrong ('broken'), each fold's receipts read
     with the lexicon learned on the other folds."""
     out: Counter = Counter()
+    without = BoxTyper(typer.w, typer.manifest)
     for k in range(folds):
         held = [it for i, it in enumerate(items) if i % folds == k]
         rest = [(lab, boxes) for i, (_, lab, boxes) in enumerate(items) if i % folds != k]
-        lexicon = learn(rest)
+        with_lexicon = BoxTyper(typer.w, typer.manifest, learn(rest))
         for _, labels, boxes in held:
-            plain, _ = read_bill(boxes, BoxTyper(typer.w, typer.manifest))
-            fixed, _ = read_bill(boxes, BoxTyper(typer.w, typer.manifest, lexicon))
+            plain, _ = read_bill(boxes, without)
+            fixed, _ = read_bill(boxes, with_lexicon)
             for tf, pf in FIELDS.items():
                 if not labels.get(tf):
                     continue

@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.documents.bills import BILL_READER_PARTS
 from edge.documents.doctype import MODEL_DIR, DocTypeModel, forward, tighten_boxes
 from edge.documents.layout import Box, box_features, visual_features_batch
 
@@ -288,7 +289,7 @@ def train_final(real, base, hidden, epochs, out_dir: Path, summary: dict, args: 
         "command": args.get("command", "python -m models.toolkit.documents_loso DIR --write"),
         "evaluation": {"leave_one_source_out": summary},
     }
-    for key in ("bill_typer", "bill_lexicon"):   # the bill reader's parts stay
+    for key in BILL_READER_PARTS:
         if key in prev:
             manifest[key] = prev[key]
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.documents.bills import BILL_READER_PARTS
 from edge.documents.doctype import MODEL_DIR, forward, softmax, stack_inputs
 from edge.documents.layout import Box, box_features, same_line, visual_features_batch
 
@@ -294,7 +295,7 @@ def main(argv=None) -> int:
     old = out / "manifest.json"
     if old.is_file():
         prev = json.loads(old.read_text())
-        for key in ("bill_typer", "bill_lexicon"):   # the bill reader's parts stay
+        for key in BILL_READER_PARTS:
             if key in prev:
                 manifest[key] = prev[key]
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
