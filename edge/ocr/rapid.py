@@ -59,7 +59,7 @@ class SharedRapidOcr:
         if self._ocr is None:
             params = {
                 "Global.use_cls": False,
-                "Global.log_level": "warning",
+                "Global.log_level": "error",   # its warning for a photo without text is noise
                 "Rec.rec_batch_num": REC_BATCH,
                 "Det.model_path": self.det.model if self.det else detector_files().model,
                 "Rec.model_path": self.rec.model,
