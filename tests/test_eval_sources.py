@@ -93,3 +93,21 @@ def test_loso_trains_without_a_source_and_the_report_leads_with_it(tmp_path):
     m, _ = evaluate_bundle(data, bundle, split="train", n_ood=4, n_docs=7, n_other=6, log=lambda s: None)
     assert format_report(m).startswith("leave one source out")
     assert main(["loso", str(data), "--hold", "nowhere", "--cache", str(tmp_path / "cache")]) == 2
+
+
+def test_loso_over_several_seeds_reports_the_mean_and_the_spread():
+    from models.toolkit.evaluate_sources import format_loso
+    from models.toolkit.loso import over_seeds
+
+    def run(und, contradictions=0):
+        return {"held_out": ["vehicles"], "epochs": 6, "train_blocks": 0, "freeze_neck": True, "train_s": 10,
+                "per_source": {"vehicles": {"n": 10, "category_acc": und, "undamaged_ok": und,
+                                            "contradictions": contradictions}}}
+    r = over_seeds([run(0.7), run(0.9), run(0.8, contradictions=2)])
+    d = r["per_source"]["vehicles"]
+    assert r["seeds"] == 3 and r["train_s"] == 30
+    assert abs(d["undamaged_ok"] - 0.8) < 1e-9 and d["undamaged_ok_range"] == [0.7, 0.9]
+    assert d["contradictions"] == 2  # the worst run's, not an average that hides one
+    text = format_loso({"vehicles": r})
+    assert "0.800" in text and "mean of 3 seeds; undamaged 0.700-0.900" in text
+    assert over_seeds([run(0.7)]) == run(0.7)  # one seed: the run as it is

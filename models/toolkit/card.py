@@ -22,6 +22,12 @@ LICENSES = {
                     "(none stated), we0091234/Chinese_license_plate_detection_recognition (GPL-3.0); commits in "
                     "../shared/data/plate_scenes/SOURCES.md",
     "plate_scene_crops": "hermeschen1116/taiwan-license-plate-recognition @ 18691eea (none stated)",
+    "thai_carparts": "dsmlr/Car-Parts-Segmentation @ e970560d (none stated; its README asks to cite Pasupa et al. "
+                     "2021); record in models/claim-classifier/extra_sources/thai_carparts",
+    "fr_dealer_vw": "lucmichalski/cars-dataset @ 4710d77a, tmp/ (none stated; French dealers' listing photos, "
+                    "rights with the dealers); record in models/claim-classifier/extra_sources/fr_dealer_vw",
+    "in_carsimg": "Deeppatil-AI/indian-car-radar @ d8aa27f8, a copy of Kaggle's Cars Image Dataset (none stated for the "
+                  "images; web-scraped); record in models/claim-classifier/extra_sources/in_carsimg",
 }
 LABELLING = {
     "vehicles": "category vehicle, damage none, view front/rear (three-quarter views folded in; side views: view masked)",
@@ -34,6 +40,12 @@ LABELLING = {
     "plate_scenes": "street/road/gate/parking photos, US and China, undamaged: category vehicle, damage none, view masked; "
                     "plate where the widest boxed plate spans >= half the frame width (1 photo); zoom-out/crop augmented",
     "plate_scene_crops": "Taiwanese plate crops: category plate",
+    "thai_carparts": "undamaged cars in Thai listing, dealer-lot and street photos, every side: category vehicle, "
+                     "damage none, view masked",
+    "fr_dealer_vw": "undamaged cars in French dealer listing photos, every side (74 cars, split by car): category "
+                    "vehicle, damage none, view masked",
+    "in_carsimg": "undamaged Indian-market cars in small web photos (listings, dealer lots, showrooms), every side: "
+                  "category vehicle, damage none, view masked",
     "not_claim": "category other (its held-out split is also an open-set negative)",
     "vin_boxes": "category vin",
     "synth_document": "generated: driver license, registration, ID card, insurance card, repair estimate, accident report, receipt photo; photographed on a table (perspective, blur, glare, shadow)",
@@ -46,6 +58,7 @@ def _f(x, nd=3):
 
 
 def _lead(met: dict) -> list[str]:
+    from .evaluate_sources import seed_spread
     """The card's first section: held-out-source figures, then the same-source split per source,
     severity, and the cost of each category/damage consistency policy."""
     h = met.get("heldout", {})
@@ -63,7 +76,7 @@ def _lead(met: dict) -> list[str]:
                 recipe = "heads only" if r.get("freeze_neck") else f"{r['train_blocks']} blocks + conv_head"
                 L.append(f"| `{src}` | {d['n']} | {_f(d.get('category_acc'))} | {_f(d.get('undamaged_ok'))} | "
                          f"{_f(d.get('damaged_ok'))} | {_f(d.get('severity_exact'))} | {d['contradictions']} | "
-                         f"{recipe}, {r['epochs']} epochs, views x{r.get('views_scale', 1.0)} |")
+                         f"{recipe}, {r['epochs']} epochs, views x{r.get('views_scale', 1.0)}{seed_spread(r, d)} |")
         und = [d["undamaged_ok"] for r in loso.values() for d in r["per_source"].values() if d.get("undamaged_ok") is not None]
         dam = [d["damaged_ok"] for r in loso.values() for d in r["per_source"].values() if d.get("damaged_ok") is not None]
         cmds = list(dict.fromkeys(r.get("command", "") for r in loso.values()))
@@ -121,7 +134,7 @@ def _lead(met: dict) -> list[str]:
     return L
 
 
-def write_card(out: Path, data_dir, samples) -> Path:
+def write_card(out: Path, data_dir, samples, extra=()) -> Path:
     m = json.loads((out / "manifest.json").read_text())
     met = m.get("metrics", {})
     h = met.get("heldout", {})
@@ -140,7 +153,7 @@ def write_card(out: Path, data_dir, samples) -> Path:
          *_lead(met), "",
          "## Reproduce", "", "```", m["created_by"], "```", "",
          "Evaluation of the shipped bundle alone (prints the numbers below):", "", "```",
-         f"claim-edge eval category {data_dir}", "```", "",
+         f"claim-edge eval category {data_dir}" + "".join(f" --extra {e}" for e in extra), "```", "",
          f"Training mode: `{met.get('train_mode')}` (CPU: the ImageNet trunk frozen up to its last "
          "blocks and its output cached; those blocks, the 1x1 head convolution, the batch-norm affines and "
          "the heads are trained, batch-norm statistics stay ImageNet's). "

@@ -136,6 +136,34 @@ def _plate_scenes(d: Path) -> list[dict]:
     return out
 
 
+EXTRA_COLUMNS = ("image", "category", "damage", "view", "group")
+
+
+def index_extra(root: str | Path) -> list[dict]:
+    """Real sources kept outside ../shared/data (each found and recorded by the project, see
+    models/claim-classifier/extra_sources): ``root/<source>/labels.csv`` with the columns
+    EXTRA_COLUMNS (damage/view may be empty: that head is masked). The split follows ``group``
+    (e.g. one car photographed from several sides), so one car never sits in two splits."""
+    from .labels import CATEGORY
+    out = []
+    for folder in sorted(p for p in Path(root).iterdir() if (p / "labels.csv").is_file()):
+        rows = read_labels(folder.parent, folder.name)
+        missing = [c for c in EXTRA_COLUMNS if rows and c not in rows[0]]
+        if missing:
+            raise SystemExit(f"{folder / 'labels.csv'}: missing column(s) {', '.join(missing)}")
+        for r in rows:
+            if r["category"] not in CATEGORY:
+                raise SystemExit(f"{folder / 'labels.csv'}: {r['image']}: category "
+                                 f"{r['category']!r} is not one of {', '.join(CATEGORY)}")
+            s = _s(folder.name, folder / r["image"], r["category"], r["damage"] or None,
+                   r["view"] or None)
+            s["split"] = split_of(f"{folder.name}/{r['group'] or r['image']}")
+            out.append(s)
+    if not out:
+        raise SystemExit(f"{root}: no <source>/labels.csv found")
+    return out
+
+
 def index_synthetic(n_docs: int = 840, n_other: int = 360, seed: int = 0) -> list[dict]:
     """Synthetic documents (7 types) and `other` images; split by seed number hash."""
     from . import synth
@@ -166,10 +194,11 @@ def index_ood(n: int = 240, seed: int = 7) -> list[dict]:
 
 
 def build_samples(data_dir, *, n_docs=840, n_other=360, n_ood=240, max_per_source=None,
-                  corrections=()):
+                  corrections=(), extra=()):
     """``corrections``: exports of ``claim-edge central export-labels`` folded in (train split,
-    ``corrected: True``; models/toolkit/corrections.py)."""
-    real = index_real(data_dir)
+    ``corrected: True``; models/toolkit/corrections.py). ``extra``: folders of further real
+    sources (index_extra)."""
+    real = index_real(data_dir) + [s for root in extra or () for s in index_extra(root)]
     if max_per_source:
         by = {}
         for s in real:

@@ -163,6 +163,15 @@ def format_sources(sm: dict, title: str = "per real source") -> str:
     return "\n".join(L)
 
 
+def seed_spread(r: dict, d: dict) -> str:
+    """' (mean of 3 seeds; undamaged 0.710-0.800)' for a run over several seeds."""
+    if not r.get("seeds"):
+        return ""
+    parts = [f"{k.replace('_ok', '').replace('_', ' ')} {lo:.3f}-{hi:.3f}"
+             for k in ("undamaged_ok", "damaged_ok") if (rg := d.get(f"{k}_range")) for lo, hi in [rg]]
+    return f" (mean of {r['seeds']} seeds" + (f"; {', '.join(parts)}" if parts else "") + ")"
+
+
 def format_loso(results: dict) -> str:
     f = lambda x: "  -  " if x is None else f"{x:.3f}"  # noqa: E731
     L = ["leave one source out (trained without the source, scored on all its photos, float):",
@@ -170,7 +179,8 @@ def format_loso(results: dict) -> str:
     for held, r in results.items():
         for src, d in r["per_source"].items():
             L.append(f"  {src:<20}{d['n']:>5}  {f(d.get('category_acc')):>8}  {f(d.get('undamaged_ok')):>18}  "
-                     f"{f(d.get('damaged_ok')):>16}  {f(d.get('severity_exact')):>14}  {d['contradictions']:>14}")
+                     f"{f(d.get('damaged_ok')):>16}  {f(d.get('severity_exact')):>14}  {d['contradictions']:>14}"
+                     + seed_spread(r, d))
     und = [d["undamaged_ok"] for r in results.values() for d in r["per_source"].values() if d.get("undamaged_ok") is not None]
     dam = [d["damaged_ok"] for r in results.values() for d in r["per_source"].values() if d.get("damaged_ok") is not None]
     if und:

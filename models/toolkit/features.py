@@ -49,7 +49,9 @@ def capped(samples: list[dict]) -> list[dict]:
 def views_for(s: dict, scale: float = 1.0) -> int:
     if s["split"] != "train":
         return 1
-    return max(1, int(round(TRAIN_VIEWS.get(s["source"], 1) * scale)))
+    # a further undamaged-car source (data.index_extra) gets plate_scenes' views
+    default = TRAIN_VIEWS["plate_scenes"] if s["category"] == "vehicle" else 1
+    return max(1, int(round(TRAIN_VIEWS.get(s["source"], default) * scale)))
 
 
 def view_image(s: dict, v: int, size: int) -> np.ndarray:

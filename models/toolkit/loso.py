@@ -84,6 +84,7 @@ def run_loso(samples, held: str, cache_dir: Path, *, size=224, epochs=8, train_b
     """``features``: training_features of a fresh pretrained net with the same settings (the
     frozen part is the same ImageNet trunk in every run), computed here when not given."""
     group = held_group(held)
+    torch.manual_seed(seed)  # the heads' initialisation is part of the run's seed
     net = MultiTaskNet(size, pretrained=True).eval()
     t0 = time.time()
     if features is None:
@@ -101,6 +102,30 @@ def run_loso(samples, held: str, cache_dir: Path, *, size=224, epochs=8, train_b
             "freeze_neck": freeze_neck, "views_scale": views_scale,
             "per_source": source_metrics(rows), "severity": severity_report(rows),
             "train_s": round(time.time() - t0)}
+
+
+RATES = ("category_acc", "undamaged_ok", "damaged_ok", "severity_exact")
+
+
+def over_seeds(runs: list[dict]) -> dict:
+    """One held-out source's runs with different seeds (heads' initialisation and batches) as one
+    result: each rate's mean, with its lowest and highest in ``<rate>_range``; the most
+    contradictions any run left."""
+    if len(runs) == 1:
+        return runs[0]
+    out = {**runs[0], "seeds": len(runs), "train_s": sum(r["train_s"] for r in runs)}
+    out["per_source"] = {}
+    for src, d0 in runs[0]["per_source"].items():
+        ds = [r["per_source"][src] for r in runs]
+        d = dict(d0)
+        for k in RATES:
+            vals = [x[k] for x in ds if x.get(k) is not None]
+            if vals:
+                d[k] = float(np.mean(vals))
+                d[f"{k}_range"] = [float(min(vals)), float(max(vals))]
+        d["contradictions"] = max(x["contradictions"] for x in ds)
+        out["per_source"][src] = d
+    return out
 
 
 def write_to_manifest(bundle_dir: Path, results: dict) -> None:
