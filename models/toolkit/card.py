@@ -58,9 +58,9 @@ def _f(x, nd=3):
 
 
 def _lead(met: dict) -> list[str]:
-    from .evaluate_sources import seed_spread
     """The card's first section: held-out-source figures, then the same-source split per source,
     severity, and the cost of each category/damage consistency policy."""
+    from .evaluate_sources import seed_spread
     h = met.get("heldout", {})
     loso, before = met.get("loso") or {}, met.get("before") or {}
     L = ["## Held-out sources first (leave one source out)", ""]

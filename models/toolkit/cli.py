@@ -190,8 +190,8 @@ def cmd_loso(a):
             L.run_loso(samples, held, Path(a.cache) / "features", size=a.size,
                        epochs=a.epochs or 8, train_blocks=a.train_blocks,
                        cache_blocks=a.cache_blocks, freeze_neck=a.freeze_neck, features=features,
-                       views_scale=a.views_scale, seed=a.seed + k, log=log)
-            for k in range(a.seeds)])
+                       views_scale=a.views_scale, seed=a.seed + i, log=log)
+            for i in range(a.seeds)])
         results[held]["command"] = _command(a)
         log(L.format_loso({held: results[held]}))
     log(L.format_loso(results))
