@@ -32,6 +32,11 @@ BILL_FIELDS = ("vendor", "address", "date", "total", "tax", "invoice_number")
 # the bill reader's manifest entries (typer weights, lexicon): kept when the classifier retrains
 BILL_READER_PARTS = ("bill_typer", "bill_lexicon")
 
+
+def bill_reader_entries(manifest: dict) -> dict:
+    """The bill reader's entries of a document-classifier manifest (for the retrained one)."""
+    return {k: manifest[k] for k in BILL_READER_PARTS if k in manifest}
+
 # Keyword classes in the languages of the bills met (English, Malay, German, French, Italian,
 # Spanish, Portuguese, Dutch): the typer sees the class, not the word, so "GESAMTBETRAG" and
 # "MONTANT TTC" fire the same feature as "TOTAL".

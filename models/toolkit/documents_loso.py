@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.documents.bills import BILL_READER_PARTS
+from edge.documents.bills import bill_reader_entries
 from edge.documents.doctype import MODEL_DIR, DocTypeModel, forward, tighten_boxes
 from edge.documents.layout import Box, box_features, visual_features_batch
 
@@ -289,9 +289,7 @@ def train_final(real, base, hidden, epochs, out_dir: Path, summary: dict, args: 
         "command": args.get("command", "python -m models.toolkit.documents_loso DIR --write"),
         "evaluation": {"leave_one_source_out": summary},
     }
-    for key in BILL_READER_PARTS:
-        if key in prev:
-            manifest[key] = prev[key]
+    manifest.update(bill_reader_entries(prev))
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.documents.bills import BILL_READER_PARTS
+from edge.documents.bills import bill_reader_entries
 from edge.documents.doctype import MODEL_DIR, forward, softmax, stack_inputs
 from edge.documents.layout import Box, box_features, same_line, visual_features_batch
 
@@ -294,10 +294,7 @@ def main(argv=None) -> int:
                 "evaluation": results}
     old = out / "manifest.json"
     if old.is_file():
-        prev = json.loads(old.read_text())
-        for key in BILL_READER_PARTS:
-            if key in prev:
-                manifest[key] = prev[key]
+        manifest.update(bill_reader_entries(json.loads(old.read_text())))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     from .canaries import write_or_warn
     write_or_warn(out)   # the device's health check for a fleet release of this bundle
