@@ -2,6 +2,7 @@
 folder joins training and evaluation as a source of its own (one car never in two splits), a bad
 labels file is refused by name, and a recorded source is rebuilt from its repository."""
 import csv
+import re
 import subprocess
 from pathlib import Path
 
@@ -29,15 +30,19 @@ def _write_source(root: Path, name: str, rows, header=EXTRA_COLUMNS + ("source_r
 
 def test_recorded_sources_are_well_formed():
     recs = extra_sources.records()
-    assert {"thai_carparts", "fr_dealer_vw", "in_carsimg"} <= set(recs)
+    assert {"thai_carparts", "fr_dealer_vw", "in_carsimg", "ar_fastplate"} <= set(recs)
     for name, p in recs.items():
         text = (p / "SOURCE.md").read_text()
         assert "Licence" in text and "Repository" in text, name
         with open(p / "labels.csv", newline="") as f:
             rows = list(csv.DictReader(f))
-        assert rows and all(r["category"] in CATEGORY for r in rows)
-        assert all(len(r["commit"]) == 40 and r["source_path"] for r in rows)
-        assert len({r["image"] for r in rows}) == len(rows)
+        assert rows and all(len(r["commit"]) == 40 and r["source_path"] for r in rows), name
+        if p.parent.parent.name == "claim-classifier":
+            assert all(r["category"] in CATEGORY for r in rows)
+            assert len({r["image"] for r in rows}) == len(rows)
+        else:  # plates: a row per plate, its text the registration alone
+            assert all(re.fullmatch(r"[A-Z0-9]{2,12}", r["plate"]) for r in rows), name
+            assert all(r["region"] for r in rows), name
 
 
 def test_an_extra_source_joins_as_its_own_source_split_by_group(tmp_path):
@@ -87,7 +92,7 @@ def test_a_recorded_source_is_rebuilt_from_its_repository(tmp_path, monkeypatch)
     with open(rec / "labels.csv", "w", newline="") as f:
         csv.writer(f).writerows([EXTRA_COLUMNS + ("source_repo", "commit", "source_path"),
                                  ("0001.jpg", "vehicle", "none", "", "a", "t/repo", sha, "img/car.jpg")])
-    monkeypatch.setattr(extra_sources, "RECORDS", records)
+    monkeypatch.setattr(extra_sources, "RECORDS", {records: 800})
     out = tmp_path / "out"
     assert extra_sources.build(repo / ".git", "lot", out, log=lambda s: None) == 1
     img = cv2.imread(str(out / "lot" / "0001.jpg"))
@@ -109,3 +114,33 @@ def test_a_new_bundle_keeps_the_records_of_its_sources(tmp_path):
     assert (new / "extra_sources" / "lot" / "labels.csv").is_file()
     assert (new / "MODEL_CARD.md").read_text() == "# card\n"
     assert not (new / "model.tflite").exists()  # the weights are the new bundle's own
+
+
+def test_further_plate_sources_train_the_detector_and_the_reader(tmp_path):
+    pytest.importorskip("torch", reason="plates_ctc needs the extra 'train'")
+    from models.toolkit import plates_ctc
+    from models.toolkit.detector_data import index
+    d = tmp_path / "extra" / "mx_lot"
+    d.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for name, shape in (("0001.jpg", (480, 640, 3)), ("0002.jpg", (40, 160, 3))):
+        cv2.imwrite(str(d / name), rng.integers(0, 255, shape, dtype=np.uint8))
+    with open(d / "labels.csv", "w", newline="") as f:
+        csv.writer(f).writerows([
+            ("image", "region", "plate", "x", "y", "w", "h", "source_repo", "commit", "source_path"),
+            ("0001.jpg", "mx", "ABC1234", "100", "300", "120", "30", "o/r", "0" * 40, "a.jpg"),
+            ("0001.jpg", "mx", "XYZ987", "400", "310", "110", "28", "o/r", "0" * 40, "a.jpg"),
+            ("0002.jpg", "mx", "JKL4567", "", "", "", "", "o/r", "0" * 40, "b.jpg")])
+    # the detector: the photo once, with both its plates; the crop has no scene to learn from
+    photos = [s for s in index(tmp_path / "no-data", tmp_path / "extra")]
+    assert [(s["source"], s["plate_source"], s["plates"]) for s in photos] == [
+        ("plate_extra", "mx_lot", ["ABC1234", "XYZ987"])]
+    assert photos[0]["boxes"] == [("plate", 100.0, 300.0, 120.0, 30.0),
+                                  ("plate", 400.0, 310.0, 110.0, 28.0)]
+    # the reader: every plate, the photo's in the photo's split, the crop as it is
+    plates = plates_ctc.real_samples(tmp_path / "no-data", extra=tmp_path / "extra")
+    assert sorted(p["text"] for p in plates) == ["ABC1234", "JKL4567", "XYZ987"]
+    assert {p["source"] for p in plates} == {"mx_lot"}
+    assert {p["split"] for p in plates if p["box"]} == {photos[0]["split"]}
+    assert plates_ctc.real_image(next(p for p in plates if p["box"] is None)).shape == (40, 160, 3)
+    assert plates_ctc.real_image(plates[0]).shape[1] == pytest.approx(120 * 1.16, abs=2)

@@ -132,3 +132,60 @@ def test_eval_detect_reports_each_plate_source_with_its_widths(data_dir, tmp_pat
     cn = m["easypr-ccpd-cn/plate"]["recall_by_width"]
     assert cn["40-80"]["boxes"] == 1 and cn[">160"]["boxes"] == 2
     assert m["openalpr-eu/plate"]["recall_by_width"][">160"]["recall"] == 1.0
+
+
+def _further_source(root, name, rows):
+    """A further plate source folder as `extra_sources build` writes it: rows of (image, plate,
+    box or None); a row with a box is a photo (a generated close-up), without one a crop."""
+    d = root / name
+    d.mkdir(parents=True)
+    with open(d / "labels.csv", "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(["image", "region", "plate", "x", "y", "w", "h", "source_repo", "commit",
+                     "source_path"])
+        for k, (image, text, boxed) in enumerate(rows):
+            box = _closeup(d, image, text, seed=30 + k)
+            if not boxed:
+                x, y, w, h = box
+                cv2.imwrite(str(d / image), cv2.imread(str(d / image))[y:y + h, x:x + w])
+            wr.writerow([image, "mx", text, *(box if boxed else ("",) * 4), "o/r", "0" * 40, image])
+    return d
+
+
+def test_a_further_plate_source_is_measured_on_its_own(data_dir, tmp_path):
+    from models.toolkit.detector_eval import main_plates
+    _further_source(tmp_path / "extra", "mx_lot", [("0001.jpg", "ABC1234", True),
+                                                   ("0002.jpg", "XYZ9876", True),
+                                                   ("0003.jpg", "JKL4567", False)])
+    out = tmp_path / "m.json"
+    assert main_plates([str(data_dir), "--split", "all", "--skip-crops", "--extra",
+                        str(tmp_path / "extra"), "--sources", "ucsd-us,mx_lot",
+                        "--json", str(out)]) == 0
+    m = json.loads(out.read_text())
+    # the crop has no photo to detect in: two photos, two plates, found and read
+    assert (m["plates/mx_lot"]["photos"], m["plates/mx_lot"]["plates"]) == (2, 2)
+    assert m["plates/mx_lot"]["detection_recall"] == 1.0
+    assert m["plates/mx_lot"]["exact_read_from_labelled_box"] == 1.0
+    # the issue's mean and worst stay over the four named sources measured
+    assert m["summary"]["sources"] == ["ucsd-us"]
+    with pytest.raises(SystemExit, match=r"--sources: unknown \['mx_yard'\]"):
+        main_plates([str(data_dir), "--split", "all", "--skip-crops", "--extra",
+                     str(tmp_path / "extra"), "--sources", "mx_yard"])
+
+
+def test_a_bad_further_plate_labels_file_is_refused_by_name(tmp_path):
+    from models.toolkit.detector_data import read_extra_plates
+    d = _further_source(tmp_path / "a", "lot", [("0001.jpg", "ABC1234", True)])
+    text = (d / "labels.csv").read_text().splitlines()
+    cells = text[1].split(",")
+    cells[6] = ""  # h missing: half a box
+    (d / "labels.csv").write_text("\n".join([text[0], ",".join(cells)]) + "\n")
+    with pytest.raises(SystemExit, match=r"lot/labels.csv: 0001.jpg: needs a plate text and "
+                       "either all of x,y,w,h or none"):
+        read_extra_plates(tmp_path / "a")
+    (d / "labels.csv").write_text("image,plate\n0001.jpg,ABC1234\n")
+    with pytest.raises(SystemExit, match=r"lot/labels.csv: missing column\(s\) region, x, y, w, h"):
+        read_extra_plates(tmp_path / "a")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="no <source>/labels.csv"):
+        read_extra_plates(tmp_path / "empty")

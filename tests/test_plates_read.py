@@ -64,6 +64,24 @@ def test_plate_field_from_detections_in_a_photo(rec):
     assert (fv.region, fv.format) == ("br", "BR old")   # the layout named in fields.plate
 
 
+@pytest.mark.parametrize("text", ["AB123CD", "GH456JK"])
+def test_a_plate_boxed_short_is_read_whole(text):
+    """A detector that never saw a country's long plates boxes them short, cutting the first
+    letters off: the plate is read from a wider cut too, and the whole registration wins."""
+    class Decoded:
+        def __init__(self, img):
+            self.img = img
+
+        def crop(self, x, y, w, h, min_width=0):
+            return self.img[max(0, int(y)):int(y + h), max(0, int(x)):int(x + w)]
+
+    img = plate_closeup(text, 960, 540, seed=4)
+    x, y, w, h = plate_rect(960, 540)
+    short = Detection("plate", (x + 0.25 * w, y, 0.75 * w, h), 0.8)
+    rec = open_recognizer(DetectConfig.plate_reader, 2)
+    assert read_plate_field(Decoded(img), [short], "eu", rec).value == text
+
+
 class _Fixed:
     """A recogniser that reads what it is told (for the combination rule alone)."""
     rectify = False

@@ -41,7 +41,7 @@ VERSION = "1.2.0"                   # of the bundle this recipe makes (1.1.0: VI
                                     # generated plates in scenes; 1.2.0: every plate source, VIN
                                     # photos in 4 views)
 VIEWS = {"plate_photos": 6, "plate_scenes": 4, "vin_boxes": 4, "damage_boxes": 4, "receipts": 1,
-         "not_claim": 1, "synthetic_plates": 2}
+         "not_claim": 1, "synthetic_plates": 2, "plate_extra": 4}
 SYNTHETIC_PLATES = 240              # generated plates in generated scenes (training only)
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "detector"
 BUNDLE = Path(__file__).resolve().parents[1] / "detector"
@@ -353,8 +353,11 @@ def main_train(argv=None):
                     "(a further cycle at --lr)")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--exclude-source", default="", help="plate sources left out of training "
-                    "(comma-separated, of " + ", ".join(PLATE_SOURCES) + "): the "
-                    "leave-one-source-out runs")
+                    "(comma-separated, of " + ", ".join(PLATE_SOURCES) + " and the --extra "
+                    "ones): the leave-one-source-out runs")
+    ap.add_argument("--extra", metavar="DIR", help="further plate sources (DIR/<source>/"
+                    "labels.csv, as `python -m models.toolkit.extra_sources build` writes them): "
+                    "their photos train too, as set plate_extra")
     ap.add_argument("--head", default=str(CACHE / "head.pt"), help="where the trained head's "
                     "weights are kept (--resume starts from them)")
     ap.add_argument("--trunk", default="float", help="where the frozen trunk's features come "
@@ -376,11 +379,12 @@ def main_train(argv=None):
             ap.error(f"--views: {item!r} is not SET=N with SET one of {', '.join(VIEWS)}")
         views[k] = int(v)
     excluded = {x for x in a.exclude_source.split(",") if x}
-    if excluded - set(PLATE_SOURCES):
-        ap.error(f"--exclude-source: unknown {sorted(excluded - set(PLATE_SOURCES))}")
+    samples = index(a.data_dir, a.extra)
+    known = set(PLATE_SOURCES) | {s["plate_source"] for s in samples if "plate_source" in s}
+    if excluded - known:
+        ap.error(f"--exclude-source: unknown {sorted(excluded - known)}")
     torch.set_num_threads(2)
     t0 = time.time()
-    samples = index(a.data_dir)
     by = {}
     for s in samples:
         by.setdefault((s["source"], s["split"]), 0)

@@ -17,6 +17,17 @@ LABELS = ["plate", "vin", "damage", "text_block"]
 PLATE_SOURCES = ("openalpr-eu", "openalpr-br", "ucsd-us", "easypr-ccpd-cn")
 SOURCE_REGION = {"openalpr-eu": "eu", "openalpr-br": "br", "ucsd-us": "us", "easypr-ccpd-cn": "cn"}
 _SCENE_REPOS = {"dpetersonVT23/ece4424-spr22-proj": "ucsd-us"}
+# further plate sources kept outside ../shared/data (models/plate-reader/extra_sources): a
+# labels.csv row per plate; x,y,w,h empty where the image is the plate itself (a crop)
+EXTRA_PLATE_COLUMNS = ("image", "region", "plate", "x", "y", "w", "h")
+
+
+def source_region(sample: dict) -> str:
+    """The plate region a photo's reads are normalised for: its source's, or the region its
+    labels name where the readers know it ("" for any: a further source from elsewhere)."""
+    from edge.plates import REGIONS
+    region = SOURCE_REGION.get(sample.get("plate_source", ""), sample.get("region", ""))
+    return region if region in REGIONS else ""
 
 
 def scene_source(source_repo: str, region: str) -> str:
@@ -52,9 +63,36 @@ def _text_blocks(lines: list[tuple[float, float, float, float]], W: int, H: int)
     return out
 
 
-def index(data_dir: str | Path) -> list[dict]:
+def read_extra_plates(root: str | Path) -> dict[str, list[dict]]:
+    """``root/<source>/labels.csv`` of every further plate source, by source, each row with
+    ``path`` (its image) and ``box`` (x, y, w, h; None for a crop). A missing column, an empty
+    plate or a half-given box is refused with the file and the image named."""
+    out: dict[str, list[dict]] = {}
+    folders = sorted(p for p in Path(root).iterdir() if (p / "labels.csv").is_file())
+    if not folders:
+        raise SystemExit(f"{root}: no <source>/labels.csv here (--extra expects the folder "
+                         "that `python -m models.toolkit.extra_sources build` wrote)")
+    for folder in folders:
+        rows = D.read_labels(folder.parent, folder.name)
+        missing = [c for c in EXTRA_PLATE_COLUMNS if rows and c not in rows[0]]
+        if missing:
+            raise SystemExit(f"{folder / 'labels.csv'}: missing column(s) {', '.join(missing)}")
+        for r in rows:
+            given = [r[k].strip() for k in ("x", "y", "w", "h")]
+            if not r["plate"].strip() or any(given) and not all(given):
+                raise SystemExit(f"{folder / 'labels.csv'}: {r['image']}: needs a plate text and "
+                                 "either all of x,y,w,h or none")
+            r["path"] = str(folder / r["image"])
+            r["box"] = [float(v) for v in given] if all(given) else None
+        out[folder.name] = rows
+    return out
+
+
+def index(data_dir: str | Path, extra: str | Path | None = None) -> list[dict]:
     """Samples: {source, path, boxes [(label, x, y, w, h) pixels], split, key}; plate photos
-    also carry region, plates (the text of each plate box, in order) and plate_source."""
+    also carry region, plates (the text of each plate box, in order) and plate_source. With
+    ``extra``, the photos of the further plate sources there (``read_extra_plates``) join as set
+    ``plate_extra``, each its own plate_source."""
     d = Path(data_dir)
     out = []
 
@@ -100,6 +138,17 @@ def index(data_dir: str | Path) -> list[dict]:
             lines=True)
     for r in rows("not_claim"):
         add("not_claim", d / "not_claim" / r["image"], [])
+    for src, rs in (read_extra_plates(extra) if extra else {}).items():
+        photos: dict[str, list[dict]] = {}
+        for r in rs:
+            if r["box"] is not None:
+                photos.setdefault(r["path"], []).append(r)
+        for path, ps in photos.items():
+            key = f"plate_extra/{src}/{Path(path).name}"
+            out.append({"source": "plate_extra", "path": path, "key": key,
+                        "split": D.split_of(key), "boxes": [("plate", *r["box"]) for r in ps],
+                        "region": ps[0]["region"], "plates": [r["plate"] for r in ps],
+                        "plate_source": src})
     return out
 
 

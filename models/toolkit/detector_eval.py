@@ -43,7 +43,7 @@ from edge.detect import (DetectTimings, Detector, detect_photo, iou_xywh, needs_
                          open_detector)
 from edge.refine import open_refiner
 
-from .detector_data import LABELS, PLATE_SOURCES, SOURCE_REGION, index, load
+from .detector_data import LABELS, PLATE_SOURCES, index, load, source_region
 from .plate_eval import WIDTH_BUCKETS, width_bucket
 
 
@@ -92,8 +92,8 @@ def ap50(records, n_gt):
     return float(np.sum((mrec[idx + 1] - mrec[idx]) * mpre[idx + 1]))
 
 
-def _samples(data_dir, split, sources):
-    out = [s for s in index(data_dir) if s["source"] in sources]
+def _samples(data_dir, split, sources, extra=None):
+    out = [s for s in index(data_dir, extra) if s["source"] in sources]
     if split != "all":
         splits = split.split("+")
         out = [s for s in out if s["split"] in splits]
@@ -285,7 +285,10 @@ def main_plates(argv=None) -> int:
     ap.add_argument("--reader", help="plate recogniser: rapidocr, a plate_reader bundle name or "
                     "folder, or several joined by + (default: the profile's detect.plate_reader)")
     ap.add_argument("--sources", default=",".join(PLATE_SOURCES),
-                    help=f"plate photo sources to measure (default: {','.join(PLATE_SOURCES)})")
+                    help=f"plate photo sources to measure (default: {','.join(PLATE_SOURCES)}; "
+                    "an --extra source by its folder name)")
+    ap.add_argument("--extra", metavar="DIR", help="further plate sources (DIR/<source>/"
+                    "labels.csv, as `python -m models.toolkit.extra_sources build` writes them)")
     ap.add_argument("--head", help="a detector head trained with `models.toolkit.detector train "
                     "--no-export --head PATH`, run on the --model bundle's int8 trunk (before "
                     "any export; the leave-one-source-out runs)")
@@ -318,12 +321,13 @@ def main_plates(argv=None) -> int:
     if det is not None:
         from .plate_eval import SourceTally, evaluate_photo, format_source, format_summary, summary
         sources = a.sources.split(",")
-        unknown = set(sources) - set(PLATE_SOURCES)
+        lst = _samples(a.data_dir, a.split, ["plate_photos", "plate_scenes", "plate_extra"],
+                       a.extra)
+        known = list(PLATE_SOURCES) + sorted({s["plate_source"] for s in lst} - set(PLATE_SOURCES))
+        unknown = set(sources) - set(known)
         if unknown:
-            raise SystemExit(f"--sources: unknown {sorted(unknown)} (known: "
-                             f"{', '.join(PLATE_SOURCES)})")
-        lst = [s for s in _samples(a.data_dir, a.split, ["plate_photos", "plate_scenes"])
-               if s["plate_source"] in sources]
+            raise SystemExit(f"--sources: unknown {sorted(unknown)} (known: {', '.join(known)})")
+        lst = [s for s in lst if s["plate_source"] in sources]
         print(f"eval plates: {name}, recogniser {rec.name}, "
               f"split {a.split}, region {'per source' if a.region == 'source' else repr(cfg.plate_region)}"
               f" ({len(lst)} photos)", flush=True)
@@ -334,7 +338,7 @@ def main_plates(argv=None) -> int:
             if a.limit:
                 todo = todo[:a.limit]
             for k, s in enumerate(todo):
-                region = SOURCE_REGION[src] if a.region == "source" else cfg.plate_region
+                region = source_region(s) if a.region == "source" else cfg.plate_region
                 if a.wide > 1:
                     dec, s = _wide(s, a.wide)
                 else:

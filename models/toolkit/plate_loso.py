@@ -28,12 +28,12 @@ import sys
 import time
 from pathlib import Path
 
-from .detector_data import PLATE_SOURCES
+from .detector_data import PLATE_SOURCES, read_extra_plates
 
 ROOT = Path(__file__).resolve().parents[2]
 # the held-out runs' smaller detector recipe (CPU): fewer augmented views per photo
 SMALL_VIEWS = ("plate_photos=2,plate_scenes=2,vin_boxes=1,damage_boxes=1,receipts=1,not_claim=1,"
-               "synthetic_plates=1")
+               "synthetic_plates=1,plate_extra=2")
 
 
 def _run(cmd: list[str], log: Path) -> None:
@@ -64,35 +64,41 @@ def main(argv=None) -> int:
                     "the shipped detector's graph, fast) or float")
     ap.add_argument("--skip-reader", action="store_true",
                     help="held-out detectors only; plates read by the profile's reader")
+    ap.add_argument("--extra", metavar="DIR", help="further plate sources (DIR/<source>/labels.csv,"
+                    " `python -m models.toolkit.extra_sources build`): in every held-out run's "
+                    "training; --sources may name them too. Give such runs their own --out: "
+                    "what is already there is not retrained")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--force", action="store_true", help="retrain and re-measure everything")
     a = ap.parse_args(argv)
     py = sys.executable
     out = Path(a.out)
     results = {}
+    extra = ["--extra", a.extra] if a.extra else []
+    known = list(PLATE_SOURCES) + (sorted(read_extra_plates(a.extra)) if a.extra else [])
     for src in a.sources.split(","):
-        if src not in PLATE_SOURCES:
-            ap.error(f"--sources: unknown {src!r} (known: {', '.join(PLATE_SOURCES)})")
+        if src not in known:
+            ap.error(f"--sources: unknown {src!r} (known: {', '.join(known)})")
         d = out / src
         d.mkdir(parents=True, exist_ok=True)
         head, rdr = d / "head.pt", d / "reader"
         if a.force or not head.is_file():
             _run([py, "-m", "models.toolkit.detector", "train", a.data_dir, "--exclude-source",
                   src, "--epochs", str(a.detector_epochs), "--no-export", "--head", str(head),
-                  "--views", a.detector_views, "--trunk", a.trunk], d / "detector.log")
+                  "--views", a.detector_views, "--trunk", a.trunk] + extra, d / "detector.log")
         reader = None
         if not a.skip_reader:
             if a.force or not (rdr / "manifest.json").is_file():
                 _run([py, "-m", "models.toolkit.plates_ctc", "train", a.data_dir,
                       "--exclude-source", src, "--epochs", str(a.reader_epochs), "--synth",
                       str(a.reader_synth), "--views", str(a.reader_views), "--threads",
-                      str(a.threads), "--out", str(rdr)], d / "reader.log")
+                      str(a.threads), "--out", str(rdr)] + extra, d / "reader.log")
             reader = f"{rdr}+rapidocr"
         res = d / ("plates.json" if reader else "plates-shipped-reader.json")
         if a.force or not res.is_file():
             _run([py, "-m", "edge.cli", "eval", "plates", a.data_dir, "--split", "all",
                   "--sources", src, "--skip-crops", "--head", str(head), "--json", str(res),
-                  "--threads", str(a.threads)] + (["--reader", reader] if reader else []),
+                  "--threads", str(a.threads)] + (["--reader", reader] if reader else []) + extra,
                  d / "eval.log")
         results[src] = json.loads(res.read_text(encoding="utf-8"))[f"plates/{src}"]
     from .plate_eval import format_source, format_summary, summary

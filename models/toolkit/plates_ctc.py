@@ -45,6 +45,7 @@ from edge.plates import ctc_vote
 
 from . import corrections
 from . import data as D
+from .detector_data import read_extra_plates
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"   # index + 1; 0 = CTC blank
 H, W = 32, 128
@@ -63,9 +64,10 @@ def to_input(bgr: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------- data
 
-def real_samples(data_dir, corrections_from=()) -> list[dict]:
+def real_samples(data_dir, corrections_from=(), extra=None) -> list[dict]:
     """The data folder's plates, plus the corrected plates of central's exports (train split,
-    ``corrected: True``)."""
+    ``corrected: True``) and the further plate sources in ``extra`` (a photo's plates in its
+    photo's split, as the detector's)."""
     d = Path(data_dir)
     out = [s for e in corrections_from or () for s in corrections.plate_samples(e)]
     for r in D.read_labels(d, "plate_crops"):
@@ -95,6 +97,12 @@ def real_samples(data_dir, corrections_from=()) -> list[dict]:
         out.append({"path": str(d / "plate_scenes" / "crops" / r["image"]), "text": r["plate"],
                     "box": None, "split": D.split_of(key), "key": key, "region": r["region"],
                     "source": f"crops-{r['region']}"})
+    for src, rows in (read_extra_plates(extra) if extra else {}).items():
+        for r in rows:
+            key = f"plate_extra/{src}/{r['image']}"
+            out.append({"path": r["path"], "text": r["plate"], "box": r["box"],
+                        "split": D.split_of(key), "key": f"{key}#{r['x']},{r['y']}",
+                        "region": r["region"], "source": src})
     return [s for s in out if s["text"] and all(c in ALPHABET for c in s["text"])]
 
 
@@ -352,16 +360,23 @@ def main(argv=None):
                          "export-labels` (train split; repeatable)")
     ap.add_argument("--exclude-source", default="", help="plate sources left out of training and "
                     "validation (comma-separated: openalpr-eu, openalpr-br, ucsd-us, "
-                    "easypr-ccpd-cn): the leave-one-source-out runs")
+                    "easypr-ccpd-cn, or an --extra source): the leave-one-source-out runs")
+    ap.add_argument("--extra", metavar="DIR", help="further plate sources (DIR/<source>/"
+                    "labels.csv, as `python -m models.toolkit.extra_sources build` writes them)")
     a = ap.parse_args(argv)
     log = lambda m: print(m, flush=True)  # noqa: E731
     excluded = {x for x in a.exclude_source.split(",") if x}
-    S = [s for s in real_samples(a.data_dir, a.corrections) if s["source"] not in excluded]
+    S = real_samples(a.data_dir, a.corrections, a.extra)
+    unknown = excluded - {s["source"] for s in S}
+    S = [s for s in S if s["source"] not in excluded]
+    if unknown:
+        ap.error(f"--exclude-source: unknown {sorted(unknown)}")
     if a.corrections:
         log(f"[plates] {corrections.count(S)} corrected plates from {', '.join(a.corrections)}")
     if excluded:
         log(f"[plates] left out: {', '.join(sorted(excluded))}")
-    wtag = "-no-" + "-".join(sorted(excluded)) if excluded else ""
+    wtag = ("-no-" + "-".join(sorted(excluded)) if excluded else "") + \
+        ("-with-" + "-".join(sorted(read_extra_plates(a.extra))) if a.extra else "")
     if a.cmd == "shapes":
         fit_shapes(S, Path(a.out), log, a.version,
                    added_by="python -m models.toolkit.plates_ctc " + " ".join(argv))
