@@ -118,6 +118,10 @@ def clip_box(box, width: float, height: float) -> tuple[float, float, float, flo
 # ------------------------------------------------------------------------------ zoom rules
 
 ZOOM_MAX_CROP_FRACTION = 0.8
+# A weak candidate's zoom only confirms that a plate is there (the plate stage reads it from a
+# sharper decode): its region may be up-sampled this much, which keeps a 12 MP photo's weak zooms
+# on the half-size decode instead of a full one
+WEAK_ZOOM_UPSAMPLE = 2.0
 
 
 def needs_zoom(box, image_w: int, image_h: int, label: str, cfg: DetectConfig) -> bool:
@@ -245,11 +249,14 @@ def detect_photo(detector: Detector, small: np.ndarray, full, width: int, height
 
     ``crop(x, y, w, h, min_width)`` (``DecodedImage.crop``), when given, cuts the second
     passes' regions from the cheapest decode that still gives the detector its input's
-    resolution (a 12 MP JPEG's half-size decode instead of the full one)."""
+    resolution (a 12 MP JPEG's half-size decode instead of the full one); a weak candidate's,
+    1/``WEAK_ZOOM_UPSAMPLE`` of it."""
     need = float(detector.size[0])
 
-    def cut(region):
-        return _crop(full(), region) if crop is None else crop(*region, min_width=need)
+    def cut(region, weak=False):
+        if crop is None:
+            return _crop(full(), region)
+        return crop(*region, min_width=need / WEAK_ZOOM_UPSAMPLE if weak else need)
 
     t = time.perf_counter()
     # the refiner also gets its labels' weaker boxes: moved onto the object they often pass;
@@ -284,7 +291,8 @@ def detect_photo(detector: Detector, small: np.ndarray, full, width: int, height
         if zoom and zoomed < cfg.zoom_max_boxes and needs_zoom(box, width, height, d.label, cfg):
             zoomed += 1
             region = zoom_crop(box, width, height, cfg.zoom_margin)
-            second = detector.run_bgr(cut(region), region, cfg.score_threshold, cfg.nms_iou)
+            second = detector.run_bgr(cut(region, weak), region, cfg.score_threshold,
+                                      cfg.nms_iou)
             best = pick_second_pass(box, second)
             if best is not None and weak and _near(best.box, best.label, final):
                 continue

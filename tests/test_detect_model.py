@@ -98,3 +98,23 @@ def test_generated_plate_in_a_wide_photo_is_found_by_the_zoom_pass(detector):
     street = street_scene(1280, 720, seed=2)
     assert not [d for d in detect_photo(detector, street, lambda: street, 1280, 720, cfg)
                 if d.label == "plate"]
+
+
+def test_a_far_plate_in_a_12mp_photo_is_confirmed_without_a_full_decode(detector):
+    """A plate 5% of a 12 MP photo's width is a weak candidate in the first pass; its zoom is cut
+    from the half-size decode (a full 12 MP decode is the slowest step of a photo without
+    text), and still finds the plate."""
+    from edge.decode import decode_bytes
+    from edge.detect import iou_xywh
+    from edge.samples import jpeg_bytes
+    big = cv2.resize(street_scene(1280, 720, seed=5), (4032, 3024))
+    plate = cv2.resize(plate_closeup("ZOM1234", 640, 360, seed=3)[124:236, 90:550], (200, 48))
+    big[2300:2348, 1800:2000] = plate
+    dec = decode_bytes(jpeg_bytes(big, quality=90), "far.jpg", max_pixels=50_000_000,
+                       classify_side=640)
+    cfg = load_profile("kiosk-x86").detect
+    t = DetectTimings()
+    plates = [d for d in detect_photo(detector, dec.small, dec.full, dec.width, dec.height, cfg,
+                                      timings=t, crop=dec.crop) if d.label == "plate"]
+    assert plates and plates[0].zoomed and iou_xywh(plates[0].box, (1800, 2300, 200, 48)) >= 0.5
+    assert t.zooms >= 1 and dec._full is None   # only the half-size decode was made

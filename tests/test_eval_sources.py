@@ -93,6 +93,9 @@ def test_loso_trains_without_a_source_and_the_report_leads_with_it(tmp_path):
     m, _ = evaluate_bundle(data, bundle, split="train", n_ood=4, n_docs=7, n_other=6, log=lambda s: None)
     assert format_report(m).startswith("leave one source out")
     assert main(["loso", str(data), "--hold", "nowhere", "--cache", str(tmp_path / "cache")]) == 2
+    # no bundle at --out to write the figures into: said before any run, not after them all
+    assert main(["loso", str(data), "--hold", "plate_scenes", "--cache", str(tmp_path / "cache"),
+                 "--out", str(tmp_path / "nothing-here")]) == 2
 
 
 def test_loso_over_several_seeds_reports_the_mean_and_the_spread():

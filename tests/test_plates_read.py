@@ -93,15 +93,18 @@ class _Fixed:
         return self.reads
 
 
-def test_a_second_recogniser_counts_only_where_a_layout_arbitrates():
-    from edge.plates import CombinedPlateRecognizer
+def test_a_second_recogniser_counts_where_a_layout_arbitrates_or_the_first_is_unsure():
+    from edge.plates import US_UNSURE, CombinedPlateRecognizer
     both = CombinedPlateRecognizer([_Fixed("ctc", [("7XYZ12", 0.6)]),
                                     _Fixed("rapid", [("ABC1234", 0.99), ("FOO12", 0.99)])])
     crop = np.zeros((40, 160, 3), np.uint8)
-    # US plates have no layout: the confident second read does not outvote the first
-    assert read_plate_image(crop, both, "us").value == "7XYZ12"
     # Brazil: the second recogniser's read fits LLLDDDD and the first one's fits nothing
     assert read_plate_image(crop, both, "br").value == "ABC1234"
+    # US plates have no layout: an unsure first read lets the second compete on confidence
+    assert read_plate_image(crop, both, "us").value == "ABC1234"
+    # ... and a sure one decides, however confident the second reader is
+    sure = CombinedPlateRecognizer([_Fixed("ctc", [("7XYZ12", US_UNSURE)]), both.members[1]])
+    assert read_plate_image(crop, sure, "us").value == "7XYZ12"
 
 
 def test_a_settled_first_read_does_not_ask_the_later_reader():

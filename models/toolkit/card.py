@@ -28,6 +28,13 @@ LICENSES = {
                     "rights with the dealers); record in models/claim-classifier/extra_sources/fr_dealer_vw",
     "in_carsimg": "Deeppatil-AI/indian-car-radar @ d8aa27f8, a copy of Kaggle's Cars Image Dataset (none stated for the "
                   "images; web-scraped); record in models/claim-classifier/extra_sources/in_carsimg",
+    "my_dealer": "auto-pass/gallery @ b9abfabb (none stated; a Malaysian used-car dealer's stock photos); record "
+                 "in models/claim-classifier/extra_sources/my_dealer",
+    "py_dealer": "ImagenWebPy/gardenusados.com.py @ 0a26f479 (none stated; a Paraguayan used-car dealer's web site "
+                 "and its stock photos); record in models/claim-classifier/extra_sources/py_dealer",
+    "ua_listing": "ustymhentosh/CarPhotosQualityEvaluation @ 49fd54d8 (none stated; Ukrainian classified-ad photos "
+                  "scraped from auto.ria.com, cropped to the car by the repository's author); record in "
+                  "models/claim-classifier/extra_sources/ua_listing",
 }
 LABELLING = {
     "vehicles": "category vehicle, damage none, view front/rear (three-quarter views folded in; side views: view masked)",
@@ -46,6 +53,13 @@ LABELLING = {
                     "vehicle, damage none, view masked",
     "in_carsimg": "undamaged Indian-market cars in small web photos (listings, dealer lots, showrooms), every side: "
                   "category vehicle, damage none, view masked",
+    "my_dealer": "undamaged used cars on Malaysian dealer lots and streets, phone photos, every side (80 cars, split "
+                 "by car): category vehicle, damage none, view masked",
+    "py_dealer": "undamaged used cars in a Paraguayan dealer's lot and showroom, every side (56 cars, split by car): "
+                 "category vehicle, damage none, view masked",
+    "ua_listing": "undamaged used cars in Ukrainian private-sale photos (streets, courtyards, car parks), small crops "
+                  "around the car, every side (about 159 cars, split by listing): category vehicle, damage none, "
+                  "view masked",
     "not_claim": "category other (its held-out split is also an open-set negative)",
     "vin_boxes": "category vin",
     "synth_document": "generated: driver license, registration, ID card, insurance card, repair estimate, accident report, receipt photo; photographed on a table (perspective, blur, glare, shadow)",

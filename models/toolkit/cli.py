@@ -176,6 +176,11 @@ def cmd_loso(a):
         print(f"claim-edge-train loso: --hold {', '.join(bad)}: no such source in {a.data_dir} "
               f"(sources: {', '.join(sorted(known))})", file=sys.stderr)
         return 2
+    if not a.no_write and not (Path(a.out) / "manifest.json").is_file():
+        # said before the runs, not after them: the figures are written into that bundle
+        print(f"claim-edge-train loso: --out {a.out} holds no bundle (manifest.json) to write the "
+              "figures into: export one there first, or pass --no-write", file=sys.stderr)
+        return 2
     results = {}
     # the frozen input of every run is the same ImageNet trunk (and neck): computed once
     from .net import MultiTaskNet
