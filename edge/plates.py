@@ -504,11 +504,17 @@ def read_plate_image(plate_bgr: np.ndarray, recognizer: PlateRecognizer,
 READ_MIN_WIDTH = 320
 
 
-# Each plate box is read as cut with these margins (fraction of its width, of its height) and the
-# best read of them kept: a detector that never saw a country's plates boxes them short (held out,
-# openalpr-eu's long plates came out 0.55-0.88 of their width, mostly cut on the left: the first
-# letters and the EU band), and the wider cut reads them whole
+# A plate box is read as cut with the first margins (fraction of its width, of its height); unless
+# that read is sure (``_sure``), also with the wider ones, and the best read kept: a detector that
+# never saw a country's plates boxes them short (held out, openalpr-eu's long plates came out
+# 0.55-0.88 of their width, mostly cut on the left: the first letters and the EU band), and the
+# wider cut reads them whole
 READ_PADS = ((0.08, 0.08), (0.3, 0.1))
+
+
+def _sure(fv: FieldValue | None, region: str) -> bool:
+    """A read that needs no second cut: it fits a named layout of the region."""
+    return fv is not None and fv.valid and fits_named_layout(fv.value, region)
 
 
 def plate_crop(decoded, det: Detection, pad: float = 0.08, pad_h: float | None = None) -> np.ndarray:
@@ -536,9 +542,12 @@ def read_plate_field(decoded, plates: list[Detection], region: str = "",
         rec = recognizer or default_recognizer()
         best = None
         for d in sorted(plates, key=lambda d: -d.score)[:max_plates]:
-            fv = best_candidate([c for pw, ph in READ_PADS
-                                 for c in _candidates(rec, plate_crop(decoded, d, pw, ph), region)],
-                                region)
+            cands = []
+            for pw, ph in READ_PADS:
+                cands += _candidates(rec, plate_crop(decoded, d, pw, ph), region)
+                fv = best_candidate(cands, region)
+                if _sure(fv, region):
+                    break
             if fv is None:
                 continue
             fv = replace(fv, confidence=round(fv.confidence * d.score, 4))
