@@ -405,7 +405,7 @@ class CtcPlateRecognizer:
 
 # On a free-form (US) plate the later readers are asked only when the first one's best read is
 # less sure than this; their reads then compete on confidence. Held out (ucsd-us read by a reader
-# and detector trained without it), exact end to end 0.413 -> 0.669, from the labelled box 0.661
+# and detector trained without it), exact end to end 0.413 -> 0.669, from the labelled box 0.686
 # -> 0.860; same-source (the shipped reader saw San Diego) ucsd-us test 0.963 -> 0.926 (1 of 27)
 US_UNSURE = 0.9
 
