@@ -139,28 +139,40 @@ def _plate_scenes(d: Path) -> list[dict]:
 EXTRA_COLUMNS = ("image", "category", "damage", "view", "group")
 
 
-def index_extra(root: str | Path) -> list[dict]:
-    """Real sources kept outside ../shared/data (each found and recorded by the project, see
-    models/claim-classifier/extra_sources): ``root/<source>/labels.csv`` with the columns
-    EXTRA_COLUMNS (damage/view may be empty: that head is masked). The split follows ``group``
-    (e.g. one car photographed from several sides), so one car never sits in two splits."""
-    from .labels import CATEGORY
-    out = []
+def read_sources(root: str | Path, columns) -> dict[str, list[dict]]:
+    """The rows of every ``root/<source>/labels.csv``, by source: the further real sources kept
+    outside ../shared/data (``python -m models.toolkit.extra_sources build`` writes them). A
+    file without one of ``columns`` is refused by name, and so is a folder with none."""
+    out = {}
     for folder in sorted(p for p in Path(root).iterdir() if (p / "labels.csv").is_file()):
         rows = read_labels(folder.parent, folder.name)
-        missing = [c for c in EXTRA_COLUMNS if rows and c not in rows[0]]
+        missing = [c for c in columns if rows and c not in rows[0]]
         if missing:
             raise SystemExit(f"{folder / 'labels.csv'}: missing column(s) {', '.join(missing)}")
+        out[folder.name] = rows
+    if not any(out.values()):
+        raise SystemExit(f"{root}: no <source>/labels.csv here (--extra expects the folder "
+                         "that `python -m models.toolkit.extra_sources build` wrote)")
+    return out
+
+
+def index_extra(root: str | Path) -> list[dict]:
+    """The classifier's further real sources (see models/claim-classifier/extra_sources), rows
+    with EXTRA_COLUMNS (damage/view may be empty: that head is masked). The split follows
+    ``group`` (e.g. one car photographed from several sides), so one car never sits in two
+    splits."""
+    from .labels import CATEGORY
+    out = []
+    for source, rows in read_sources(root, EXTRA_COLUMNS).items():
+        folder = Path(root) / source
         for r in rows:
             if r["category"] not in CATEGORY:
                 raise SystemExit(f"{folder / 'labels.csv'}: {r['image']}: category "
                                  f"{r['category']!r} is not one of {', '.join(CATEGORY)}")
-            s = _s(folder.name, folder / r["image"], r["category"], r["damage"] or None,
+            s = _s(source, folder / r["image"], r["category"], r["damage"] or None,
                    r["view"] or None)
-            s["split"] = split_of(f"{folder.name}/{r['group'] or r['image']}")
+            s["split"] = split_of(f"{source}/{r['group'] or r['image']}")
             out.append(s)
-    if not out:
-        raise SystemExit(f"{root}: no <source>/labels.csv found")
     return out
 
 

@@ -67,16 +67,9 @@ def read_extra_plates(root: str | Path) -> dict[str, list[dict]]:
     """``root/<source>/labels.csv`` of every further plate source, by source, each row with
     ``path`` (its image) and ``box`` (x, y, w, h; None for a crop). A missing column, an empty
     plate or a half-given box is refused with the file and the image named."""
-    out: dict[str, list[dict]] = {}
-    folders = sorted(p for p in Path(root).iterdir() if (p / "labels.csv").is_file())
-    if not folders:
-        raise SystemExit(f"{root}: no <source>/labels.csv here (--extra expects the folder "
-                         "that `python -m models.toolkit.extra_sources build` wrote)")
-    for folder in folders:
-        rows = D.read_labels(folder.parent, folder.name)
-        missing = [c for c in EXTRA_PLATE_COLUMNS if rows and c not in rows[0]]
-        if missing:
-            raise SystemExit(f"{folder / 'labels.csv'}: missing column(s) {', '.join(missing)}")
+    out = D.read_sources(root, EXTRA_PLATE_COLUMNS)
+    for source, rows in out.items():
+        folder = Path(root) / source
         for r in rows:
             given = [r[k].strip() for k in ("x", "y", "w", "h")]
             if not r["plate"].strip() or any(given) and not all(given):
@@ -84,7 +77,6 @@ def read_extra_plates(root: str | Path) -> dict[str, list[dict]]:
                                  "either all of x,y,w,h or none")
             r["path"] = str(folder / r["image"])
             r["box"] = [float(v) for v in given] if all(given) else None
-        out[folder.name] = rows
     return out
 
 
