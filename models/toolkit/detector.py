@@ -37,9 +37,10 @@ LEVEL_CH = (40, 112, 320)
 # assignment by the box's longest side in input pixels (overlapping ranges: both levels learn)
 LEVEL_RANGE = ((0, 72), (40, 180), (110, 10_000))
 AUG_VERSION = 2
-VERSION = "1.2.0"                   # of the bundle this recipe makes (1.1.0: VIN photos in 3 views,
+VERSION = "1.3.0"                   # of the bundle this recipe makes (1.1.0: VIN photos in 3 views,
                                     # generated plates in scenes; 1.2.0: every plate source, VIN
-                                    # photos in 4 views)
+                                    # photos in 4 views; 1.3.0: and the recorded further plate
+                                    # sources, --extra)
 VIEWS = {"plate_photos": 6, "plate_scenes": 4, "vin_boxes": 4, "damage_boxes": 4, "receipts": 1,
          "not_claim": 1, "synthetic_plates": 2, "plate_extra": 4}
 SYNTHETIC_PLATES = 240              # generated plates in generated scenes (training only)
