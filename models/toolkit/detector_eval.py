@@ -312,12 +312,15 @@ def main_plates(argv=None) -> int:
     try:
         det = open_detector(a.model or cfg.detector, a.threads)
         name = f"{det.bundle.name} {det.bundle.version}"
-        if a.head:  # a trained head on that bundle's int8 trunk (models/toolkit/detector_trunk)
-            from .detector_trunk import HeadDetector
-            det = HeadDetector(a.head, det.bundle.model_file, a.threads)
-            name = det.name
     except Exception as e:  # noqa: BLE001
         print(f"no detector ({e}): plate photos skipped", flush=True)
+    if det is not None and a.head:  # a trained head on that bundle's int8 trunk
+        from .detector_trunk import HeadDetector
+        try:  # the numbers must be this head's: no silent skip
+            det = HeadDetector(a.head, det.bundle.model_file, a.threads)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise SystemExit(f"--head {a.head}: {e}") from None
+        name = det.name
     if det is not None:
         from .plate_eval import SourceTally, evaluate_photo, format_source, format_summary, summary
         sources = a.sources.split(",")

@@ -11,10 +11,31 @@ head trained on them learns what it will run on.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 LEVEL_CH = (40, 112, 320)   # same as models.toolkit.detector.LEVEL_CH
 LATERAL_CH = 48
+
+
+def trunk_key(model_path) -> str:
+    """The first 8 hex digits of the int8 graph's sha256: which trunk a head was trained on."""
+    import hashlib
+    with open(model_path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:8]
+
+
+def trunk_record(head_path) -> Path:
+    """Where ``detector train --trunk int8`` writes the trunk a head was trained on."""
+    return Path(head_path).with_suffix(".trunk")
+
+
+def recorded_trunk(head_path) -> str | None:
+    """The trunk key recorded beside ``head_path``; None for a head trained on the float trunk
+    or before the record existed."""
+    rec = trunk_record(head_path)
+    return rec.read_text(encoding="utf-8").split()[0] if rec.is_file() else None
 
 
 class Int8Trunk:
@@ -22,12 +43,9 @@ class Int8Trunk:
     features as NCHW float32 arrays, dequantized."""
 
     def __init__(self, model_path: str, threads: int = 2):
-        import hashlib
-
         from ai_edge_litert.interpreter import Interpreter
         self.path = str(model_path)
-        with open(self.path, "rb") as f:  # features of one graph are cached apart from another's
-            self.key = hashlib.sha256(f.read()).hexdigest()[:8]
+        self.key = trunk_key(self.path)  # features of one graph are cached apart from another's
         self.it = Interpreter(model_path=self.path, experimental_preserve_all_tensors=True,
                               num_threads=threads)
         self.it.allocate_tensors()
@@ -71,6 +89,13 @@ class HeadDetector:
         from .detector_data import LABELS
         torch.set_num_threads(threads)
         self.trunk = Int8Trunk(str(trunk_bundle), threads)
+        trained_on = recorded_trunk(head_path)
+        if trained_on is not None and trained_on != self.trunk.key:
+            # another export re-quantizes the frozen trunk: its features are not the ones the
+            # head learned, and its figures would quietly be another model's
+            raise ValueError(f"{head_path} was trained on the int8 trunk {trained_on}, "
+                             f"{trunk_bundle} has {self.trunk.key}: pass the detector bundle "
+                             f"it was trained on (--model) or train the head again")
         self.head = Head()
         self.head.load_state_dict(torch.load(head_path))
         self.head.eval()

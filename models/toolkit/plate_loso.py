@@ -15,7 +15,9 @@ Per held-out source it runs, as separate processes (each prints its own progress
 3. ``claim-edge eval plates DATA --split all --sources SRC --head OUT/SRC/head.pt`` with the
    reader (with RapidOCR as in the profiles), metrics in ``OUT/SRC/plates.json``.
 
-A step whose output is already there is not run again (``--force`` reruns). The table at the end
+A step whose output is already there is not run again (``--force`` reruns), except a head
+trained on another detector's int8 trunk (``OUT/SRC/head.trunk`` records it: a new detector
+export re-quantizes the trunk), which is trained and measured again. The table at the end
 (also ``OUT/loso.json``) is the model cards' headline: per held-out source, the mean and the
 worst. ``--skip-reader`` measures held-out detectors with the shipped reader.
 """
@@ -29,8 +31,10 @@ import time
 from pathlib import Path
 
 from .detector_data import PLATE_SOURCES, read_extra_plates
+from .detector_trunk import recorded_trunk, trunk_key
 
 ROOT = Path(__file__).resolve().parents[2]
+DETECTOR = ROOT / "models" / "detector"   # whose int8 trunk --trunk int8 reads
 # the held-out runs' smaller detector recipe (CPU): fewer augmented views per photo
 SMALL_VIEWS = ("plate_photos=2,plate_scenes=2,vin_boxes=1,damage_boxes=1,receipts=1,not_claim=1,"
                "synthetic_plates=1,plate_extra=2")
@@ -76,13 +80,20 @@ def main(argv=None) -> int:
     results = {}
     extra = ["--extra", a.extra] if a.extra else []
     known = list(PLATE_SOURCES) + (sorted(read_extra_plates(a.extra)) if a.extra else [])
+    shipped_trunk = trunk_key(DETECTOR / "model.tflite") if a.trunk == "int8" else None
     for src in a.sources.split(","):
         if src not in known:
             ap.error(f"--sources: unknown {src!r} (known: {', '.join(known)})")
         d = out / src
         d.mkdir(parents=True, exist_ok=True)
         head, rdr = d / "head.pt", d / "reader"
-        if a.force or not head.is_file():
+        stale = head.is_file() and recorded_trunk(head) not in (None, shipped_trunk)
+        if stale:
+            print(f"[loso] {head} was trained on another detector's int8 trunk "
+                  f"({recorded_trunk(head)}, the shipped one is {shipped_trunk}): training it "
+                  "again", flush=True)
+        retrained = a.force or stale or not head.is_file()
+        if retrained:
             _run([py, "-m", "models.toolkit.detector", "train", a.data_dir, "--exclude-source",
                   src, "--epochs", str(a.detector_epochs), "--no-export", "--head", str(head),
                   "--views", a.detector_views, "--trunk", a.trunk] + extra, d / "detector.log")
@@ -93,9 +104,10 @@ def main(argv=None) -> int:
                       "--exclude-source", src, "--epochs", str(a.reader_epochs), "--synth",
                       str(a.reader_synth), "--views", str(a.reader_views), "--threads",
                       str(a.threads), "--out", str(rdr)] + extra, d / "reader.log")
+                retrained = True
             reader = f"{rdr}+rapidocr"
         res = d / ("plates.json" if reader else "plates-shipped-reader.json")
-        if a.force or not res.is_file():
+        if retrained or not res.is_file():
             _run([py, "-m", "edge.cli", "eval", "plates", a.data_dir, "--split", "all",
                   "--sources", src, "--skip-crops", "--head", str(head), "--json", str(res),
                   "--threads", str(a.threads)] + (["--reader", reader] if reader else []) + extra,
