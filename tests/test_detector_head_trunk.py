@@ -31,8 +31,13 @@ def test_a_head_on_its_own_trunk_detects(head_file):
     from models.toolkit.detector_trunk import HeadDetector, trunk_key, trunk_record
     trunk_record(head_file).write_text(f"{trunk_key(SHIPPED)} {SHIPPED}\n", encoding="utf-8")
     det = HeadDetector(str(head_file), str(SHIPPED), threads=1)
-    img = np.full((240, 320, 3), 127, np.uint8)
-    assert isinstance(det.run_bgr(img, (0.0, 0.0, 320.0, 240.0), 0.99, 0.5), list)
+    img = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    found = det.run_bgr(img, (100.0, 50.0, 320.0, 240.0), 0.0, 0.5, max_out=5)
+    assert len(found) == 5      # an untrained head scores every cell: the best five are kept
+    for d in found:             # in the original photo's pixels, with the detector's labels
+        x, y, w, h = d.box
+        assert d.label in det.labels
+        assert 100 <= x + w / 2 <= 420 and 50 <= y + h / 2 <= 290
 
 
 def test_eval_plates_stops_on_a_mismatched_head_instead_of_skipping(head_file, tmp_path):

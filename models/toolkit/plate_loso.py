@@ -80,18 +80,20 @@ def main(argv=None) -> int:
     results = {}
     extra = ["--extra", a.extra] if a.extra else []
     known = list(PLATE_SOURCES) + (sorted(read_extra_plates(a.extra)) if a.extra else [])
-    shipped_trunk = trunk_key(DETECTOR / "model.tflite") if a.trunk == "int8" else None
+    run_trunk = None  # the trunk this run's heads train on (as detector train picks it)
+    if a.trunk != "float":
+        src_trunk = DETECTOR if a.trunk == "int8" else Path(a.trunk)
+        run_trunk = trunk_key(src_trunk / "model.tflite" if src_trunk.is_dir() else src_trunk)
     for src in a.sources.split(","):
         if src not in known:
             ap.error(f"--sources: unknown {src!r} (known: {', '.join(known)})")
         d = out / src
         d.mkdir(parents=True, exist_ok=True)
         head, rdr = d / "head.pt", d / "reader"
-        stale = head.is_file() and recorded_trunk(head) not in (None, shipped_trunk)
+        stale = head.is_file() and recorded_trunk(head) not in (None, run_trunk)
         if stale:
-            print(f"[loso] {head} was trained on another detector's int8 trunk "
-                  f"({recorded_trunk(head)}, the shipped one is {shipped_trunk}): training it "
-                  "again", flush=True)
+            print(f"[loso] {head} was trained on another int8 trunk ({recorded_trunk(head)}, "
+                  f"this run's is {run_trunk}): training it again", flush=True)
         retrained = a.force or stale or not head.is_file()
         if retrained:
             _run([py, "-m", "models.toolkit.detector", "train", a.data_dir, "--exclude-source",
