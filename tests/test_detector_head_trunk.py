@@ -49,3 +49,11 @@ def test_eval_plates_stops_on_a_mismatched_head_instead_of_skipping(head_file, t
         main(["eval", "plates", str(tmp_path / "data"), "--head", str(head_file),
               "--skip-crops", "--threads", "1"])
     assert "0badc0de" in str(e.value.code)
+
+
+def test_the_trunk_a_run_trains_on_is_named_the_way_detector_train_reads_it(tmp_path):
+    from models.toolkit.detector_trunk import trunk_graph
+    assert trunk_graph("int8") == SHIPPED
+    assert trunk_graph(str(tmp_path)) == tmp_path / "model.tflite"      # a bundle folder
+    assert trunk_graph(str(tmp_path / "x.tflite")) == tmp_path / "x.tflite"
+    assert trunk_graph("float") is None                                 # PyTorch's trunk

@@ -52,7 +52,7 @@ BUNDLE = Path(__file__).resolve().parents[1] / "detector"
 
 from .detector_data import (LABELS, PLATE_SOURCES, index, load,  # noqa: E402,F401
                             synthetic_plate_samples, _text_blocks)  # (torch-free)
-from .detector_trunk import trunk_record  # noqa: E402 (torch-free)
+from .detector_trunk import Int8Trunk, trunk_graph, trunk_record  # noqa: E402 (torch-free)
 
 
 def zoom_crop_box(box, W, H, margin):
@@ -398,10 +398,9 @@ def main_train(argv=None):
     if excluded:
         print(f"[detector] left out: {', '.join(sorted(excluded))}", flush=True)
     trunk = levels
-    if a.trunk != "float":
-        from .detector_trunk import Int8Trunk
-        src = BUNDLE if a.trunk == "int8" else Path(a.trunk)
-        trunk = Int8Trunk(src / "model.tflite" if src.is_dir() else src)
+    graph = trunk_graph(a.trunk)
+    if graph is not None:
+        trunk = Int8Trunk(graph)
         print(f"[detector] trunk features from the int8 graph {trunk.path}", flush=True)
     if a.cache_shard:
         k, _, n = a.cache_shard.partition("/")

@@ -19,6 +19,18 @@ LEVEL_CH = (40, 112, 320)   # same as models.toolkit.detector.LEVEL_CH
 LATERAL_CH = 48
 
 
+SHIPPED = Path(__file__).resolve().parents[1] / "detector"   # models/detector
+
+
+def trunk_graph(trunk: str) -> Path | None:
+    """The int8 graph ``detector train --trunk`` reads features out of: ``int8`` for the shipped
+    detector's, else a bundle folder or .tflite path; None for ``float`` (PyTorch's trunk)."""
+    if trunk == "float":
+        return None
+    src = SHIPPED if trunk == "int8" else Path(trunk)
+    return src / "model.tflite" if src.is_dir() else src
+
+
 def trunk_key(model_path) -> str:
     """The first 8 hex digits of the int8 graph's sha256: which trunk a head was trained on."""
     import hashlib

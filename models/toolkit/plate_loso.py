@@ -31,10 +31,9 @@ import time
 from pathlib import Path
 
 from .detector_data import PLATE_SOURCES, read_extra_plates
-from .detector_trunk import recorded_trunk, trunk_key
+from .detector_trunk import recorded_trunk, trunk_graph, trunk_key
 
 ROOT = Path(__file__).resolve().parents[2]
-DETECTOR = ROOT / "models" / "detector"   # whose int8 trunk --trunk int8 reads
 # the held-out runs' smaller detector recipe (CPU): fewer augmented views per photo
 SMALL_VIEWS = ("plate_photos=2,plate_scenes=2,vin_boxes=1,damage_boxes=1,receipts=1,not_claim=1,"
                "synthetic_plates=1,plate_extra=2")
@@ -80,20 +79,19 @@ def main(argv=None) -> int:
     results = {}
     extra = ["--extra", a.extra] if a.extra else []
     known = list(PLATE_SOURCES) + (sorted(read_extra_plates(a.extra)) if a.extra else [])
-    run_trunk = None  # the trunk this run's heads train on (as detector train picks it)
-    if a.trunk != "float":
-        src_trunk = DETECTOR if a.trunk == "int8" else Path(a.trunk)
-        run_trunk = trunk_key(src_trunk / "model.tflite" if src_trunk.is_dir() else src_trunk)
+    graph = trunk_graph(a.trunk)  # the trunk this run's heads train on
+    run_trunk = trunk_key(graph) if graph is not None else None
     for src in a.sources.split(","):
         if src not in known:
             ap.error(f"--sources: unknown {src!r} (known: {', '.join(known)})")
         d = out / src
         d.mkdir(parents=True, exist_ok=True)
         head, rdr = d / "head.pt", d / "reader"
-        stale = head.is_file() and recorded_trunk(head) not in (None, run_trunk)
+        trained_on = recorded_trunk(head) if head.is_file() else None
+        stale = trained_on not in (None, run_trunk)
         if stale:
-            print(f"[loso] {head} was trained on another int8 trunk ({recorded_trunk(head)}, "
-                  f"this run's is {run_trunk}): training it again", flush=True)
+            print(f"[loso] {head} was trained on another int8 trunk ({trained_on}, this run's "
+                  f"is {run_trunk}): training it again", flush=True)
         retrained = a.force or stale or not head.is_file()
         if retrained:
             _run([py, "-m", "models.toolkit.detector", "train", a.data_dir, "--exclude-source",
