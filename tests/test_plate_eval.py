@@ -189,3 +189,27 @@ def test_a_bad_further_plate_labels_file_is_refused_by_name(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match="no <source>/labels.csv"):
         read_extra_plates(tmp_path / "empty")
+
+
+def test_a_plate_no_box_reaches_is_listed_with_the_closest_box(tmp_path, capsys):
+    from models.toolkit.detector_eval import main_plates
+    d = tmp_path / "data"
+    (d / "plate_photos").mkdir(parents=True)
+    x, y, w, h = _closeup(d / "plate_photos", "eu1.jpg", "AB123CD")
+    with open(d / "plate_photos" / "labels.csv", "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(["image", "region", "x", "y", "w", "h", "plate"])
+        # labelled with the whole plate's height doubled upwards: the plate's own box (found)
+        # overlaps it at about IoU 0.5 or less, as a label that also boxes a city line would
+        wr.writerow(["eu1.jpg", "eu", x, y - h * 2, w, h * 3, "AB123CD"])
+    out = tmp_path / "m.json"
+    assert main_plates([str(d), "--split", "all", "--skip-crops", "--sources", "openalpr-eu",
+                        "--misses", "--json", str(out)]) == 0
+    m = json.loads(out.read_text())["plates/openalpr-eu"]
+    assert m["detection_recall"] == 0.0
+    (u,) = m["undetected"]
+    assert u["photo"] == "plate_photos/eu1.jpg" and u["plate"] == [x, y - h * 2, w, h * 3]
+    assert u["best_box"] is not None and 0.1 < u["best_iou"] < 0.5
+    printed = capsys.readouterr().out
+    assert f"not detected: plate_photos/eu1.jpg (960x540) plate [{x}, {y - h * 2}, {w}, {h * 3}]" \
+        f", closest box" in printed

@@ -25,7 +25,7 @@ def test_br_invalid_has_reason():
 
 @pytest.mark.parametrize("raw,value", [
     ("RK 755-AJ", "RK755AJ"), ("AB-123-CD", "AB123CD"), ("1234 BCD", "1234BCD"),
-    ("LM298AI", "LM298AI"), ("WA 56660", "WA56660"), ("RKO99AN", "RKO99AN"),
+    ("LM298AI", "LM298AI"), ("WA 56660", "WA56660"), ("RK-099AN", "RK099AN"),
 ])
 def test_eu_valid_without_spaces_or_dashes(raw, value):
     p = normalize_plate(raw, "eu")

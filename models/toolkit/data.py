@@ -55,13 +55,34 @@ VEHICLE_VIEW = {"front": "front", "front_three_quarter": "front", "rear": "rear"
                 "rear_three_quarter": "rear"}  # side: left/right unknown -> masked
 
 
-def read_labels(data_dir: str | Path, name: str) -> list[dict]:
-    """Rows of ``<data_dir>/<name>/labels.csv`` (none when the set is absent)."""
+# Labels of ../shared/data that the photo and the plate's national format contradict, checked
+# by eye: each row names the set, image, column, the label as given, the label used and why.
+ERRATA = Path(__file__).with_name("label_errata.csv")
+
+
+def read_errata(path: str | Path = ERRATA) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """(set, image, column) -> (label as given, label used)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return {(r["set"], r["image"], r["column"]): (r["was"], r["now"])
+                for r in csv.DictReader(f)}
+
+
+def read_labels(data_dir: str | Path, name: str, errata: str | Path | None = ERRATA) -> list[dict]:
+    """Rows of ``<data_dir>/<name>/labels.csv`` (none when the set is absent), with the
+    ``errata`` applied where the label is still the one they correct (a set whose label was
+    since fixed, or changed otherwise, is read as it is)."""
     p = Path(data_dir) / name / "labels.csv"
     if not p.is_file():
         return []
     with open(p, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+        rows = list(csv.DictReader(f))
+    fixes = read_errata(errata) if errata else {}
+    for r in rows:
+        for column, value in r.items():
+            was_now = fixes.get((name, r.get("image", ""), column))
+            if was_now and value == was_now[0]:
+                r[column] = was_now[1]
+    return rows
 
 
 def read_jsonl(data_dir: str | Path, name: str) -> list[dict]:

@@ -295,6 +295,8 @@ def main_plates(argv=None) -> int:
     ap.add_argument("--wide", type=float, default=1.0, help="measure wide shots: each photo "
                     "placed at its own resolution in a frame this many times larger (its blurred "
                     "enlargement), so a plate 10%% of the width becomes 10/F %%")
+    ap.add_argument("--misses", action="store_true", help="also list every plate not detected "
+                    "at IoU 0.5, with the closest plate box (the JSON always holds them)")
     ap.add_argument("--region", choices=["source", "profile"], default="source",
                     help="plate region the reads are normalised for: each source's own (a device "
                     "set up for its country; default) or the profile's detect.plate_region")
@@ -322,7 +324,8 @@ def main_plates(argv=None) -> int:
             raise SystemExit(f"--head {a.head}: {e}") from None
         name = det.name
     if det is not None:
-        from .plate_eval import SourceTally, evaluate_photo, format_source, format_summary, summary
+        from .plate_eval import (SourceTally, evaluate_photo, format_source, format_summary,
+                                 format_undetected, summary)
         sources = a.sources.split(",")
         lst = _samples(a.data_dir, a.split, ["plate_photos", "plate_scenes", "plate_extra"],
                        a.extra)
@@ -352,7 +355,8 @@ def main_plates(argv=None) -> int:
             if not tally.photos:
                 continue
             per[src] = metrics[f"plates/{src}"] = tally.as_dict()
-            for line in format_source(src, per[src]):
+            for line in format_source(src, per[src]) + (
+                    format_undetected(per[src]) if a.misses else []):
                 print(line, flush=True)
         metrics["summary"] = summary(per)
         print(format_summary(metrics["summary"]), flush=True)

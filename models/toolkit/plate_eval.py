@@ -109,6 +109,7 @@ class SourceTally:
     kinds_labelled_box: Counter = field(default_factory=Counter)
     swaps: Counter = field(default_factory=Counter)
     misses: list = field(default_factory=list)
+    undetected: list = field(default_factory=list)  # every plate no box reaches IoU 0.5 on
     ms: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -124,6 +125,7 @@ class SourceTally:
                 "misreads": dict(self.kinds), "misreads_from_labelled_box":
                 dict(self.kinds_labelled_box), "misses": self.misses[:12],
                 "swapped_characters": dict(self.swaps.most_common(10)),
+                "undetected": self.undetected,
                 "median_ms": float(np.median(self.ms)) if self.ms else None}
 
 
@@ -150,8 +152,15 @@ def evaluate_photo(tally: SourceTally, dec, sample: dict, det: Detector, rec, cf
     for gt, text in zip(gts, sample["plates"]):
         truth = registration(text, sreg)
         tally.plates += 1
-        hit = any(iou_xywh(d.box, gt) >= 0.5 for d in plates)
+        best = max(plates, key=lambda d: iou_xywh(d.box, gt), default=None)
+        overlap = iou_xywh(best.box, gt) if best else 0.0
+        hit = overlap >= 0.5
         tally.detected += hit
+        if not hit:
+            tally.undetected.append({
+                "photo": sample["key"], "size": [dec.width, dec.height],
+                "plate": [round(float(v)) for v in gt], "best_iou": round(overlap, 2),
+                "best_box": [round(float(v)) for v in best.box] if best else None})
         for b in (tally.buckets[width_bucket(gt[2])],
                   tally.shares[width_bucket(gt[2] / dec.width, SHARE_BUCKETS)]):
             b[0] += 1
@@ -203,6 +212,13 @@ def format_source(name: str, r: dict) -> list[str]:
             + (f"; swapped {', '.join(f'{k} {v}' for k, v in r['swapped_characters'].items())}"
                if r.get("swapped_characters") else "")
             + (f"; e.g. {', '.join(r['misses'][:6])}" if r["misses"] else "")]
+
+
+def format_undetected(r: dict) -> list[str]:
+    """One line per plate no detection reached IoU 0.5 on: the labelled box, the closest box."""
+    return [f"  not detected: {u['photo']} ({u['size'][0]}x{u['size'][1]}) plate {u['plate']}, "
+            + (f"closest box {u['best_box']} at IoU {u['best_iou']:.2f}" if u["best_box"]
+               else "no plate box") for u in r.get("undetected", [])]
 
 
 def format_summary(s: dict) -> str:
