@@ -199,8 +199,8 @@ def test_a_plate_no_box_reaches_is_listed_with_the_closest_box(tmp_path, capsys)
     with open(d / "plate_photos" / "labels.csv", "w", newline="") as f:
         wr = csv.writer(f)
         wr.writerow(["image", "region", "x", "y", "w", "h", "plate"])
-        # labelled with the whole plate's height doubled upwards: the plate's own box (found)
-        # overlaps it at about IoU 0.5 or less, as a label that also boxes a city line would
+        # labelled three times the plate's height, reaching up above it: the plate's own box
+        # (found) overlaps it under IoU 0.5, as with a label that also boxes a city line
         wr.writerow(["eu1.jpg", "eu", x, y - h * 2, w, h * 3, "AB123CD"])
     out = tmp_path / "m.json"
     assert main_plates([str(d), "--split", "all", "--skip-crops", "--sources", "openalpr-eu",
@@ -212,4 +212,4 @@ def test_a_plate_no_box_reaches_is_listed_with_the_closest_box(tmp_path, capsys)
     assert u["best_box"] is not None and 0.1 < u["best_iou"] < 0.5
     printed = capsys.readouterr().out
     assert f"not detected: plate_photos/eu1.jpg (960x540) plate [{x}, {y - h * 2}, {w}, {h * 3}]" \
-        f", closest box" in printed
+        ", closest box" in printed
