@@ -28,8 +28,8 @@ def test_a_head_recorded_on_another_trunk_is_refused_with_what_to_do(head_file):
 
 
 def test_a_head_on_its_own_trunk_detects(head_file):
-    from models.toolkit.detector_trunk import HeadDetector, trunk_key, trunk_record
-    trunk_record(head_file).write_text(f"{trunk_key(SHIPPED)} {SHIPPED}\n", encoding="utf-8")
+    from models.toolkit.detector_trunk import HeadDetector, Int8Trunk, record_trunk
+    record_trunk(head_file, Int8Trunk(str(SHIPPED), threads=1))   # as detector train does
     det = HeadDetector(str(head_file), str(SHIPPED), threads=1)
     img = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
     found = det.run_bgr(img, (100.0, 50.0, 320.0, 240.0), 0.0, 0.5, max_out=5)

@@ -52,7 +52,7 @@ BUNDLE = Path(__file__).resolve().parents[1] / "detector"
 
 from .detector_data import (LABELS, PLATE_SOURCES, index, load,  # noqa: E402,F401
                             synthetic_plate_samples, _text_blocks)  # (torch-free)
-from .detector_trunk import Int8Trunk, trunk_graph, trunk_record  # noqa: E402 (torch-free)
+from .detector_trunk import Int8Trunk, record_trunk, trunk_graph  # noqa: E402 (torch-free)
 
 
 def zoom_crop_box(box, W, H, margin):
@@ -421,11 +421,7 @@ def main_train(argv=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     head_path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(head.state_dict(), head_path)
-    record = trunk_record(head_path)
-    if trunk is levels:
-        record.unlink(missing_ok=True)
-    else:
-        record.write_text(f"{trunk.key} {trunk.path}\n", encoding="utf-8")
+    record_trunk(head_path, None if trunk is levels else trunk)
     if a.no_export:
         return 0
     export(levels, head, train, out, created_by="python -m models.toolkit.detector train "

@@ -43,6 +43,16 @@ def trunk_record(head_path) -> Path:
     return Path(head_path).with_suffix(".trunk")
 
 
+def record_trunk(head_path, trunk: "Int8Trunk | None") -> None:
+    """Records beside ``head_path`` the int8 trunk it was trained on (``key path``); a head
+    trained on the float trunk (``trunk`` None) has no record."""
+    rec = trunk_record(head_path)
+    if trunk is None:
+        rec.unlink(missing_ok=True)
+    else:
+        rec.write_text(f"{trunk.key} {trunk.path}\n", encoding="utf-8")
+
+
 def recorded_trunk(head_path) -> str | None:
     """The trunk key recorded beside ``head_path``; None for a head trained on the float trunk
     or before the record existed."""
