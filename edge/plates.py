@@ -8,7 +8,7 @@ checks the region's patterns:
   position.
   (Corrections are made only when the region is named: with region "" a read is kept as is.)
 - ``eu``: the common national layouts (``LLDDDLL`` FR/IT/HR, ``DDDDLLL`` ES, ``LLDDLLL`` UK,
-  German ``L{1,3}L{1,2}D{1,4}`` without the separator, ...) and, as the fallback, 4 to 8 letters
+  Czech ``DLADDDD``, German ``L{1,3}L{1,2}D{1,4}`` without the separator, ...) and, as the fallback, 4 to 8 letters
   and digits with at least one of each. EU layouts vary too much to rewrite a read that has that
   generic shape: corrections (at most 2) apply only to a read that fits neither.
 - ``us``: 2 to 8 letters and digits (vanity plates exist: no correction, a plate of letters only
@@ -29,42 +29,22 @@ fixed layout.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Iterable, Protocol
 
 import cv2
 import numpy as np
 
-from .documents.doctype import softmax
 from .documents.normalize import normalize_plate as _clean
+from .plate_ctc import CtcPlateRecognizer, ShapePrior
+from .plate_layouts import EU_COUNTRY, PATTERNS, REGIONS, TO_DIGIT, TO_LETTER
 from .plate_noise import strip_plate_noise
 from .plate_rectify import rectify
 from .result import Detection, FieldValue
 
 log = logging.getLogger(__name__)
-
-REGIONS = ("us", "eu", "br", "cn")
-
-# layout letters: L = letter, D = digit, A = either
-PATTERNS: dict[str, list[tuple[str, str]]] = {
-    "br": [("LLLDDDD", "BR old"), ("LLLDLDD", "BR Mercosul")],
-    "eu": [("LLDDDLL", "FR/IT/HR"), ("LLDDDDLL", "HR/PL"), ("DDDDLLL", "ES"),
-           ("LLDDLLL", "UK"), ("LDDDLLL", "NL/BE"), ("DLLLDDD", "BE"), ("LLLDDDD", "PL/SE/DK"),
-           ("LLLLDDD", "DE"), ("LLLDDD", "SE/HU"), ("LLDDDDD", "PL/CZ"),
-           ("LLDDDD", "DE/AT"), ("LDDDDD", "DE")],
-    "us": [],
-    # A: letter or digit; d, f: the letters D, F (new-energy plates)
-    "cn": [("LAAAAA", "CN"), ("LdAAAAA", "CN new energy"), ("LfAAAAA", "CN new energy"),
-           ("LDDDDDd", "CN new energy"), ("LDDDDDf", "CN new energy")],
-}
-# region label of a named layout in fields.plate (a layout shared by several countries: "eu")
-EU_COUNTRY = {"ES": "eu-es", "UK": "eu-uk", "DE": "eu-de"}
-TO_LETTER = {"0": "O", "1": "I", "2": "Z", "5": "S", "8": "B", "6": "G", "4": "A", "7": "T"}
-TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "U": "0", "I": "1", "L": "1", "J": "1", "Z": "2",
-            "S": "5", "B": "8", "G": "6", "A": "4", "T": "7"}
 
 
 @dataclass(frozen=True)
@@ -189,22 +169,41 @@ def region_of(p: PlateRead, region: str = "") -> str:
     return p.region
 
 
-def best_candidate(candidates: Iterable[tuple[str, float]], region: str = "") -> FieldValue | None:
-    """The best of several (text, confidence) reads: pattern-valid beats invalid, then the
-    confidence discounted by 10% per corrected character."""
-    best, best_key = None, None
+def best_candidate(candidates: Iterable[tuple[str, float]], region: str = "",
+                   prior: ShapePrior | None = None) -> FieldValue | None:
+    """The best of several (text, confidence) reads: pattern-valid beats invalid, a named layout
+    beats a loose shape, then the confidence discounted by 10% per corrected character.
+
+    With the plate reader's layout ``prior``, reads the patterns rank equal that differ from the
+    best one only where one has a letter and the other a digit are settled as ``ctc_decode``
+    settles one reader's confusions: log confidence + weight x log prior(layout). The readers
+    disagree there in kind: RapidOCR reads California's open-topped 4 as L and the O of
+    ``5AOG200`` as 0, at higher confidence than the plate reader's right read. Only where the
+    prior counted the region's own plates (``ShapePrior.knows``): other regions' layouts say
+    nothing about it (held out, they turned 27 of 319 right Chinese reads wrong)."""
+    reads = []
     for text, conf in candidates:
         p = normalize_plate(text, region)
         if not p.value:
             continue
-        score = float(conf) * (0.9 ** p.corrections)
-        key = (p.valid, p.pattern != "" and p.pattern not in GENERIC, score)
-        if best_key is None or key > best_key:
-            best_key = key
-            reg = region_of(p, region)
-            best = FieldValue(p.value, round(score, 4), p.valid, source="plate",
-                              reason=p.reason, region=reg, format=p.pattern if reg else "")
-    return best
+        key = (p.valid, p.pattern != "" and p.pattern not in GENERIC,
+               float(conf) * (0.9 ** p.corrections))
+        reads.append((key, p))
+    if not reads:
+        return None
+    key, p = max(reads, key=lambda r: r[0])  # the first of equals, as read
+    if prior is not None and prior.knows(region):
+        rivals = [(k, q) for k, q in reads if k[:2] == key[:2] and _letter_digit_rival(q.value, p.value)]
+        key, p = max(rivals, key=lambda r: np.log(max(r[0][2], 1e-9))
+                     + prior.weight * prior.log_prob(r[1].value, region))
+    reg = region_of(p, region)
+    return FieldValue(p.value, round(key[2], 4), p.valid, source="plate", reason=p.reason,
+                      region=reg, format=p.pattern if reg else "")
+
+
+def _letter_digit_rival(a: str, b: str) -> bool:
+    """Same length, and every differing character is a letter in one and a digit in the other."""
+    return len(a) == len(b) and all(x == y or x.isdigit() != y.isdigit() for x, y in zip(a, b))
 
 
 # ------------------------------------------------------------------------------ recognisers
@@ -212,6 +211,7 @@ def best_candidate(candidates: Iterable[tuple[str, float]], region: str = "") ->
 class PlateRecognizer(Protocol):
     name: str
     rectify: bool  # read the rectified, up-sampled views (else the crop as it is)
+    prior: ShapePrior | None  # layout prior that settles letter/digit confusions, if any
 
     def read(self, plate_bgr: np.ndarray, region: str = "") -> list[tuple[str, float]]: ...
 
@@ -223,6 +223,7 @@ class RapidPlateRecognizer:
 
     name = "rapidocr-rec"
     rectify = True
+    prior = None
 
     def __init__(self, threads: int = 2):
         self.threads = threads
@@ -236,171 +237,6 @@ class RapidPlateRecognizer:
 
     def read(self, plate_bgr: np.ndarray, region: str = "") -> list[tuple[str, float]]:
         return self._engine().read_line(plate_bgr)
-
-
-CTC_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def ctc_input(plate_bgr: np.ndarray, width: int = 128, height: int = 32) -> np.ndarray:
-    """The CTC recogniser's input: the plate stretched to width x height, RGB float 0..255."""
-    interp = cv2.INTER_AREA if plate_bgr.shape[1] > width else cv2.INTER_CUBIC
-    x = cv2.resize(plate_bgr, (width, height), interpolation=interp)
-    return cv2.cvtColor(x, cv2.COLOR_BGR2RGB).astype(np.float32)
-
-
-def _confidence(probs) -> float:
-    # the mean of the kept characters' probabilities times the least of them: one doubtful
-    # character lowers it
-    return float(np.sqrt(np.mean(probs) * np.min(probs))) if len(probs) else 0.0
-
-
-def _ctc_runs(p: np.ndarray) -> list[tuple[int, list[int]]]:
-    """The greedy path's characters: (class, time steps of its run) per kept character."""
-    runs, prev = [], 0
-    for t, k in enumerate(p.argmax(-1)):
-        if k != 0 and k == prev:
-            runs[-1][1].append(t)
-        elif k != 0:
-            runs.append((int(k), [t]))
-        prev = k
-    return runs
-
-
-def ctc_greedy(logits: np.ndarray, alphabet: str = CTC_ALPHABET) -> tuple[str, float]:
-    """Greedy CTC decoding of [T, C] logits (class 0 = blank): text and confidence."""
-    p = softmax(logits)
-    runs = _ctc_runs(p)
-    text = "".join(alphabet[k - 1] for k, _ in runs)
-    return text, _confidence([p[ts, k].max() for k, ts in runs])
-
-
-@dataclass(frozen=True)
-class ShapePrior:
-    """How often each letter/digit layout (``LLLDDD``) occurs per region, counted on the plate
-    reader's training labels (``models.toolkit.plates_ctc shapes``). It settles the
-    letter/digit confusions (O/0, I/1, B/8 ...) that the recogniser's probabilities leave
-    open, on US plates too, which have no fixed layout."""
-
-    counts: dict[str, dict[str, int]]
-    weight: float          # log prior's weight against the recogniser's log probabilities
-    floor: float           # probability of a confusion partner the recogniser gave ~0
-    smoothing: float = 0.5
-    layouts: int = 200     # possible layouts the smoothing spreads over
-
-    @classmethod
-    def from_manifest(cls, raw: dict) -> "ShapePrior | None":
-        d = raw.get("shape_prior")
-        if not d:
-            return None
-        return cls({r: {k: int(v) for k, v in c.items()} for r, c in d["counts"].items()},
-                   float(d["weight"]), float(d["floor"]), float(d.get("smoothing", 0.5)),
-                   int(d.get("layouts", 200)))
-
-    # per region: (counts, named layouts, top count, total); filled on first use, since
-    # ctc_decode asks for up to 2^max_open reads per plate
-    _tables: dict = field(default_factory=dict, compare=False, repr=False)
-
-    def _table(self, region: str):
-        if region not in self._tables:
-            counts = self.counts.get(region)
-            if counts is None:  # any region: all counts together
-                counts = {}
-                for c in self.counts.values():
-                    for k, v in c.items():
-                        counts[k] = counts.get(k, 0) + v
-            # A named layout is as likely as the region's most frequent one: the photos' mix of
-            # layouts is their place and year's (the Brazilian ones predate Mercosul plates), so
-            # counts only rank the shapes no layout names.
-            named = {lay for r in ([region] if region in PATTERNS else PATTERNS)
-                     for lay, _ in PATTERNS[r]}
-            top = max(counts.values(), default=0)
-            n = sum(counts.values()) + sum(top - counts.get(lay, 0) for lay in named)
-            self._tables[region] = (counts, named, top, n)
-        return self._tables[region]
-
-    def log_prob(self, text: str, region: str = "") -> float:
-        counts, named, top, n = self._table(region)
-        shape = shape_of(text)
-        c = top if shape in named else counts.get(shape, 0)
-        return float(np.log((c + self.smoothing) / (n + self.smoothing * self.layouts)))
-
-
-def shape_of(text: str) -> str:
-    return "".join("D" if c.isdigit() else "L" for c in text)
-
-
-def ctc_decode(logits: np.ndarray, alphabet: str = CTC_ALPHABET, prior: ShapePrior | None = None,
-               region: str = "", max_open: int = 8) -> tuple[str, float]:
-    """CTC decoding with the layout prior: each greedy character may be swapped for its
-    letter/digit confusion partner; the read maximising log p(characters) + weight x log
-    prior(layout) is kept. Its confidence is the greedy one times that read's share of the
-    alternatives. Without a prior this is ``ctc_greedy``."""
-    if prior is None:
-        return ctc_greedy(logits, alphabet)
-    p = softmax(logits)
-    opts = []
-    for k, ts in _ctc_runs(p):
-        c = alphabet[k - 1]
-        partner = (TO_DIGIT if c.isalpha() else TO_LETTER).get(c)
-        o = [(c, float(p[ts, k].max()))]
-        if partner and partner in alphabet:
-            o.append((partner, max(float(p[ts, alphabet.index(partner) + 1].max()), prior.floor)))
-        opts.append(o)
-    if not opts:
-        return "", 0.0
-    # only the most doubtful characters stay open (2^max_open reads at most)
-    open_ = sorted((i for i, o in enumerate(opts) if len(o) > 1),
-                   key=lambda i: -opts[i][1][1])[:max_open]
-    scores = {}
-    for choice in itertools.product(*[range(len(opts[i])) if i in open_ else [0]
-                                      for i in range(len(opts))]):
-        chars = [opts[i][j] for i, j in enumerate(choice)]
-        text = "".join(c for c, _ in chars)
-        scores[text] = sum(np.log(q) for _, q in chars) + prior.weight * prior.log_prob(text, region)
-    best = max(scores, key=scores.get)
-    share = 1.0 / sum(np.exp(v - scores[best]) for v in scores.values())
-    return best, _confidence([o[0][1] for o in opts]) * share
-
-
-def ctc_vote(logits: np.ndarray, alphabet: str = CTC_ALPHABET, prior: ShapePrior | None = None,
-             region: str = "") -> tuple[str, float]:
-    """One network's [T, C] logits (``ctc_decode``), or several networks' [M, T, C]: each is
-    read with the prior and the read most of them give is kept (a tie: the most confident one).
-    Networks trained from different seeds put a character's peak on different steps, so their
-    logits cannot be averaged; their reads can. Confidence: the kept read's times the share of
-    the networks that give it."""
-    if logits.ndim == 2:
-        return ctc_decode(logits, alphabet, prior, region)
-    reads = [ctc_decode(lg, alphabet, prior, region) for lg in logits]
-    votes = {t: sum(r[0] == t for r in reads) for t, _ in reads}
-    text, conf = max(reads, key=lambda r: (votes[r[0]], r[1]))
-    return text, conf * votes[text] / len(reads)
-
-
-class CtcPlateRecognizer:
-    """The project's own plate recogniser (``kind: plate_reader`` bundle, CNN + CTC, int8)."""
-
-    name = "ctc"
-    # trained on crops as a detector box gives them: the rectified view lost reads on val
-    # (plate_photos boxes 22/35 vs 32/35)
-    rectify = False
-
-    def __init__(self, bundle, threads: int = 2):
-        from .inference import TFLiteModel
-        self.bundle = bundle
-        self.model = TFLiteModel(bundle.model_file, bundle.signature, threads)
-        self.alphabet = str(bundle.raw.get("alphabet", CTC_ALPHABET))
-        self.prior = ShapePrior.from_manifest(bundle.raw)
-
-    def logits(self, plate_bgr: np.ndarray) -> np.ndarray:
-        x = ctc_input(plate_bgr, self.bundle.input.width, self.bundle.input.height)
-        return self.model.run(**{self.bundle.input.name: x[None]})["logits"][0]
-
-    def read(self, plate_bgr: np.ndarray, region: str = "") -> list[tuple[str, float]]:
-        if plate_bgr.size == 0:
-            return []
-        text, conf = ctc_vote(self.logits(plate_bgr), self.alphabet, self.prior, region)
-        return [(text, conf)] if text else []
 
 
 # On a free-form (US) plate the later readers are asked only when the first one's best read is
@@ -424,6 +260,7 @@ class CombinedPlateRecognizer:
         self.members = members
         self.name = "+".join(m.name for m in members)
         self.settled = settled   # see settles()
+        self.prior = next((m.prior for m in members if m.prior is not None), None)
 
     def settles(self, candidates: list[tuple[str, float]], region: str) -> bool:
         """Whether the first reader's reads end the search: its best fits a layout of the region
@@ -477,26 +314,34 @@ def plate_views(plate_bgr: np.ndarray, out_h: int = 48) -> list[np.ndarray]:
 
 def _candidates(recognizer: PlateRecognizer, plate_bgr: np.ndarray,
                 region: str) -> list[tuple[str, float]]:
+    return _read_cut(recognizer, plate_bgr, region)[0]
+
+
+def _read_cut(recognizer: PlateRecognizer, plate_bgr: np.ndarray,
+              region: str) -> tuple[list[tuple[str, float]], bool]:
+    """One cut's reads, and whether the reader trusted first settled it: its US read is at least
+    ``US_UNSURE`` sure, or its read fits a layout (``CombinedPlateRecognizer.settles``)."""
     if isinstance(recognizer, CombinedPlateRecognizer):
         first, *rest = recognizer.members
         out = _candidates(first, plate_bgr, region)
         if region == "us":  # no layout to arbitrate: a sure first read decides
             if max((c for _, c in out), default=0.0) >= US_UNSURE:
-                return out
-            return out + [c for m in rest for c in _candidates(m, plate_bgr, region)]
+                return out, True
+            return out + [c for m in rest for c in _candidates(m, plate_bgr, region)], False
         if recognizer.settles(out, region):
-            return out  # the first reader's read settles it
+            return out, True  # the first reader's read settles it
         for m in rest:
             out += [c for c in _candidates(m, plate_bgr, region)
                     if fits_named_layout(c[0], region)]
-        return out
+        return out, False
     views = plate_views(plate_bgr) if recognizer.rectify else [plate_bgr]
-    return [c for v in views for c in recognizer.read(v, region)]
+    out = [c for v in views for c in recognizer.read(v, region)]
+    return out, region == "us" and max((c for _, c in out), default=0.0) >= US_UNSURE
 
 
 def read_plate_image(plate_bgr: np.ndarray, recognizer: PlateRecognizer,
                      region: str = "") -> FieldValue | None:
-    return best_candidate(_candidates(recognizer, plate_bgr, region), region)
+    return best_candidate(_candidates(recognizer, plate_bgr, region), region, recognizer.prior)
 
 
 # a plate crop at least this wide loses nothing for the readers (CTC input 128 px, RapidOCR's
@@ -505,10 +350,12 @@ READ_MIN_WIDTH = 320
 
 
 # A plate box is read as cut with the first margins (fraction of its width, of its height); unless
-# that read is sure (``_sure``), also with the wider ones, and the best read kept: a detector that
-# never saw a country's plates boxes them short (held out, openalpr-eu's long plates came out
-# 0.55-0.88 of their width, mostly cut on the left: the first letters and the EU band), and the
-# wider cut reads them whole
+# that read is sure (``_sure``, or the reader trusted first settled it: ``_read_cut``), also with
+# the wider ones, and the best read kept: a detector that never saw a country's plates boxes them
+# short (held out, openalpr-eu's long plates came out 0.55-0.88 of their width, mostly cut on the
+# left: the first letters and the EU band), and the wider cut reads them whole. On a US plate the
+# wider cut squeezes the characters and its reads more often drop the first one ("4HAT861" ->
+# "HAT861" at 0.995): it is read only when the first cut's read is unsure.
 READ_PADS = ((0.08, 0.08), (0.3, 0.1))
 
 
@@ -544,9 +391,10 @@ def read_plate_field(decoded, plates: list[Detection], region: str = "",
         for d in sorted(plates, key=lambda d: -d.score)[:max_plates]:
             cands = []
             for pw, ph in READ_PADS:
-                cands += _candidates(rec, plate_crop(decoded, d, pw, ph), region)
-                fv = best_candidate(cands, region)
-                if _sure(fv, region):
+                got, settled = _read_cut(rec, plate_crop(decoded, d, pw, ph), region)
+                cands += got
+                fv = best_candidate(cands, region, rec.prior)
+                if settled or _sure(fv, region):
                     break
             if fv is None:
                 continue

@@ -86,8 +86,8 @@ class _Fixed:
     """A recogniser that reads what it is told (for the combination rule alone)."""
     rectify = False
 
-    def __init__(self, name, reads):
-        self.name, self.reads = name, reads
+    def __init__(self, name, reads, prior=None):
+        self.name, self.reads, self.prior = name, reads, prior
 
     def read(self, plate_bgr, region=""):
         return self.reads
@@ -105,6 +105,54 @@ def test_a_second_recogniser_counts_where_a_layout_arbitrates_or_the_first_is_un
     # ... and a sure one decides, however confident the second reader is
     sure = CombinedPlateRecognizer([_Fixed("ctc", [("7XYZ12", US_UNSURE)]), both.members[1]])
     assert read_plate_image(crop, sure, "us").value == "7XYZ12"
+
+
+def test_the_layout_prior_settles_the_readers_letter_digit_disagreement():
+    """RapidOCR reads California's open-topped 4 as L, more confidently than the plate reader
+    reads the 4: the plate reader's prior (DLLLDDD common, LLLLDDD unseen) decides."""
+    from edge.plate_ctc import ShapePrior
+    from edge.plates import CombinedPlateRecognizer
+    prior = ShapePrior({"us": {"DLLLDDD": 17, "LLLDDD": 78}}, weight=1.0, floor=0.01)
+    crop = np.zeros((40, 160, 3), np.uint8)
+    rapid = _Fixed("rapid", [("LYTD483", 0.99), ("LYTD483", 0.95)])
+    both = CombinedPlateRecognizer([_Fixed("ctc", [("4YTD483", 0.57)], prior), rapid])
+    assert both.prior is prior
+    fv = read_plate_image(crop, both, "us")
+    assert fv.value == "4YTD483" and fv.confidence == 0.57
+    # without a prior the most confident read wins, as before
+    assert read_plate_image(crop, CombinedPlateRecognizer([_Fixed("ctc", [("4YTD483", 0.57)]),
+                                                           rapid]), "us").value == "LYTD483"
+    # the prior weighs layouts, not lengths: a read of another length is no rival
+    rapid.reads = [("YTD483", 0.99)]
+    assert read_plate_image(crop, both, "us").value == "YTD483"
+
+
+def test_a_sure_us_read_is_not_read_again_from_the_wider_cut():
+    """On a US plate the wider cut squeezes the characters and drops the first one; it is read
+    only where the first cut's read is unsure."""
+    from edge.plates import US_UNSURE, read_plate_field
+    from edge.result import Detection
+
+    class Cuts:
+        name, rectify, prior = "cuts", False, None
+
+        def __init__(self, conf):
+            self.conf, self.seen = conf, []
+
+        def read(self, img, region=""):
+            self.seen.append(img.shape[1])
+            return [("4HAT861", self.conf)] if len(self.seen) == 1 else [("HAT861", 0.995)]
+
+    class Decoded:
+        def crop(self, x, y, w, h, min_width=0):
+            return np.zeros((int(h), int(w), 3), np.uint8)
+    plate = [Detection("plate", (100, 100, 200, 100), 1.0)]
+    sure = Cuts(US_UNSURE)
+    assert read_plate_field(Decoded(), plate, "us", sure).value == "4HAT861"
+    assert len(sure.seen) == 1
+    unsure = Cuts(US_UNSURE - 0.1)
+    assert read_plate_field(Decoded(), plate, "us", unsure).value == "HAT861"
+    assert len(unsure.seen) == 2
 
 
 def test_a_settled_first_read_does_not_ask_the_later_reader():

@@ -106,7 +106,7 @@ def test_shapes_fits_the_layout_prior_into_a_copy_of_the_plate_reader(tmp_path):
     import cv2
 
     from edge.bundle import load_bundle, resolve_bundle
-    from edge.plates import ShapePrior
+    from edge.plate_ctc import ShapePrior
     from models.toolkit import plates_ctc
     from models.toolkit.plates_ctc import synth_plate
     d = tmp_path / "data"
@@ -183,7 +183,7 @@ def test_an_ensemble_bundle_keeps_each_networks_steps_for_the_vote(tmp_path):
     one's [T, C] steps (their peaks differ, so they are read one by one and vote)."""
     torch = pytest.importorskip("torch", reason="training needs the extra 'train'")
     from edge.bundle import load_bundle
-    from edge.plates import CtcPlateRecognizer
+    from edge.plate_ctc import CtcPlateRecognizer
     from models.toolkit import plates_ctc as P
 
     torch.manual_seed(0)

@@ -7,7 +7,8 @@ import statistics
 import time
 
 from ..bundle import load_bundle
-from ..plates import CtcPlateRecognizer, read_plate_image
+from ..plate_ctc import CtcPlateRecognizer
+from ..plates import read_plate_image
 from . import Health, read_canary_image
 
 

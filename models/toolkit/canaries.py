@@ -89,7 +89,8 @@ def box_refiner(bundle: Path, threads: int = 1) -> list[dict]:
 
 def plate_reader(bundle: Path, threads: int = 1) -> list[dict]:
     from edge.bundle import load_bundle
-    from edge.plates import CtcPlateRecognizer, read_plate_image
+    from edge.plate_ctc import CtcPlateRecognizer
+    from edge.plates import read_plate_image
     rec = CtcPlateRecognizer(load_bundle(bundle), threads)
     entries = []
     for i, text in enumerate(PLATES):

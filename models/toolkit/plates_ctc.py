@@ -4,13 +4,13 @@ Shipped as models/plate-reader (see its MODEL_CARD.md); the profiles score its r
 with RapidOCR's recogniser (``detect.plate_reader = "plate-reader+rapidocr"``). On 2 CPU cores
 training takes about 15 minutes (30 epochs of ~10k images, 20-30 s each).
 
-Training code only (edge.plates.CtcPlateRecognizer runs the shipped bundle). Trained on the real
+Training code only (edge.plate_ctc.CtcPlateRecognizer runs the shipped bundle). Trained on the real
 plate crops (plate_crops, US; plate_photos boxes, EU/BR) of the ``train`` split plus generated
 plates (random BR/EU/US layouts and bands, the system's TrueType fonts and OpenCV's Hershey
 fonts, loose and tight boxes, perspective, blur, noise); the epoch with the best exact read on
 the ``val`` split is kept.
 
-Input: [1, 32, 128, 3] float32 RGB 0..255 (the plate stretched; edge.plates.ctc_input).
+Input: [1, 32, 128, 3] float32 RGB 0..255 (the plate stretched; edge.plate_ctc.ctc_input).
 Output ``logits`` [1, 32, 37] (an ensemble: [1, M, 32, 37]): per time step, blank + 0-9 + A-Z.
 
     python -m models.toolkit.plates_ctc train ../shared/data [--seed N] [--out DIR]
@@ -23,7 +23,7 @@ reads (the shipped bundle: seeds 0, 1, 2).
 
 ``shapes`` (also the last step of ``train``) counts the letter/digit layouts of the training
 labels per region into the bundle's ``shape_prior`` and picks its weight on the val split
-(edge.plates.ShapePrior).
+(edge.plate_ctc.ShapePrior).
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from edge.plates import ctc_vote
+from edge.plate_ctc import ctc_vote
 
 from . import corrections
 from . import data as D
@@ -56,7 +56,7 @@ FONTS = sorted(glob.glob("/usr/share/fonts/truetype/*/*.ttf"))
 
 
 def to_input(bgr: np.ndarray) -> np.ndarray:
-    """Same as edge.plates.ctc_input: stretch to 128x32, RGB float 0..255."""
+    """Same as edge.plate_ctc.ctc_input: stretch to 128x32, RGB float 0..255."""
     interp = cv2.INTER_AREA if bgr.shape[1] > W else cv2.INTER_CUBIC
     x = cv2.resize(bgr, (W, H), interpolation=interp)
     return cv2.cvtColor(x, cv2.COLOR_BGR2RGB).astype(np.float32)
@@ -268,7 +268,7 @@ class CtcNet(nn.Module):
 
 class EnsembleCtc(nn.Module):
     """Several CtcNets trained from different seeds, one graph, every member's logits out: the
-    runtime votes on their reads (edge.plates.ctc_vote). Averaging their logits read 106/162 val
+    runtime votes on their reads (edge.plate_ctc.ctc_vote). Averaging their logits read 106/162 val
     plates (float, greedy) against 144-147 for each alone: a member puts a character's peak a few
     steps from where another does."""
 
@@ -427,7 +427,7 @@ def fit_shapes(samples, bundle_dir: Path, log=print, version: str | None = None,
     of the bundle's int8 model on the val split (crops as the runtime cuts them); written into
     the bundle's manifest as ``shape_prior``."""
     from edge.bundle import load_bundle
-    from edge.plates import CtcPlateRecognizer, ShapePrior, shape_of
+    from edge.plate_ctc import CtcPlateRecognizer, ShapePrior, shape_of
     counts: dict[str, dict[str, int]] = {}
     for s in samples:
         if s["split"] == "train":
