@@ -8,9 +8,10 @@ checks the region's patterns:
   position.
   (Corrections are made only when the region is named: with region "" a read is kept as is.)
 - ``eu``: the common national layouts (``LLDDDLL`` FR/IT/HR, ``DDDDLLL`` ES, ``LLDDLLL`` UK,
-  Czech ``DLADDDD``, German ``L{1,3}L{1,2}D{1,4}`` without the separator, ...) and, as the fallback, 4 to 8 letters
-  and digits with at least one of each. EU layouts vary too much to rewrite a read that has that
-  generic shape: corrections (at most 2) apply only to a read that fits neither.
+  Czech ``DLADDDD``, German ``L{1,3}L{1,2}D{1,4}`` without the separator, ...) and, as the
+  fallback, 4 to 8 letters and digits with at least one of each. EU layouts vary too much to
+  rewrite a read that has that generic shape: corrections (at most 2) apply only to a read that
+  fits neither.
 - ``us``: 2 to 8 letters and digits (vanity plates exist: no correction, a plate of letters only
   is valid). The state name, slogan, dealer frame and sticker words a recogniser may read with
   the registration are dropped first (``strip_plate_noise``).
@@ -193,7 +194,8 @@ def best_candidate(candidates: Iterable[tuple[str, float]], region: str = "",
         return None
     key, p = max(reads, key=lambda r: r[0])  # the first of equals, as read
     if prior is not None and prior.knows(region):
-        rivals = [(k, q) for k, q in reads if k[:2] == key[:2] and _letter_digit_rival(q.value, p.value)]
+        rivals = [(k, q) for k, q in reads
+                  if k[:2] == key[:2] and _letter_digit_rival(q.value, p.value)]
         key, p = max(rivals, key=lambda r: np.log(max(r[0][2], 1e-9))
                      + prior.weight * prior.log_prob(r[1].value, region))
     reg = region_of(p, region)
