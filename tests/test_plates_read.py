@@ -122,6 +122,11 @@ def test_the_layout_prior_settles_the_readers_letter_digit_disagreement():
     # without a prior the most confident read wins, as before
     assert read_plate_image(crop, CombinedPlateRecognizer([_Fixed("ctc", [("4YTD483", 0.57)]),
                                                            rapid]), "us").value == "LYTD483"
+    # a prior that counted none of the region's plates says nothing of them: confidence decides
+    eu_only = ShapePrior({"eu": {"DLLLDDD": 17}}, weight=1.0, floor=0.01)
+    assert read_plate_image(crop, CombinedPlateRecognizer([_Fixed("ctc", [("4YTD483", 0.57)],
+                                                                  eu_only), rapid]),
+                            "us").value == "LYTD483"
     # the prior weighs layouts, not lengths: a read of another length is no rival
     rapid.reads = [("YTD483", 0.99)]
     assert read_plate_image(crop, both, "us").value == "YTD483"
