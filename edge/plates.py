@@ -327,7 +327,7 @@ def _read_cut(recognizer: PlateRecognizer, plate_bgr: np.ndarray,
         first, *rest = recognizer.members
         out = _candidates(first, plate_bgr, region)
         if region == "us":  # no layout to arbitrate: a sure first read decides
-            if max((c for _, c in out), default=0.0) >= US_UNSURE:
+            if _sure_us(out):
                 return out, True
             return out + [c for m in rest for c in _candidates(m, plate_bgr, region)], False
         if recognizer.settles(out, region):
@@ -338,7 +338,12 @@ def _read_cut(recognizer: PlateRecognizer, plate_bgr: np.ndarray,
         return out, False
     views = plate_views(plate_bgr) if recognizer.rectify else [plate_bgr]
     out = [c for v in views for c in recognizer.read(v, region)]
-    return out, region == "us" and max((c for _, c in out), default=0.0) >= US_UNSURE
+    return out, region == "us" and _sure_us(out)
+
+
+def _sure_us(reads: list[tuple[str, float]]) -> bool:
+    """Whether one of a reader's reads of a US plate is at least ``US_UNSURE`` sure."""
+    return max((c for _, c in reads), default=0.0) >= US_UNSURE
 
 
 def read_plate_image(plate_bgr: np.ndarray, recognizer: PlateRecognizer,

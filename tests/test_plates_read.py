@@ -47,19 +47,22 @@ def test_perspective_plate_is_rectified_and_read(rec):
     assert fv.value == "BRA2E19" and fv.valid
 
 
+class _Decoded:
+    """The DecodedImage.crop interface on an image."""
+
+    def __init__(self, img):
+        self.img = img
+
+    def crop(self, x, y, w, h, min_width=0):
+        return self.img[max(0, int(y)):int(y + h), max(0, int(x)):int(x + w)]
+
+
 def test_plate_field_from_detections_in_a_photo(rec):
-    class Decoded:                            # the DecodedImage.crop interface
-        def __init__(self, img):
-            self.img = img
-
-        def crop(self, x, y, w, h, min_width=0):
-            return self.img[max(0, int(y)):int(y + h), max(0, int(x)):int(x + w)]
-
     img = plate_closeup("QRS4321", 960, 540, seed=9)
     x, y, w, h = _plate_box()
     dets = [Detection("plate", (x, y, w, h), 0.9, zoomed=True),
             Detection("plate", (0, 0, 40, 20), 0.4)]
-    fv = read_plate_field(Decoded(img), dets, "br", rec)
+    fv = read_plate_field(_Decoded(img), dets, "br", rec)
     assert fv.value == "QRS4321" and fv.valid and 0 < fv.confidence <= 0.9
     assert (fv.region, fv.format) == ("br", "BR old")   # the layout named in fields.plate
 
@@ -68,18 +71,11 @@ def test_plate_field_from_detections_in_a_photo(rec):
 def test_a_plate_boxed_short_is_read_whole(text):
     """A detector that never saw a country's long plates boxes them short, cutting the first
     letters off: the plate is read from a wider cut too, and the whole registration wins."""
-    class Decoded:
-        def __init__(self, img):
-            self.img = img
-
-        def crop(self, x, y, w, h, min_width=0):
-            return self.img[max(0, int(y)):int(y + h), max(0, int(x)):int(x + w)]
-
     img = plate_closeup(text, 960, 540, seed=4)
     x, y, w, h = plate_rect(960, 540)
     short = Detection("plate", (x + 0.25 * w, y, 0.75 * w, h), 0.8)
     rec = open_recognizer(DetectConfig.plate_reader, 2)
-    assert read_plate_field(Decoded(img), [short], "eu", rec).value == text
+    assert read_plate_field(_Decoded(img), [short], "eu", rec).value == text
 
 
 class _Fixed:
@@ -148,15 +144,13 @@ def test_a_sure_us_read_is_not_read_again_from_the_wider_cut():
             self.seen.append(img.shape[1])
             return [("4HAT861", self.conf)] if len(self.seen) == 1 else [("HAT861", 0.995)]
 
-    class Decoded:
-        def crop(self, x, y, w, h, min_width=0):
-            return np.zeros((int(h), int(w), 3), np.uint8)
     plate = [Detection("plate", (100, 100, 200, 100), 1.0)]
+    photo = _Decoded(np.zeros((400, 600, 3), np.uint8))
     sure = Cuts(US_UNSURE)
-    assert read_plate_field(Decoded(), plate, "us", sure).value == "4HAT861"
+    assert read_plate_field(photo, plate, "us", sure).value == "4HAT861"
     assert len(sure.seen) == 1
     unsure = Cuts(US_UNSURE - 0.1)
-    assert read_plate_field(Decoded(), plate, "us", unsure).value == "HAT861"
+    assert read_plate_field(photo, plate, "us", unsure).value == "HAT861"
     assert len(unsure.seen) == 2
 
 
