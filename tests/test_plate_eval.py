@@ -213,3 +213,17 @@ def test_a_plate_no_box_reaches_is_listed_with_the_closest_box(tmp_path, capsys)
     printed = capsys.readouterr().out
     assert f"not detected: plate_photos/eu1.jpg (960x540) plate [{x}, {y - h * 2}, {w}, {h * 3}]" \
         ", closest box" in printed
+
+
+def test_detection_alone_is_measured_without_reading(data_dir, tmp_path, capsys):
+    from models.toolkit.detector_eval import main_plates
+    out = tmp_path / "m.json"
+    assert main_plates([str(data_dir), "--split", "all", "--skip-reads", "--sources",
+                        "openalpr-eu,ucsd-us", "--json", str(out)]) == 0
+    m = json.loads(out.read_text())
+    for src in ("openalpr-eu", "ucsd-us"):
+        assert m[f"plates/{src}"]["detection_recall"] == 1.0
+        assert m[f"plates/{src}"]["exact_read"] is None  # not read, so not scored as unread
+    assert set(m["summary"]) == {"sources", "detection_recall"} and "plate_crops" not in m
+    printed = capsys.readouterr().out
+    assert "recogniser (not read)" in printed and "plates not read" in printed

@@ -282,6 +282,8 @@ def main_plates(argv=None) -> int:
     ap.add_argument("--crops-split", default="test", help="plate_crops split (default test: the "
                     "plate reader bundle trains on train and picks its epoch on val)")
     ap.add_argument("--skip-crops", action="store_true")
+    ap.add_argument("--skip-reads", action="store_true", help="detection only: the plate photos' "
+                    "plates are not read (no reader is loaded; implies --skip-crops)")
     ap.add_argument("--reader", help="plate recogniser: rapidocr, a plate_reader bundle name or "
                     "folder, or several joined by + (default: the profile's detect.plate_reader)")
     ap.add_argument("--sources", default=",".join(PLATE_SOURCES),
@@ -306,7 +308,8 @@ def main_plates(argv=None) -> int:
     cfg = prof.detect
     reader = a.reader or cfg.plate_reader
     try:  # no silent fallback here: the numbers must be the named reader's
-        rec = open_recognizer(reader, a.threads, strict=True, settled=cfg.plate_settled)
+        rec = None if a.skip_reads else open_recognizer(reader, a.threads, strict=True,
+                                                        settled=cfg.plate_settled)
     except ValueError as e:
         raise SystemExit(str(e)) from None
     metrics = {}
@@ -334,7 +337,7 @@ def main_plates(argv=None) -> int:
         if unknown:
             raise SystemExit(f"--sources: unknown {sorted(unknown)} (known: {', '.join(known)})")
         lst = [s for s in lst if s["plate_source"] in sources]
-        print(f"eval plates: {name}, recogniser {rec.name}, "
+        print(f"eval plates: {name}, recogniser {rec.name if rec else '(not read)'}, "
               f"split {a.split}, region {'per source' if a.region == 'source' else repr(cfg.plate_region)}"
               f" ({len(lst)} photos)", flush=True)
         per = {}
@@ -360,7 +363,7 @@ def main_plates(argv=None) -> int:
                 print(line, flush=True)
         metrics["summary"] = summary(per)
         print(format_summary(metrics["summary"]), flush=True)
-    if not a.skip_crops:
+    if not (a.skip_crops or a.skip_reads):
         ok, n, ms, wrong = _read_crops(a.data_dir, a.crops_split, rec, a.limit)
         metrics["plate_crops"] = {"crops": n, "exact_read": ok / max(1, n),
                                   "median_ms": float(np.median(ms)) if ms else None}

@@ -111,12 +111,14 @@ class SourceTally:
     misses: list = field(default_factory=list)
     undetected: list = field(default_factory=list)  # every plate no box reaches IoU 0.5 on
     ms: list = field(default_factory=list)
+    reads: bool = True  # False: detection only (``eval plates --skip-reads``)
 
     def as_dict(self) -> dict:
         n = max(1, self.plates)
         return {"photos": self.photos, "plates": self.plates,
-                "detection_recall": self.detected / n, "exact_read": self.read / n,
-                "exact_read_from_labelled_box": self.read_labelled_box / n,
+                "detection_recall": self.detected / n,
+                "exact_read": self.read / n if self.reads else None,
+                "exact_read_from_labelled_box": self.read_labelled_box / n if self.reads else None,
                 "detections_per_photo": self.detections / max(1, self.photos),
                 "recall_by_width": {k: {"plates": v[0], "recall": v[1] / v[0] if v[0] else None}
                                     for k, v in self.buckets.items()},
@@ -138,7 +140,8 @@ def _on(gt, d: Detection) -> bool:
 
 def evaluate_photo(tally: SourceTally, dec, sample: dict, det: Detector, rec, cfg,
                    region: str) -> None:
-    """Adds one photo's plates to ``tally``; ``dec`` is its decode (edge.decode.Decoded)."""
+    """Adds one photo's plates to ``tally``; ``dec`` is its decode (edge.decode.Decoded); with
+    ``rec`` None the plates are not read (detection only)."""
     from edge.plates import read_plate_field
     t = time.perf_counter()
     dets = detect_photo(det, dec.small, dec.full, dec.width, dec.height, cfg, crop=dec.crop)
@@ -146,7 +149,8 @@ def evaluate_photo(tally: SourceTally, dec, sample: dict, det: Detector, rec, cf
     tally.photos += 1
     tally.detections += len(plates)
     gts = [b[1:] for b in sample["boxes"] if b[0] == "plate"]
-    single = read_plate_field(dec, plates, region, rec) if len(gts) == 1 and plates else None
+    single = read_plate_field(dec, plates, region, rec) \
+        if rec is not None and len(gts) == 1 and plates else None
     tally.ms.append((time.perf_counter() - t) * 1000)
     sreg = SOURCE_REGION.get(sample.get("plate_source", ""), sample.get("region", ""))
     for gt, text in zip(gts, sample["plates"]):
@@ -165,6 +169,9 @@ def evaluate_photo(tally: SourceTally, dec, sample: dict, det: Detector, rec, cf
                   tally.shares[width_bucket(gt[2] / dec.width, SHARE_BUCKETS)]):
             b[0] += 1
             b[1] += hit
+        if rec is None:
+            tally.reads = False
+            continue
         if len(gts) == 1:
             fv = single
         else:
@@ -191,6 +198,8 @@ def summary(per: dict[str, dict]) -> dict:
     out = {"sources": got}
     for k in ("detection_recall", "exact_read", "exact_read_from_labelled_box"):
         vals = [per[s][k] for s in got]
+        if None in vals:  # plates not read
+            continue
         out[k] = {"mean": float(np.mean(vals)), "worst": float(min(vals)),
                   "worst_source": got[int(np.argmin(vals))]}
     return out
@@ -202,16 +211,20 @@ def format_source(name: str, r: dict) -> list[str]:
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(r["misreads"].items(), key=lambda kv: -kv[1]))
     shares = ", ".join(f"{k} {v['recall']:.2f} ({v['plates']})" for k, v in
                        r["recall_by_share_of_width"].items() if v["plates"])
-    return [f"{name:<15} {r['photos']:>4} photos {r['plates']:>4} plates: detection recall@0.5 "
-            f"{r['detection_recall']:.3f}, exact read end to end {r['exact_read']:.3f} (from the "
-            f"labelled box {r['exact_read_from_labelled_box']:.3f}), "
-            f"{r['detections_per_photo']:.2f} plate detections/photo",
-            f"{'':<15} recall by plate width (px): {widths}; by share of the photo's width: "
-            f"{shares}",
-            f"{'':<15} misreads end to end: {kinds or 'none'}"
-            + (f"; swapped {', '.join(f'{k} {v}' for k, v in r['swapped_characters'].items())}"
-               if r.get("swapped_characters") else "")
-            + (f"; e.g. {', '.join(r['misses'][:6])}" if r["misses"] else "")]
+    read = "plates not read" if r["exact_read"] is None else (
+        f"exact read end to end {r['exact_read']:.3f} (from the labelled box "
+        f"{r['exact_read_from_labelled_box']:.3f})")
+    lines = [f"{name:<15} {r['photos']:>4} photos {r['plates']:>4} plates: detection recall@0.5 "
+             f"{r['detection_recall']:.3f}, {read}, "
+             f"{r['detections_per_photo']:.2f} plate detections/photo",
+             f"{'':<15} recall by plate width (px): {widths}; by share of the photo's width: "
+             f"{shares}"]
+    if r["exact_read"] is not None:
+        swapped = ", ".join(f"{k} {v}" for k, v in (r.get("swapped_characters") or {}).items())
+        lines.append(f"{'':<15} misreads end to end: {kinds or 'none'}"
+                     + (f"; swapped {swapped}" if swapped else "")
+                     + (f"; e.g. {', '.join(r['misses'][:6])}" if r["misses"] else ""))
+    return lines
 
 
 def format_undetected(r: dict) -> list[str]:
