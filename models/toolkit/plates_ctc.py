@@ -41,7 +41,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from edge.plate_ctc import ctc_vote
+from edge.plate_ctc import ctc_input, ctc_vote
 
 from . import corrections
 from . import data as D
@@ -56,10 +56,8 @@ FONTS = sorted(glob.glob("/usr/share/fonts/truetype/*/*.ttf"))
 
 
 def to_input(bgr: np.ndarray) -> np.ndarray:
-    """Same as edge.plate_ctc.ctc_input: stretch to 128x32, RGB float 0..255."""
-    interp = cv2.INTER_AREA if bgr.shape[1] > W else cv2.INTER_CUBIC
-    x = cv2.resize(bgr, (W, H), interpolation=interp)
-    return cv2.cvtColor(x, cv2.COLOR_BGR2RGB).astype(np.float32)
+    """The runtime's input (edge.plate_ctc.ctc_input): stretch to 128x32, RGB float 0..255."""
+    return ctc_input(bgr, W, H)
 
 
 # ------------------------------------------------------------------------------------- data
