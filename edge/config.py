@@ -115,6 +115,11 @@ class DetectConfig:
                                         # under score_threshold is kept only if the zoom confirms it
     tile_categories: list[str] = field(default_factory=lambda: ["plate", "vin"])
     tile_min_side_px: int = 1600        # tile a photo this large when the first pass finds none
+    wide_tile_categories: list[str] = field(default_factory=list)  # also tile a photo of these
+                                        # categories when something was found: distant plates of
+                                        # a wide shot (see the profiles for what it costs)
+    wide_tile_min_side_px: int = 1000   # ... from this size
+    wide_tile_grid: int = 2             # ... in n x n tiles: n * n more detector passes
     read_plates: bool = True            # read plate text from plate detections (edge/plates.py)
     plate_region: str = ""              # expected plate region: "us", "eu", "br", "cn" or "" (any)
     plate_reader: str = "plate-reader+rapidocr"  # bundle(s) or "rapidocr", in order of trust
@@ -321,9 +326,12 @@ def _check_vocabularies(p: Profile, path: Path) -> None:
         for lab in getattr(p.detect, key):
             if lab not in DETECT_LABELS:
                 raise bad(f"detect.{key}", lab, DETECT_LABELS)
-    for c in p.detect.tile_categories:
-        if c not in CATEGORIES:
-            raise bad("detect.tile_categories", c, CATEGORIES)
+    for key in ("tile_categories", "wide_tile_categories"):
+        for c in getattr(p.detect, key):
+            if c not in CATEGORIES:
+                raise bad(f"detect.{key}", c, CATEGORIES)
+    if p.detect.wide_tile_grid not in (2, 3):
+        raise bad("detect.wide_tile_grid", p.detect.wide_tile_grid, ("2", "3"))
     if p.detect.plate_region not in ("", "us", "eu", "br", "cn"):
         raise bad("detect.plate_region", p.detect.plate_region, ("", "us", "eu", "br", "cn"))
     for c in p.ocr.categories:

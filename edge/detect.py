@@ -13,7 +13,10 @@ of ``zoom_labels`` scoring from ``zoom_min_score`` (under the threshold: a plate
 few pixels in the first pass) are zoomed too, after the confident ones and away from what they
 found, and kept only when the second pass finds the object at the threshold. When the
 first pass finds nothing in a large photo whose category says a plate or VIN should be there, the
-photo is tiled and each tile goes through the detector.
+photo is tiled and each tile goes through the detector. A profile may also tile a large photo
+of ``wide_tile_categories`` when something was found, for the distant plates of a wide shot;
+off in every shipped profile: on held-out Chinese parking photos a 3x3 grid finds 9 more of 319
+plates for about three times the detection time (models/detector/MODEL_CARD.md).
 
 Refinement: boxes of ``refine_labels`` (VINs) are then moved onto the object's edges by the box
 refiner (edge/refine.py), on the reduced decode the first pass saw.
@@ -303,13 +306,21 @@ def detect_photo(detector: Detector, small: np.ndarray, full, width: int, height
             continue
         final.append(Detection(d.label, box, d.score))
     n_tiles = 0
-    if zoom and not final and category in cfg.tile_categories and \
-            max(width, height) >= cfg.tile_min_side_px:
-        for region in tiles(width, height):
+    side = max(width, height)
+    before = list(final)
+    found = bool(before)
+    wide = category in cfg.wide_tile_categories and side >= cfg.wide_tile_min_side_px
+    if zoom and (wide or (not found and category in cfg.tile_categories and
+                          side >= cfg.tile_min_side_px)):
+        for region in tiles(width, height, n=cfg.wide_tile_grid if wide else 2):
             n_tiles += 1
             for d in detector.run_bgr(cut(region), region, cfg.score_threshold, cfg.nms_iou):
-                final.append(Detection(d.label, clip_box(d.box, width, height), d.score,
-                                       zoomed=True))
+                box = clip_box(d.box, width, height)
+                # a wide shot's tiles look for the distant objects of zoom_labels the first pass
+                # missed; what it found (whole, not a tile's cut of it) stays as it was
+                if found and (d.label not in cfg.zoom_labels or _near(box, d.label, before)):
+                    continue
+                final.append(Detection(d.label, box, d.score, zoomed=True))
         if final:
             b = np.array([d.box for d in final], np.float32)
             keep = nms(b, np.array([d.score for d in final], np.float32),

@@ -103,3 +103,12 @@ def test_a_plate_settled_score_outside_0_1_names_the_key(tmp_path):
     p = write(tmp_path, '[device]\nid = "d1"\n[detect]\nplate_settled = 1.5\n')
     with pytest.raises(ConfigError, match=r"detect\.plate_settled': 1\.5 is not in \[0, 1\]"):
         load_profile_file(p)
+
+
+def test_wide_tiles_are_checked(tmp_path):
+    p = write(tmp_path, '[device]\nid = "d1"\n[detect]\nwide_tile_categories = ["car"]\n')
+    with pytest.raises(ConfigError, match=r"detect\.wide_tile_categories': 'car' is not one of"):
+        load_profile_file(p)
+    p = write(tmp_path, '[device]\nid = "d1"\n[detect]\nwide_tile_grid = 4\n')
+    with pytest.raises(ConfigError, match=r"detect\.wide_tile_grid': 4 is not one of 2, 3"):
+        load_profile_file(p)

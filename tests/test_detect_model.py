@@ -118,3 +118,34 @@ def test_a_far_plate_in_a_12mp_photo_is_confirmed_without_a_further_decode(detec
                                       timings=t, crop=dec.crop) if d.label == "plate"]
     assert plates and plates[0].zoomed and iou_xywh(plates[0].box, (1800, 2300, 200, 48)) >= 0.5
     assert t.zooms >= 1 and dec._full is None and dec._half is None
+
+
+def test_a_wide_shot_is_tiled_for_a_distant_plate_only_where_the_profile_says(detector):
+    """A car's plate is found; a second car's plate 64 px wide at the top of a 1600 px photo is
+    not, until the profile tiles vehicle photos that found something (``wide_tile_categories``).
+    The near plate keeps its box, and other categories are not tiled."""
+    from edge.detect import iou_xywh
+    img = street_scene(1600, 1200, seed=2)
+    img[900:992, 650:950] = cv2.resize(plate_closeup("XYZ1234", 960, 540, seed=4)[160:380, 120:840],
+                                       (300, 92))
+    img[300:319, 1200:1264] = cv2.resize(plate_closeup("FAR5678", 640, 360, seed=3)[124:236, 90:550],
+                                         (64, 19), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(img, (800, 600), interpolation=cv2.INTER_AREA)
+    base = load_profile("kiosk-x86").detect
+    wide = replace(base, wide_tile_categories=["vehicle"])
+    near, far = (650, 900, 300, 92), (1200, 300, 64, 19)
+
+    def plates(cfg, category="vehicle"):
+        t = DetectTimings()
+        found = [d for d in detect_photo(detector, small, lambda: img, 1600, 1200, cfg,
+                                         category=category, timings=t) if d.label == "plate"]
+        return found, t.tiles
+
+    got, tiled = plates(base)
+    assert tiled == 0 and not [d for d in got if iou_xywh(d.box, far) >= 0.5]
+    got_wide, tiled = plates(wide)
+    assert tiled == 4 and [d for d in got_wide if iou_xywh(d.box, far) >= 0.5]
+    assert [d.box for d in got_wide if iou_xywh(d.box, near) >= 0.5] == \
+        [d.box for d in got if iou_xywh(d.box, near) >= 0.5]
+    assert plates(wide, category="document")[1] == 0
+    assert plates(replace(wide, wide_tile_grid=3))[1] == 9

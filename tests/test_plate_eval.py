@@ -3,6 +3,7 @@ out like ../shared/data: each source reported on its own, widths bucketed, misre
 
 import csv
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -227,3 +228,22 @@ def test_detection_alone_is_measured_without_reading(data_dir, tmp_path, capsys)
     assert set(m["summary"]) == {"sources", "detection_recall"} and "plate_crops" not in m
     printed = capsys.readouterr().out
     assert "recogniser (not read)" in printed and "plates not read" in printed
+
+
+def test_the_detector_tiles_as_on_the_device_by_the_photos_category(data_dir, tmp_path):
+    """eval plates gives the detector each photo's category from the profile's classifier, so
+    a profile that tiles wide shots is measured with its tiles (both cn photos are >= 1000 px)."""
+    from edge.config import CATEGORIES, load_profile
+    from models.toolkit.detector_eval import main_plates
+    src = Path(load_profile("kiosk-x86").source).read_text(encoding="utf-8")
+    cats = ", ".join(f'"{c}"' for c in CATEGORIES)
+    wide = tmp_path / "wide.toml"
+    wide.write_text(src.replace("wide_tile_categories = []", f"wide_tile_categories = [{cats}]"),
+                    encoding="utf-8")
+    tiled = {}
+    for name, profile in (("off", "kiosk-x86"), ("wide", str(wide))):
+        out = tmp_path / f"{name}.json"
+        assert main_plates([str(data_dir), "--split", "all", "--skip-reads", "--sources",
+                            "easypr-ccpd-cn", "--profile", profile, "--json", str(out)]) == 0
+        tiled[name] = json.loads(out.read_text())["plates/easypr-ccpd-cn"]["photos_tiled"]
+    assert tiled == {"off": 0, "wide": 2}

@@ -327,8 +327,9 @@ def main_plates(argv=None) -> int:
             raise SystemExit(f"--head {a.head}: {e}") from None
         name = det.name
     if det is not None:
-        from .plate_eval import (SourceTally, evaluate_photo, format_source, format_summary,
-                                 format_undetected, summary)
+        from .plate_eval import (SourceTally, device_category, evaluate_photo, format_source,
+                                 format_summary, format_undetected, summary)
+        category = device_category(prof, a.threads)
         sources = a.sources.split(",")
         lst = _samples(a.data_dir, a.split, ["plate_photos", "plate_scenes", "plate_extra"],
                        a.extra)
@@ -352,7 +353,7 @@ def main_plates(argv=None) -> int:
                     dec, s = _wide(s, a.wide)
                 else:
                     dec = _decode(s["path"])
-                evaluate_photo(tally, dec, s, det, rec, cfg, region)
+                evaluate_photo(tally, dec, s, det, rec, cfg, region, category(dec))
                 if (k + 1) % 100 == 0:
                     print(f"  {src}: {k + 1}/{len(todo)} photos", flush=True)
             if not tally.photos:

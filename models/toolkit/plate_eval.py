@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.detect import Detector, detect_photo, iou_xywh
+from edge.detect import DetectTimings, Detector, detect_photo, iou_xywh
 from edge.result import Detection
 
 from .detector_data import PLATE_SOURCES, SOURCE_REGION
@@ -103,6 +103,7 @@ class SourceTally:
     read: int = 0
     read_labelled_box: int = 0
     detections: int = 0
+    tiled: int = 0  # photos the detector tiled
     buckets: dict = field(default_factory=lambda: {b[2]: [0, 0] for b in WIDTH_BUCKETS})
     shares: dict = field(default_factory=lambda: {b[2]: [0, 0] for b in SHARE_BUCKETS})
     kinds: Counter = field(default_factory=Counter)
@@ -120,6 +121,7 @@ class SourceTally:
                 "exact_read": self.read / n if self.reads else None,
                 "exact_read_from_labelled_box": self.read_labelled_box / n if self.reads else None,
                 "detections_per_photo": self.detections / max(1, self.photos),
+                "photos_tiled": self.tiled,
                 "recall_by_width": {k: {"plates": v[0], "recall": v[1] / v[0] if v[0] else None}
                                     for k, v in self.buckets.items()},
                 "recall_by_share_of_width": {k: {"plates": v[0], "recall": v[1] / v[0] if v[0]
@@ -138,13 +140,34 @@ def _on(gt, d: Detection) -> bool:
     return inside or iou_xywh(d.box, gt) >= 0.3
 
 
+def device_category(profile, threads: int = 2):
+    """``f(decoded) -> category``, as the device's classifier and consistency rule give it: the
+    detector's tiles depend on it (``detect.tile_categories``, ``wide_tile_categories``)."""
+    from edge.classifier import Classifier
+    from edge.consistency import label_heads
+    from edge.registry import resolve_model
+    bundle = resolve_model(profile.runtime.classifier, None)
+    clf = Classifier(bundle, threads)
+
+    def category(dec) -> str | None:
+        cls = clf.classify(dec.small)
+        heads, _ = label_heads(cls.heads, cls.embedding, bundle, profile.verify.min_score,
+                               profile.verify.consistency)
+        return heads["category"].label if "category" in heads else None
+    return category
+
+
 def evaluate_photo(tally: SourceTally, dec, sample: dict, det: Detector, rec, cfg,
-                   region: str) -> None:
-    """Adds one photo's plates to ``tally``; ``dec`` is its decode (edge.decode.Decoded); with
-    ``rec`` None the plates are not read (detection only)."""
+                   region: str, category: str | None = None) -> None:
+    """Adds one photo's plates to ``tally``; ``dec`` is its decode (edge.decode.Decoded), of a
+    photo the classifier calls ``category``; with ``rec`` None the plates are not read
+    (detection only)."""
     from edge.plates import read_plate_field
     t = time.perf_counter()
-    dets = detect_photo(det, dec.small, dec.full, dec.width, dec.height, cfg, crop=dec.crop)
+    passes = DetectTimings()
+    dets = detect_photo(det, dec.small, dec.full, dec.width, dec.height, cfg, category=category,
+                        timings=passes, crop=dec.crop)
+    tally.tiled += passes.tiles > 0
     plates = [d for d in dets if d.label == "plate"]
     tally.photos += 1
     tally.detections += len(plates)
@@ -216,7 +239,8 @@ def format_source(name: str, r: dict) -> list[str]:
         f"{r['exact_read_from_labelled_box']:.3f})")
     lines = [f"{name:<15} {r['photos']:>4} photos {r['plates']:>4} plates: detection recall@0.5 "
              f"{r['detection_recall']:.3f}, {read}, "
-             f"{r['detections_per_photo']:.2f} plate detections/photo",
+             f"{r['detections_per_photo']:.2f} plate detections/photo, {r['photos_tiled']} "
+             "photos tiled",
              f"{'':<15} recall by plate width (px): {widths}; by share of the photo's width: "
              f"{shares}"]
     if r["exact_read"] is not None:
