@@ -343,7 +343,7 @@ def main_plates(argv=None) -> int:
               f" ({len(lst)} photos)", flush=True)
         per = {}
         for src in sources:
-            tally = SourceTally()
+            tally = SourceTally(reads=rec is not None)
             todo = [s for s in lst if s["plate_source"] == src]
             if a.limit:
                 todo = todo[:a.limit]

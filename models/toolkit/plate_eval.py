@@ -161,7 +161,7 @@ def evaluate_photo(tally: SourceTally, dec, sample: dict, det: Detector, rec, cf
                    region: str, category: str | None = None) -> None:
     """Adds one photo's plates to ``tally``; ``dec`` is its decode (edge.decode.Decoded), of a
     photo the classifier calls ``category``; with ``rec`` None the plates are not read
-    (detection only)."""
+    (detection only: a ``SourceTally(reads=False)``)."""
     from edge.plates import read_plate_field
     t = time.perf_counter()
     passes = DetectTimings()
@@ -193,7 +193,6 @@ def evaluate_photo(tally: SourceTally, dec, sample: dict, det: Detector, rec, cf
             b[0] += 1
             b[1] += hit
         if rec is None:
-            tally.reads = False
             continue
         if len(gts) == 1:
             fv = single
