@@ -141,10 +141,10 @@ def cmd_doctor(args) -> int:
     return run_doctor(profile, _store_path(args, profile), _opt(args, "model"))
 
 
-EVAL_MODULES = {"receipts": "models.toolkit.evaluate_documents",
-                "documents": "models.toolkit.evaluate_documents",
-                "detect": "models.toolkit.detector_eval",
-                "plates": "models.toolkit.detector_eval"}
+EVAL_MODULES = {"receipts": "models.toolkit.documents.evaluate",
+                "documents": "models.toolkit.documents.evaluate",
+                "detect": "models.toolkit.detector.evaluate",
+                "plates": "models.toolkit.detector.evaluate"}
 
 
 def cmd_purge(args) -> int:
@@ -335,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="evaluate the shipped models on a labelled data folder")
     e.add_argument("what", choices=["category", "receipts", "documents", "detect", "plates"])
     e.add_argument("rest", nargs=argparse.REMAINDER, help="DATA_DIR and options")
-    e.set_defaults(func=lambda a: _delegate(EVAL_MODULES.get(a.what, "models.toolkit.evaluate"),
+    e.set_defaults(func=lambda a: _delegate(EVAL_MODULES.get(a.what, "models.toolkit.classifier.evaluate"),
                                             f"main_{a.what}", a.rest))
 
     pg = sub.add_parser("purge", parents=[common], help="remove originals whose retention has "

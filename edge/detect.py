@@ -1,6 +1,6 @@
 """Detection with a small-region zoom (DESIGN method 3).
 
-A lightweight anchor-free detector (``kind: detector`` bundle, see models/toolkit/detector.py)
+A lightweight anchor-free detector (``kind: detector`` bundle, see models/toolkit/detector/train.py)
 gives, per stride level, class logits ``cls_sN`` [1, H, W, C] and box parameters ``box_sN``
 [1, H, W, 4] = (dx, dy, log w, log h): centre = (cell + 0.5 + d) * stride, size = exp(.) * stride,
 in input pixels. Decoding and NMS are numpy / OpenCV; boxes come back in original-image pixels.

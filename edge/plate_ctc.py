@@ -52,7 +52,7 @@ def ctc_greedy(logits: np.ndarray, alphabet: str = CTC_ALPHABET) -> tuple[str, f
 @dataclass(frozen=True)
 class ShapePrior:
     """How often each letter/digit layout (``LLLDDD``) occurs per region, counted on the plate
-    reader's training labels (``models.toolkit.plates_ctc shapes``). It settles the
+    reader's training labels (``models.toolkit.plates.reader shapes``). It settles the
     letter/digit confusions (O/0, I/1, B/8 ...) that the recogniser's probabilities leave
     open, on US plates too, which have no fixed layout."""
 

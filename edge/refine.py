@@ -2,7 +2,7 @@
 
 The detector sees a whole photo at 320 px, so a VIN line 10-30 px high often gets a box on the
 right line but a few pixels too tall, too low or too short, which is below IoU 0.5 for a box that
-thin. The refiner (``kind: box_refiner`` bundle, made by models/toolkit/box_refiner.py) looks at
+thin. The refiner (``kind: box_refiner`` bundle, made by models/toolkit/detector/refiner.py) looks at
 a region cut around the box (``REGION_W`` x its width, ``REGION_H`` x its height, stretched to the
 model's input) and predicts where the object's four edges lie in that region, plus a logit of how
 well the box it was given overlaps the object (``quality``). Each refinement cuts a new region

@@ -111,22 +111,21 @@ def test_corrections_exported_and_read_by_the_toolkit(tmp_path, broker, central_
                         str(tmp_path / "blobs"), "--out", str(out))
     assert again.returncode == 1 and "not empty" in again.stderr
 
-    # the toolkit reads the export with its own loaders and counts the corrected samples (the
-    # extra 'train': where no torch wheel is at hand, the export above is what is tested)
-    pytest.importorskip("torch")
-    from models.toolkit import corrections, plates_ctc
-    from models.toolkit.data import build_samples
-    plates = plates_ctc.real_samples(tmp_path / "no-data", [out])
+    # the toolkit reads the export with its own loaders and counts the corrected samples
+    from models.toolkit import corrections
+    from models.toolkit.plates import data as plate_data
+    from models.toolkit.classifier.data import build_samples
+    plates = plate_data.real_samples(tmp_path / "no-data", [out])
     assert corrections.count(plates) == 1 and plates[0]["text"] == "KLM4827"
     assert plates[0]["split"] == "train"
-    crop = plates_ctc.real_image(plates[0])
+    crop = plate_data.real_image(plates[0])
     assert crop is not None and crop.shape[1] > crop.shape[0] > 10
     samples = build_samples(tmp_path / "no-data", n_docs=0, n_other=0, n_ood=0,
                             corrections=[out])
     assert corrections.count(samples) == 3     # the plate photo and crop, and the 'other' photo
     assert {s["category"] for s in samples if s["source"] == "corrections/not_claim"} == {"other"}
     assert corrections.summary(samples, [out])["corrected_samples"] == 3
-    from models.toolkit.card import write_card
+    from models.toolkit.classifier.card import write_card
     bundle = tmp_path / "card-bundle"
     shutil.copytree(ROOT / "models" / "claim-classifier", bundle)
     card = write_card(bundle, tmp_path / "no-data", samples).read_text()

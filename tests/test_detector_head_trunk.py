@@ -12,7 +12,7 @@ SHIPPED = Path(__file__).resolve().parents[1] / "models" / "detector" / "model.t
 @pytest.fixture
 def head_file(tmp_path):
     torch = pytest.importorskip("torch", reason="detector heads need the extra 'train'")
-    from models.toolkit.detector import Head
+    from models.toolkit.detector.net import Head
     torch.manual_seed(0)
     path = tmp_path / "head.pt"
     torch.save(Head().state_dict(), path)
@@ -20,7 +20,7 @@ def head_file(tmp_path):
 
 
 def test_a_head_recorded_on_another_trunk_is_refused_with_what_to_do(head_file):
-    from models.toolkit.detector_trunk import HeadDetector, trunk_record
+    from models.toolkit.detector.trunk import HeadDetector, trunk_record
     trunk_record(head_file).write_text("0badc0de /elsewhere/model.tflite\n", encoding="utf-8")
     with pytest.raises(ValueError) as e:
         HeadDetector(str(head_file), str(SHIPPED), threads=1)
@@ -28,7 +28,7 @@ def test_a_head_recorded_on_another_trunk_is_refused_with_what_to_do(head_file):
 
 
 def test_a_head_on_its_own_trunk_detects(head_file):
-    from models.toolkit.detector_trunk import HeadDetector, Int8Trunk, record_trunk
+    from models.toolkit.detector.trunk import HeadDetector, Int8Trunk, record_trunk
     record_trunk(head_file, Int8Trunk(str(SHIPPED), threads=1))   # as detector train does
     det = HeadDetector(str(head_file), str(SHIPPED), threads=1)
     img = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
@@ -42,7 +42,7 @@ def test_a_head_on_its_own_trunk_detects(head_file):
 
 def test_eval_plates_stops_on_a_mismatched_head_instead_of_skipping(head_file, tmp_path):
     from edge.cli import main
-    from models.toolkit.detector_trunk import trunk_record
+    from models.toolkit.detector.trunk import trunk_record
     trunk_record(head_file).write_text("0badc0de x\n", encoding="utf-8")
     (tmp_path / "data").mkdir()
     with pytest.raises(SystemExit) as e:
@@ -52,7 +52,7 @@ def test_eval_plates_stops_on_a_mismatched_head_instead_of_skipping(head_file, t
 
 
 def test_the_trunk_a_run_trains_on_is_named_the_way_detector_train_reads_it(tmp_path):
-    from models.toolkit.detector_trunk import trunk_graph
+    from models.toolkit.detector.trunk import trunk_graph
     assert trunk_graph("int8") == SHIPPED
     assert trunk_graph(str(tmp_path)) == tmp_path / "model.tflite"      # a bundle folder
     assert trunk_graph(str(tmp_path / "x.tflite")) == tmp_path / "x.tflite"

@@ -10,7 +10,7 @@ from edge.documents.bills import (BOX_TYPES, FEATURE_DIM, BoxTyper, bill_feature
 from edge.documents.doctype import DocTypeModel
 from edge.documents.layout import (CONCEPT_DIM, Box, box_features, reading_order, relations,
                                    same_line)
-from models.toolkit.documents_synth import DOC_TYPES, HELD_OUT, generate, photograph
+from models.toolkit.documents.synth import DOC_TYPES, HELD_OUT, generate, photograph
 
 
 def test_relations_on_a_two_column_layout():
@@ -68,7 +68,7 @@ def test_document_type_on_held_out_layouts():
 
 
 def test_eval_documents_reports_the_held_out_layout(capsys):
-    from models.toolkit.evaluate_documents import main_documents
+    from models.toolkit.documents.evaluate import main_documents
     assert main_documents(["--n", "2"]) == 0
     out = capsys.readouterr().out
     assert "document type on 16 documents (generated, held-out layout" in out

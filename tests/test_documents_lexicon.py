@@ -1,11 +1,11 @@
 """Post-OCR repair of a bill's vendor and address (edge/documents/lexicon.py): known words read
 with a confusable letter, accents the recogniser added, full stops read for commas; and the
-lexicon's learning from true labels and OCR text (models/toolkit/documents_lexicon.py)."""
+lexicon's learning from true labels and OCR text (models/toolkit/documents/lexicon.py)."""
 
 from edge.documents.bills import BoxTyper, read_bill
 from edge.documents.layout import Box
 from edge.documents.lexicon import Lexicon, address_separators
-from models.toolkit.documents_lexicon import learn
+from models.toolkit.documents.lexicon import learn
 
 LEX = Lexicon({"PERINDUSTRIAN": 40, "TASIK": 3, "SELANGOR": 90, "JALAN": 200, "GARDENIA": 20,
                "TAMAN": 80, "TAMAR": 2, "PUDU": 2, "SDN": 150},

@@ -80,7 +80,7 @@ def test_ocr_noise_is_repaired_only_where_a_check_digit_confirms_it():
 
 
 def test_random_zones_round_trip_and_any_single_digit_change_is_caught():
-    from models.toolkit.documents_intl import _mrz_td1, _mrz_td3
+    from models.toolkit.documents.intl import _mrz_td1, _mrz_td3
     rng = random.Random(4)
     for k in range(30):
         dob, exp = dt.date(1960 + k, 1 + k % 12, 1 + k % 28), dt.date(2030, 1 + k % 12, 3)

@@ -6,7 +6,7 @@ import pytest
 
 from edge.documents.page import find_page, read_document
 from edge.ocr import open_engine
-from models.toolkit.documents_synth import generate, photograph
+from models.toolkit.documents.synth import generate, photograph
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])

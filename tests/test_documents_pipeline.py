@@ -16,7 +16,7 @@ from edge.pipeline import PhotoContext
 from edge.result import FieldValue, HeadResult, PhotoResult, TextLine, Verification
 from edge.routing import route
 from edge.samples import jpeg_bytes
-from models.toolkit.documents_synth import generate, photograph
+from models.toolkit.documents.synth import generate, photograph
 
 
 def _ocr_profile(profile_path: Path, tmp_path: Path, always: bool = True) -> Path:

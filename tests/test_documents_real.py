@@ -13,8 +13,8 @@ from edge.documents.layout import Box, concepts, CONCEPTS
 from edge.documents.licence import licence_fields
 from edge.documents.stage import DocumentStage
 from edge.result import PhotoResult, TextLine
-from models.toolkit.documents_intl import LANGS, bill
-from models.toolkit.documents_synth import DOC_TYPES, generate
+from models.toolkit.documents.intl import LANGS, bill
+from models.toolkit.documents.synth import DOC_TYPES, generate
 
 
 def _lines(items):
@@ -133,7 +133,7 @@ def test_a_labelled_number_stops_at_the_next_fields_label():
 
 
 def test_a_passport_zone_fills_the_identity_fields_through_the_stage(stage):
-    from models.toolkit.documents_intl import id_card
+    from models.toolkit.documents.intl import id_card
     for s in range(12):
         doc = id_card(random.Random(s))
         texts = [b.text for b in doc.boxes]
@@ -154,8 +154,8 @@ def test_leave_one_source_out_on_a_small_generated_set():
     """Sources are the generator's layouts here: every sample is predicted by a model that
     never saw its source, per type and per source are reported, and held-out accuracy is far
     above chance."""
-    from models.toolkit.documents_loso import Sample, loso, report
-    from models.toolkit.documents_train import doc_sample
+    from models.toolkit.documents.loso import Sample, loso, report
+    from models.toolkit.documents.train import doc_sample
     types = ("driver_license", "id_card", "receipt_invoice", "other_document")
     real, base = [], []
     for t in types:

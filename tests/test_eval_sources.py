@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from models.toolkit.evaluate_sources import policy_rows, source_metrics
+from models.toolkit.classifier.evaluate_sources import policy_rows, source_metrics
 
 
 def _row(source, true_cat, true_dmg, cat, dmg, verified=True, probs=None):
@@ -50,7 +50,7 @@ def test_policies_rescored_from_the_heads_probabilities():
 
 def test_eval_category_reports_every_real_source_on_a_generated_set(tmp_path):
     from tests.test_train_e2e import make_data_dir
-    from models.toolkit.evaluate import evaluate_bundle, format_report
+    from models.toolkit.classifier.evaluate import evaluate_bundle, format_report
     data = make_data_dir(tmp_path / "data", per_set=6)
     m, rows = evaluate_bundle(data, split="train", n_ood=6, n_docs=7, n_other=6, log=lambda s: None)
     real = {r["source"] for r in rows if not r["synthetic"]}
@@ -77,8 +77,8 @@ def test_loso_trains_without_a_source_and_the_report_leads_with_it(tmp_path):
     import json
     import shutil
     from tests.test_train_e2e import make_data_dir
-    from models.toolkit.cli import main
-    from models.toolkit.evaluate import evaluate_bundle, format_report
+    from models.toolkit.classifier.cli import main
+    from models.toolkit.classifier.evaluate import evaluate_bundle, format_report
     data = make_data_dir(tmp_path / "data", per_set=8)
     bundle = tmp_path / "bundle"
     shutil.copytree(Path(__file__).resolve().parents[1] / "models" / "claim-classifier", bundle)
@@ -99,8 +99,8 @@ def test_loso_trains_without_a_source_and_the_report_leads_with_it(tmp_path):
 
 
 def test_loso_over_several_seeds_reports_the_mean_and_the_spread():
-    from models.toolkit.evaluate_sources import format_loso
-    from models.toolkit.loso import over_seeds
+    from models.toolkit.classifier.evaluate_sources import format_loso
+    from models.toolkit.classifier.loso import over_seeds
 
     def run(und, contradictions=0):
         return {"held_out": ["vehicles"], "epochs": 6, "train_blocks": 0, "freeze_neck": True, "train_s": 10,

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from models.toolkit import extra_sources
-from models.toolkit.data import EXTRA_COLUMNS, build_samples, index_extra
-from models.toolkit.labels import CATEGORY
+from models.toolkit.classifier.data import EXTRA_COLUMNS, build_samples, index_extra
+from models.toolkit.classifier.labels import CATEGORY
 
 
 def _write_source(root: Path, name: str, rows, header=EXTRA_COLUMNS + ("source_repo", "commit", "source_path")):
@@ -117,9 +117,8 @@ def test_a_new_bundle_keeps_the_records_of_its_sources(tmp_path):
 
 
 def test_further_plate_sources_train_the_detector_and_the_reader(tmp_path):
-    pytest.importorskip("torch", reason="plates_ctc needs the extra 'train'")
-    from models.toolkit import plates_ctc
-    from models.toolkit.detector_data import index
+    from models.toolkit.plates import data as plate_data
+    from models.toolkit.detector.data import index
     d = tmp_path / "extra" / "mx_lot"
     d.mkdir(parents=True)
     rng = np.random.default_rng(1)
@@ -138,9 +137,9 @@ def test_further_plate_sources_train_the_detector_and_the_reader(tmp_path):
     assert photos[0]["boxes"] == [("plate", 100.0, 300.0, 120.0, 30.0),
                                   ("plate", 400.0, 310.0, 110.0, 28.0)]
     # the reader: every plate, the photo's in the photo's split, the crop as it is
-    plates = plates_ctc.real_samples(tmp_path / "no-data", extra=tmp_path / "extra")
+    plates = plate_data.real_samples(tmp_path / "no-data", extra=tmp_path / "extra")
     assert sorted(p["text"] for p in plates) == ["ABC1234", "JKL4567", "XYZ987"]
     assert {p["source"] for p in plates} == {"mx_lot"}
     assert {p["split"] for p in plates if p["box"]} == {photos[0]["split"]}
-    assert plates_ctc.real_image(next(p for p in plates if p["box"] is None)).shape == (40, 160, 3)
-    assert plates_ctc.real_image(plates[0]).shape[1] == pytest.approx(120 * 1.16, abs=2)
+    assert plate_data.real_image(next(p for p in plates if p["box"] is None)).shape == (40, 160, 3)
+    assert plate_data.real_image(plates[0]).shape[1] == pytest.approx(120 * 1.16, abs=2)

@@ -3,8 +3,8 @@ corrected by every toolkit reader (training and evaluation alike), and only whil
 holds the label they correct."""
 import csv
 
-from models.toolkit import data as D
-from models.toolkit.detector_data import index
+from models.toolkit import sources as D
+from models.toolkit.detector.data import index
 
 
 def _write(path, header, rows):

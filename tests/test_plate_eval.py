@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from edge.samples import plate_closeup, plate_rect, street_scene
-from models.toolkit.plate_eval import miss_kind, registration, width_bucket
+from models.toolkit.plates.evaluate import miss_kind, width_bucket
+from models.toolkit.plates.sources import registration
 
 
 @pytest.mark.parametrize("truth,read,kinds", [
@@ -82,7 +83,7 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def metrics(data_dir, tmp_path_factory):
-    from models.toolkit.detector_eval import main_plates
+    from models.toolkit.detector.evaluate import main_plates
     out = tmp_path_factory.mktemp("out") / "m.json"
     assert main_plates([str(data_dir), "--split", "all", "--skip-crops", "--json", str(out)]) == 0
     return json.loads(out.read_text())
@@ -123,7 +124,7 @@ def test_clear_close_plates_are_found_and_read(metrics):
 
 
 def test_eval_detect_reports_each_plate_source_with_its_widths(data_dir, tmp_path):
-    from models.toolkit.detector_eval import main_detect
+    from models.toolkit.detector.evaluate import main_detect
     out = tmp_path / "d.json"
     assert main_detect([str(data_dir), "--split", "all", "--sets", "plate_photos,plate_scenes",
                         "--json", str(out)]) == 0
@@ -154,7 +155,7 @@ def _further_source(root, name, rows):
 
 
 def test_a_further_plate_source_is_measured_on_its_own(data_dir, tmp_path):
-    from models.toolkit.detector_eval import main_plates
+    from models.toolkit.detector.evaluate import main_plates
     _further_source(tmp_path / "extra", "mx_lot", [("0001.jpg", "ABC1234", True),
                                                    ("0002.jpg", "XYZ9876", True),
                                                    ("0003.jpg", "JKL4567", False)])
@@ -175,7 +176,7 @@ def test_a_further_plate_source_is_measured_on_its_own(data_dir, tmp_path):
 
 
 def test_a_bad_further_plate_labels_file_is_refused_by_name(tmp_path):
-    from models.toolkit.detector_data import read_extra_plates
+    from models.toolkit.plates.sources import read_extra_plates
     d = _further_source(tmp_path / "a", "lot", [("0001.jpg", "ABC1234", True)])
     text = (d / "labels.csv").read_text().splitlines()
     cells = text[1].split(",")
@@ -193,7 +194,7 @@ def test_a_bad_further_plate_labels_file_is_refused_by_name(tmp_path):
 
 
 def test_a_plate_no_box_reaches_is_listed_with_the_closest_box(tmp_path, capsys):
-    from models.toolkit.detector_eval import main_plates
+    from models.toolkit.detector.evaluate import main_plates
     d = tmp_path / "data"
     (d / "plate_photos").mkdir(parents=True)
     x, y, w, h = _closeup(d / "plate_photos", "eu1.jpg", "AB123CD")
@@ -217,7 +218,7 @@ def test_a_plate_no_box_reaches_is_listed_with_the_closest_box(tmp_path, capsys)
 
 
 def test_detection_alone_is_measured_without_reading(data_dir, tmp_path, capsys):
-    from models.toolkit.detector_eval import main_plates
+    from models.toolkit.detector.evaluate import main_plates
     out = tmp_path / "m.json"
     assert main_plates([str(data_dir), "--split", "all", "--skip-reads", "--sources",
                         "openalpr-eu,ucsd-us", "--json", str(out)]) == 0
@@ -234,7 +235,7 @@ def test_the_detector_tiles_as_on_the_device_by_the_photos_category(data_dir, tm
     """eval plates gives the detector each photo's category from the profile's classifier, so
     a profile that tiles wide shots is measured with its tiles (both cn photos are >= 1000 px)."""
     from edge.config import CATEGORIES, load_profile
-    from models.toolkit.detector_eval import main_plates
+    from models.toolkit.detector.evaluate import main_plates
     src = Path(load_profile("kiosk-x86").source).read_text(encoding="utf-8")
     cats = ", ".join(f'"{c}"' for c in CATEGORIES)
     wide = tmp_path / "wide.toml"

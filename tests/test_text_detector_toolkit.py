@@ -1,4 +1,4 @@
-"""The text detector's int8 quantization (models/toolkit/text_detector.py) on a generated page:
+"""The text detector's int8 quantization (models/toolkit/documents/text_detector.py) on a generated page:
 the detector's own inputs captured from a real read, the DB head kept in float, and a
 probability map that agrees with the float network's."""
 
@@ -8,8 +8,8 @@ import onnxruntime as ort
 import pytest
 
 from edge.ocr.models import detector_file
-from models.toolkit.documents_synth import generate, photograph
-from models.toolkit.text_detector import capture_inputs, head_nodes, quantize
+from models.toolkit.documents.synth import generate, photograph
+from models.toolkit.documents.text_detector import capture_inputs, head_nodes, quantize
 
 
 @pytest.mark.slow

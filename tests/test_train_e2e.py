@@ -123,7 +123,7 @@ def make_data_dir(root: Path, per_set: int = 14, seed: int = 0) -> Path:
 
 @pytest.mark.slow
 def test_train_export_load_classify_end_to_end(tmp_path):
-    from models.toolkit.cli import main
+    from models.toolkit.classifier.cli import main
     from edge.bundle import BundleError, load_bundle
     from edge.classifier import Classifier
 

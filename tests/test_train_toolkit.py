@@ -5,9 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.toolkit import data as D
-from models.toolkit import synth
-from models.toolkit.evaluate import _auroc, _macro_f1, claim_score
+from models.toolkit.classifier import data as D
+from models.toolkit.classifier import synth
+from models.toolkit.classifier.evaluate import _auroc, _macro_f1
+from models.toolkit.classifier.evaluate_sources import claim_score
 
 
 def test_split_is_deterministic_and_roughly_70_15_15():
@@ -80,8 +81,8 @@ def test_metric_helpers():
 
 def test_generated_plate_scenes_box_the_plate_they_paste():
     pytest.importorskip("torch", reason="the detector's data module needs the extra 'train'")
-    from models.toolkit import detector_data
-    from models.toolkit.detector_data import load, synthetic_plate_samples
+    from models.toolkit.detector import data as detector_data
+    from models.toolkit.detector.data import load, synthetic_plate_samples
     samples = synthetic_plate_samples(6)
     assert {s["split"] for s in samples} == {"train"} and len({s["key"] for s in samples}) == 6
     for s in samples:
@@ -98,7 +99,7 @@ def test_generated_plate_scenes_box_the_plate_they_paste():
 
 
 def test_shapes_fits_the_layout_prior_into_a_copy_of_the_plate_reader(tmp_path):
-    pytest.importorskip("torch", reason="plates_ctc needs the extra 'train'")
+    pytest.importorskip("torch", reason="the plate reader's training needs the extra 'train'")
     import csv
     import json
     import shutil
@@ -107,8 +108,8 @@ def test_shapes_fits_the_layout_prior_into_a_copy_of_the_plate_reader(tmp_path):
 
     from edge.bundle import load_bundle, resolve_bundle
     from edge.plate_ctc import ShapePrior
-    from models.toolkit import plates_ctc
-    from models.toolkit.plates_ctc import synth_plate
+    from models.toolkit.plates import reader
+    from models.toolkit.plates.data import synth_plate
     d = tmp_path / "data"
     for sub in ("plate_crops", "plate_photos"):
         (d / sub).mkdir(parents=True)
@@ -122,10 +123,10 @@ def test_shapes_fits_the_layout_prior_into_a_copy_of_the_plate_reader(tmp_path):
     (d / "plate_photos" / "labels.csv").write_text("image,region,x,y,w,h,plate\n")
     bundle = tmp_path / "plate-reader"
     shutil.copytree(resolve_bundle("plate-reader"), bundle)
-    assert plates_ctc.main(["shapes", str(d), "--out", str(bundle), "--version", "9.9.9"]) == 0
+    assert reader.main(["shapes", str(d), "--out", str(bundle), "--version", "9.9.9"]) == 0
 
     m = json.loads((bundle / "manifest.json").read_text())
-    assert m["version"] == "9.9.9" and "plates_ctc shapes" in m["created_by"]
+    assert m["version"] == "9.9.9" and "plates.reader shapes" in m["created_by"]
     # the generated val plates all read right without it: a prior that cannot beat greedy
     # decoding on val is not kept, so the copy loses the shipped one
     assert m["metrics"]["val_exact_int8"] == {"greedy": 1.0, "with_prior": 1.0}
@@ -137,7 +138,7 @@ def test_box_refiner_training_learns_to_move_boxes_onto_generated_vin_lines(tmp_
     torch = pytest.importorskip("torch", reason="training needs the extra 'train'")
     from edge.detect import iou_xywh
     from edge.samples import vin_sticker
-    from models.toolkit import box_refiner as BR
+    from models.toolkit.detector import refiner as BR
 
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
@@ -179,27 +180,28 @@ def test_box_refiner_training_learns_to_move_boxes_onto_generated_vin_lines(tmp_
 
 
 def test_an_ensemble_bundle_keeps_each_networks_steps_for_the_vote(tmp_path):
-    """``plates_ctc ensemble`` exports its networks in one int8 graph; the runtime gets each
+    """``plates.reader ensemble`` exports its networks in one int8 graph; the runtime gets each
     one's [T, C] steps (their peaks differ, so they are read one by one and vote)."""
     torch = pytest.importorskip("torch", reason="training needs the extra 'train'")
     from edge.bundle import load_bundle
     from edge.plate_ctc import CtcPlateRecognizer
-    from models.toolkit import plates_ctc as P
+    from models.toolkit.plates import data as plate_data
+    from models.toolkit.plates import reader as P
 
     torch.manual_seed(0)
     nets = [P.CtcNet().eval(), P.CtcNet().eval()]
-    X = np.stack([P.to_input(P.synth_plate(s)[0]) for s in range(24)]).astype(np.uint8)
+    X = np.stack([plate_data.to_input(plate_data.synth_plate(s)[0]) for s in range(24)]).astype(np.uint8)
     out = tmp_path / "plate-reader"
     P.export(P.EnsembleCtc(nets).eval(), X, out, val_exact=0.0, created_by="pytest",
              version="9.0.0")
     b = load_bundle(out)
     assert b.version == "9.0.0" and "2 of them" in b.raw["description"]
     rec = CtcPlateRecognizer(b)
-    plate, _ = P.synth_plate(99)
+    plate, _ = plate_data.synth_plate(99)
     lg = rec.logits(plate)
-    assert lg.shape == (2, P.W // 4, len(P.ALPHABET) + 1)
+    assert lg.shape == (2, plate_data.W // 4, len(plate_data.ALPHABET) + 1)
     with torch.no_grad():
-        x = (torch.from_numpy(P.to_input(plate)[None]).permute(0, 3, 1, 2) - 127.0) / 128.0
+        x = (torch.from_numpy(plate_data.to_input(plate)[None]).permute(0, 3, 1, 2) - 127.0) / 128.0
         ref = [P.step_logits(n(x))[0].numpy() for n in nets]
     for m in range(2):  # each output is its own network's steps, int8 close to float
         own, other = (np.corrcoef(lg[m].ravel(), r.ravel())[0, 1] for r in (ref[m], ref[1 - m]))

@@ -3,7 +3,7 @@
 Each text box gets an attribute set (text, position, size, font-size proxy, character classes,
 keyword classes, amounts and dates it carries, visual feature) and a relation set with its
 neighbours (the nearest box left, right, above and below on the page, same line or not, and the
-gaps). A small model (``BoxTyper``, numpy; trained by ``models/toolkit/documents_bills.py``)
+gaps). A small model (``BoxTyper``, numpy; trained by ``models/toolkit/documents/bills.py``)
 types every box: other, header, a key (date/total/tax/invoice) or a value (vendor, address,
 date, total, tax, invoice_number). Each value is then linked to its key (the label in the same
 box, left of it on its line, or above it) and the best-scoring linked pairs give the bill. No

@@ -1,7 +1,7 @@
 """Document type by fusion: per text box a text, a visual and a position feature, fused per box
 (one dense layer over their concatenation), pooled over the boxes (mean and max) and classified
 into the DESIGN document types. A small numpy model: ``weights.npz`` + ``manifest.json`` under
-``models/document-classifier/`` (trained by ``models/toolkit/documents_train.py``)."""
+``models/document-classifier/`` (trained by ``models/toolkit/documents/train.py``)."""
 
 from __future__ import annotations
 

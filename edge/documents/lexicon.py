@@ -2,7 +2,7 @@
 
 - ``Lexicon``: the words met in the training bills' vendors and addresses (with their counts)
   and the character confusions the OCR made on them (``I`` read for ``L``, ``O`` for ``D``...),
-  both learned by ``models/toolkit/documents_lexicon.py`` from the training split only. A word
+  both learned by ``models/toolkit/documents/lexicon.py`` from the training split only. A word
   the lexicon does not know is replaced by the one known word it becomes through those
   confusions or by dropping an accent (``TASÍK`` -> ``TASIK``), position by position; never when
   two known words fit about as well, never a word of fewer than 3 characters. Words of other

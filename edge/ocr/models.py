@@ -4,7 +4,7 @@ must never reach for its download).
 - The text detector is the PP-OCRv6 small detector inside the ``rapidocr`` wheel
   (``DETECTOR_FILE``), named by path so that RapidOCR never resolves (or downloads) a default,
   or a detector bundle (``[ocr] det_model``): the kiosk profile runs ``models/text-detector``,
-  the same network quantized to int8 by ``models/toolkit/text_detector.py``.
+  the same network quantized to int8 by ``models/toolkit/documents/text_detector.py``.
 - The text recogniser is a bundle (``models/text-recognizer``: PP-OCRv6 small, PaddleOCR,
   Apache-2.0): ``manifest.json`` names the ONNX file and its character dictionary with their
   sha256, checked when the engine is opened. ``[ocr] rec_model`` names a recogniser bundle

@@ -111,7 +111,7 @@ def plate_reader(bundle: Path, threads: int = 1) -> list[dict]:
 
 def document(bundle: Path, threads: int = 1) -> list[dict]:
     from edge.documents.doctype import DocTypeModel
-    from .documents_synth import generate
+    from .documents.synth import generate
     model = DocTypeModel.load(bundle)
     entries = []
     for i, doc_type in enumerate(DOCS):

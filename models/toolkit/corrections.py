@@ -22,31 +22,6 @@ def check_export(export_dir: str | Path) -> Path:
     return d
 
 
-def classifier_samples(export_dir: str | Path) -> list[dict]:
-    """The export's photos as classifier samples (models/toolkit/data.py format)."""
-    from .data import index_real
-    d = check_export(export_dir)
-    return [dict(s, source=f"{SOURCE}/{s['source']}", split="train", corrected=True,
-                 key=f"{SOURCE}/{s['key']}") for s in index_real(d)]
-
-
-def plate_samples(export_dir: str | Path) -> list[dict]:
-    """The export's corrected plates as plate-reader samples (plates_ctc format)."""
-    import csv
-    d = check_export(export_dir)
-    p = d / "plate_photos" / "labels.csv"
-    if not p.is_file():
-        return []
-    out = []
-    with open(p, encoding="utf-8", newline="") as f:
-        for r in csv.DictReader(f):
-            out.append({"path": str(d / "plate_photos" / r["image"]), "text": r["plate"],
-                        "box": [float(r[k]) for k in ("x", "y", "w", "h")], "split": "train",
-                        "key": f"{SOURCE}/{Path(r['image']).name}", "region": r["region"],
-                        "corrected": True})
-    return out
-
-
 def count(samples) -> int:
     return sum(1 for s in samples if s.get("corrected"))
 

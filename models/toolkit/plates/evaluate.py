@@ -28,7 +28,7 @@ import numpy as np
 from edge.detect import DetectTimings, Detector, detect_photo, iou_xywh
 from edge.result import Detection
 
-from .detector_data import PLATE_SOURCES, SOURCE_REGION
+from .sources import PLATE_SOURCES, SOURCE_REGION, registration
 
 WIDTH_BUCKETS = ((0, 40, "<40"), (40, 80, "40-80"), (80, 160, "80-160"), (160, float("inf"), ">160"))
 # the plate's width as a fraction of the photo's: wide shots put it at 2-5%
@@ -54,13 +54,6 @@ def wide_shot(bgr: np.ndarray, boxes: list, factor: float, seed: int):
     yo, xo = int(rng.integers(0, nh - H + 1)), int(rng.integers(0, nw - W + 1))
     frame[yo:yo + H, xo:xo + W] = bgr
     return frame, [(b[0], b[1] + xo, b[2] + yo, b[3], b[4]) for b in boxes]
-
-
-def registration(plate: str, region: str) -> str:
-    """The characters the readers are scored on: a Chinese plate without its province."""
-    if region == "cn" and plate and not plate[0].isascii():
-        return plate[1:]
-    return plate
 
 
 def miss_kind(truth: str, read: str) -> list[str]:

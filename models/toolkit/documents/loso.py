@@ -5,10 +5,10 @@ time. Also a same-source figure (4 folds drawn across all sources) for compariso
 final model trained on everything.
 
     claim-edge eval documents ../shared/data/documents              # the LOSO table
-    python -m models.toolkit.documents_loso ../shared/data/documents --write  # + ship the model
+    python -m models.toolkit.documents.loso ../shared/data/documents --write  # + ship the model
 
 Samples: the real documents read by our OCR (from the OCR cache; fill it with
-``python -m models.toolkit.documents_real DIR``), generated documents of every type (layouts
+``python -m models.toolkit.documents.real DIR``), generated documents of every type (layouts
 0-2 and the international layout 4; 3 stays held out), and the SROIE receipts' train split.
 
 Training code only: never imported by the runtime."""
@@ -32,8 +32,8 @@ from edge.documents.bills import bill_reader_entries
 from edge.documents.doctype import MODEL_DIR, DocTypeModel, forward, tighten_boxes
 from edge.documents.layout import Box, box_features, visual_features_batch
 
-from .documents_synth import DOC_TYPES
-from .documents_train import (OCR_BOX_MARGINS, VARIANTS, degrade, doc_sample, pad,
+from .synth import DOC_TYPES
+from .train import (OCR_BOX_MARGINS, VARIANTS, degrade, doc_sample, pad,
                               receipt_samples, train_model)
 
 DIMS = None  # filled from the first sample: {"text": .., "visual": .., "position": ..}
@@ -61,8 +61,8 @@ def real_samples(data_dir: str, small: int | None = None, progress=print,
     from edge.ocr import lines_from_raw
     from edge.ocr.models import space_gap
 
-    from .documents_real import SMALL, load_documents, source_groups
-    from .documents_receipts import cached_ocr, use_profile_ocr
+    from .real import SMALL, load_documents, source_groups
+    from .receipts import cached_ocr, use_profile_ocr
     gap = space_gap(use_profile_ocr()["rec_model"])
     docs = load_documents(data_dir)
     groups = source_groups(docs, small or SMALL)
@@ -70,7 +70,7 @@ def real_samples(data_dir: str, small: int | None = None, progress=print,
     t0 = time.time()
     from edge.ocr import OcrCache, settings_key
 
-    from .documents_receipts import CACHE, OCR_SETTINGS
+    from .receipts import CACHE, OCR_SETTINGS
     cache = OcrCache(CACHE, settings_key(**OCR_SETTINGS))
     for i, d in enumerate(docs):
         if cached_only:
@@ -286,7 +286,7 @@ def train_final(real, base, hidden, epochs, out_dir: Path, summary: dict, args: 
                                          "sources (../shared/data/documents)",
                        "generated": args.get("per_layout"), "generated_layouts": "0-2, 4",
                        "held_out_layout": 3, "real_receipts": "SROIE train split"},
-        "command": args.get("command", "python -m models.toolkit.documents_loso DIR --write"),
+        "command": args.get("command", "python -m models.toolkit.documents.loso DIR --write"),
         "evaluation": {"leave_one_source_out": summary},
     }
     manifest.update(bill_reader_entries(prev))
@@ -294,7 +294,7 @@ def train_final(real, base, hidden, epochs, out_dir: Path, summary: dict, args: 
 
 
 def main(argv=None) -> int:
-    from .documents_receipts import ROOT
+    from .receipts import ROOT
     ap = argparse.ArgumentParser(prog="claim-edge eval documents (leave one source out)",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("data_dir", help="the real documents folder (labels.csv, images/)")
@@ -371,7 +371,7 @@ def main(argv=None) -> int:
     if a.write:
         train_final(real, base, a.hidden, a.epochs, Path(a.out), summary,
                     {"per_layout": a.per_layout, **fit_kw,
-                     "command": "python -m models.toolkit.documents_loso "
+                     "command": "python -m models.toolkit.documents.loso "
                                 + " ".join(sys.argv[1:] if argv is None else argv)},
                     fit_kw=fit_kw)
         print(f"wrote {a.out}")

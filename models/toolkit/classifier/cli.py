@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DEFAULT_OUT = REPO / "models" / "claim-classifier"
 DEFAULT_CACHE = REPO / ".cache"
 

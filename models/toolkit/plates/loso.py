@@ -1,7 +1,7 @@
 """Leave one plate source out: for each source, a detector and a plate reader trained without
 it, measured end to end on all of its photos (``claim-edge eval plates --split all``).
 
-    nice -n 10 python -m models.toolkit.plate_loso ../shared/data [--sources a,b] [--out DIR]
+    nice -n 10 python -m models.toolkit.plates.loso ../shared/data [--sources a,b] [--out DIR]
 
 Per held-out source it runs, as separate processes (each prints its own progress):
 
@@ -9,7 +9,7 @@ Per held-out source it runs, as separate processes (each prints its own progress
    ``--detector-epochs`` on ``--detector-views``, trunk features read out of the shipped int8
    detector; the shipped recipe has more views, 8+8 epochs and an int8 export), the head in
    ``OUT/SRC/head.pt``, measured in float on that int8 trunk (``eval plates --head``);
-2. ``models.toolkit.plates_ctc train DATA --exclude-source SRC`` (one network: a smaller recipe
+2. ``models.toolkit.plates.reader train DATA --exclude-source SRC`` (one network: a smaller recipe
    of the same architecture, ``--reader-epochs``, ``--reader-synth``, ``--reader-views``), the
    bundle in ``OUT/SRC/reader``;
 3. ``claim-edge eval plates DATA --split all --sources SRC --head OUT/SRC/head.pt`` with the
@@ -30,10 +30,10 @@ import sys
 import time
 from pathlib import Path
 
-from .detector_data import PLATE_SOURCES, read_extra_plates
-from .detector_trunk import recorded_trunk, trunk_graph, trunk_key
+from .sources import PLATE_SOURCES, read_extra_plates
+from ..detector.trunk import recorded_trunk, trunk_graph, trunk_key
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # the held-out runs' smaller detector recipe (CPU): fewer augmented views per photo
 SMALL_VIEWS = ("plate_photos=2,plate_scenes=2,vin_boxes=1,damage_boxes=1,receipts=1,not_claim=1,"
                "synthetic_plates=1,plate_extra=2")
@@ -50,14 +50,14 @@ def _run(cmd: list[str], log: Path) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m models.toolkit.plate_loso")
+    ap = argparse.ArgumentParser(prog="python -m models.toolkit.plates.loso")
     ap.add_argument("data_dir")
     ap.add_argument("--sources", default=",".join(PLATE_SOURCES))
     ap.add_argument("--out", default=str(ROOT / ".cache" / "loso"))
     ap.add_argument("--detector-epochs", type=int, default=4)
     ap.add_argument("--detector-views", default=SMALL_VIEWS,
                     help=f"training views per set (default {SMALL_VIEWS}; the shipped recipe: "
-                    "models.toolkit.detector.VIEWS)")
+                    "models.toolkit.detector.train.VIEWS)")
     # 6 epochs of 1,500 generated plates never left the CTC plateau (val exact 0.000); 15 of
     # 3,000 reached 0.81-0.86 on val (the plate-reader card, 2026-12-06)
     ap.add_argument("--reader-epochs", type=int, default=15)
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
         reader = None
         if not a.skip_reader:
             if a.force or not (rdr / "manifest.json").is_file():
-                _run([py, "-m", "models.toolkit.plates_ctc", "train", a.data_dir,
+                _run([py, "-m", "models.toolkit.plates.reader", "train", a.data_dir,
                       "--exclude-source", src, "--epochs", str(a.reader_epochs), "--synth",
                       str(a.reader_synth), "--views", str(a.reader_views), "--threads",
                       str(a.threads), "--out", str(rdr)] + extra, d / "reader.log")
@@ -113,7 +113,7 @@ def main(argv=None) -> int:
                   "--threads", str(a.threads)] + (["--reader", reader] if reader else []) + extra,
                  d / "eval.log")
         results[src] = json.loads(res.read_text(encoding="utf-8"))[f"plates/{src}"]
-    from .plate_eval import format_source, format_summary, summary
+    from .evaluate import format_source, format_summary, summary
     print("[loso] held-out sources (each measured by models trained without it):", flush=True)
     for src, r in results.items():
         for line in format_source(src, r):

@@ -15,7 +15,7 @@ import string
 
 from edge.documents.mrz import check_digit
 
-from .documents_synth import (CITIES, COMPANIES, FIRST, LAST, MAKES, PARTS, STREETS, Canvas,
+from .synth import (CITIES, COMPANIES, FIRST, LAST, MAKES, PARTS, STREETS, Canvas,
                               GenDoc, _fmt_date, _ident, _plate, _rand_date, _vin)
 
 LANGS = ("en", "de", "fr", "it", "es", "nl")

@@ -20,7 +20,7 @@ from edge.config import OcrConfig
 from edge.documents.page import cache_settings
 from edge.documents.stage import OCR_ENGINE
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CACHE = ROOT / ".cache" / "ocr"
 # how the receipts are read (and the OCR cache keyed): set from the profile by use_profile_ocr()
 OCR_SETTINGS: dict = dict(max_side=2000, use_cls=False, word_boxes=True,

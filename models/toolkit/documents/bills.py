@@ -2,7 +2,7 @@
 receipts' train split (our OCR's lines from the cache, and the given boxes) and generated
 invoices / repair estimates, and write models/document-classifier/bill_typer.npz.
 
-    python -m models.toolkit.documents_bills --receipts ../shared/data/receipts
+    python -m models.toolkit.documents.bills --receipts ../shared/data/receipts
 
 Receipt boxes are labelled by matching the ground truth (company, address, date, total) to the
 box texts; keys and headers by their wording. Training code only."""
@@ -23,14 +23,14 @@ from edge.documents.bills import BOX_TYPES, KW, MODEL_DIR, T, bill_features
 from edge.documents.layout import Box, reading_order
 from edge.documents.normalize import compact, find_amounts, find_dates
 
-from .documents_synth import HELD_OUT, LAYOUTS, generate
+from .synth import HELD_OUT, LAYOUTS, generate
 
 
 def ocr_boxes(raw_lines) -> list[Box]:
     from edge.ocr import lines_from_raw
     from edge.ocr.models import space_gap
 
-    from .documents_receipts import OCR_SETTINGS
+    from .receipts import OCR_SETTINGS
     gap = space_gap(OCR_SETTINGS["rec_model"])
     return [Box.from_quad(t.box, t.text, t.score) for t in lines_from_raw(raw_lines, gap_ratio=gap)]
 
@@ -138,8 +138,8 @@ def label_generated(doc, boxes: list[Box]) -> list[int]:
 
 
 def build(receipts_dir: str | None, n_generated: int):
-    from .documents_receipts import load_receipts, split_of
-    from .documents_train import ocr_like
+    from .receipts import load_receipts, split_of
+    from .train import ocr_like
     X, Y = [], []
     if receipts_dir:
         for r in load_receipts(receipts_dir):
@@ -173,7 +173,7 @@ def cached_ocr_if_present(image: Path):
     """Only what the cache already holds: training never runs OCR itself."""
     from edge.ocr import OcrCache, settings_key
 
-    from .documents_receipts import CACHE, OCR_SETTINGS
+    from .receipts import CACHE, OCR_SETTINGS
     sha = hashlib.sha256(image.read_bytes()).hexdigest()
     return OcrCache(CACHE, settings_key(**OCR_SETTINGS)).get(sha), None
 
@@ -228,7 +228,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(MODEL_DIR))
     a = ap.parse_args(argv)
     t0 = time.time()
-    from .documents_receipts import use_profile_ocr
+    from .receipts import use_profile_ocr
     print(f"OCR lines from the cache read with (the profile's) {use_profile_ocr()}", flush=True)
     X, Y = build(a.receipts, a.generated)
     print(f"{len(Y)} boxes; per type "

@@ -16,9 +16,13 @@ import cv2
 import numpy as np
 
 from . import data as D
+from ..timing import latency_ms
+from .evaluate_sources import (claim_score, format_loso, format_open_set, format_policies,
+                               format_severity, format_sources, open_set_at, policy_table,
+                               severity_report, source_metrics)
 from .labels import CATEGORY, DAMAGE, VIEW
 
-DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "claim-classifier"
+DEFAULT_BUNDLE = Path(__file__).resolve().parents[2] / "claim-classifier"
 CLAIM = [c for c in CATEGORY if c != "other"]
 
 
@@ -94,14 +98,6 @@ def _auroc(pos, neg):
     return float((rp - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
-def claim_score(r):
-    """Open-set score: cosine to the predicted category's prototype; a photo predicted `other`
-    is rejected outright (score below every similarity, ordered by its `other` probability)."""
-    if r["pred"]["category"] == "other":
-        return -1.0 - r["probs"]["category"][CATEGORY.index("other")]
-    return r["similarity"] if r["similarity"] is not None else -1.0
-
-
 def confusion(y, p, labels):
     m = np.zeros((len(labels), len(labels)), int)
     for a, b in zip(y, p):
@@ -151,7 +147,6 @@ def metrics(rows):
     for src in sorted({r["source"] for r in rows if r["source"].startswith("ood_")}):
         ood[src] = [claim_score(r) for r in rows if r["source"] == src]
     allneg = [v for vs in ood.values() for v in vs]
-    from .evaluate_sources import open_set_at, severity_report, source_metrics
     out["sources"] = source_metrics(rows)
     out["severity"] = severity_report([r for r in real if r["source"] == "damage_severity"])
     out["open_set_99"] = open_set_at(rows)
@@ -187,8 +182,6 @@ def plot_confusion(m, labels, title, path):
 
 
 def format_report(m, lat=None):
-    from .evaluate_sources import (format_loso, format_open_set, format_policies, format_severity,
-                                   format_sources)
     L = []
     if m.get("loso"):
         L.append(format_loso(m["loso"]))
@@ -228,24 +221,6 @@ def format_report(m, lat=None):
     return "\n".join(L)
 
 
-def latency_ms(tflite_path, threads=2, runs=50, input_name="image"):
-    """Median invoke time of the int8 model through ai_edge_litert's signature runner."""
-    from ai_edge_litert.interpreter import Interpreter
-    it = Interpreter(model_path=str(tflite_path), num_threads=threads)
-    shape = it.get_input_details()[0]["shape"]
-    x = np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)
-    runner = it.get_signature_runner()
-    for _ in range(5):
-        runner(**{input_name: x})
-    ts = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        runner(**{input_name: x})
-        ts.append((time.perf_counter() - t) * 1000)
-    return {"median_ms": float(np.median(ts)), "p90_ms": float(np.quantile(ts, 0.9)),
-            "threads": threads, "runs": runs}
-
-
 def evaluate_bundle(data_dir, bundle_dir=DEFAULT_BUNDLE, *, split="test", n_ood=240, n_docs=840,
                     n_other=360, max_per_source=None, write=False, log=print, threads=2,
                     policy="joint", sources=None, extra=()):
@@ -260,7 +235,6 @@ def evaluate_bundle(data_dir, bundle_dir=DEFAULT_BUNDLE, *, split="test", n_ood=
     log(f"[eval] {bundle.name} {bundle.version} sha {bundle.sha256[:12]} on {len(ev)} {split} images")
     rows = run_samples(bundle, ev, threads=threads, policy=policy, log=log)
     m = metrics(rows)
-    from .evaluate_sources import policy_table
     ranges = {k: tuple(p.similarity_range) for k, p in bundle.prototypes.get("category", {}).items()}
     m["policy"] = policy
     m["policies"] = policy_table(rows, ranges, float(bundle.thresholds.get("min_score", 0.5)))

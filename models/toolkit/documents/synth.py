@@ -395,7 +395,7 @@ def make_page(doc_type: str, layout: int, rng: random.Random) -> GenDoc:
 def generate(doc_type: str, layout: int, seed: int) -> GenDoc:
     rng = random.Random(zlib.crc32(f"{doc_type}|{layout}|{seed}".encode()))
     if layout == 4:
-        from .documents_intl import generate_intl
+        from .intl import generate_intl
         return generate_intl(doc_type, rng)
     if doc_type in ("driver_license", "id_card", "insurance_card", "vehicle_registration"):
         return make_card(doc_type, layout, rng)

@@ -11,27 +11,13 @@ Every sample is a dict:
 """
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-SPLITS = (("train", 0.70), ("val", 0.15), ("test", 0.15))
-
-
-def split_of(key: str) -> str:
-    """Deterministic split from a stable hash of the file name."""
-    h = int(hashlib.sha1(key.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
-    acc = 0.0
-    for name, frac in SPLITS:
-        acc += frac
-        if h < acc:
-            return name
-    return SPLITS[-1][0]
-
+from ..corrections import SOURCE as CORRECTIONS, check_export
+from ..sources import decode_rgb, read_jsonl, read_labels, read_sources, split_of
 
 # photos that show no vehicle body: no visible damage and no vehicle view
 NON_VEHICLE = ("plate", "vin", "document", "other")
@@ -53,45 +39,6 @@ PLATE_CLOSEUP_WIDTH = 0.5
 
 VEHICLE_VIEW = {"front": "front", "front_three_quarter": "front", "rear": "rear",
                 "rear_three_quarter": "rear"}  # side: left/right unknown -> masked
-
-
-# Labels of ../shared/data that the photo and the plate's national format contradict, checked
-# by eye: each row names the set, image, column, the label as given, the label used and why.
-ERRATA = Path(__file__).with_name("label_errata.csv")
-
-
-def read_errata(path: str | Path = ERRATA) -> dict[tuple[str, str, str], tuple[str, str]]:
-    """(set, image, column) -> (label as given, label used)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        return {(r["set"], r["image"], r["column"]): (r["was"], r["now"])
-                for r in csv.DictReader(f)}
-
-
-def read_labels(data_dir: str | Path, name: str, errata: str | Path | None = ERRATA) -> list[dict]:
-    """Rows of ``<data_dir>/<name>/labels.csv`` (none when the set is absent), with the
-    ``errata`` applied where the label is still the one they correct (a set whose label was
-    since fixed, or changed otherwise, is read as it is)."""
-    p = Path(data_dir) / name / "labels.csv"
-    if not p.is_file():
-        return []
-    with open(p, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    fixes = read_errata(errata) if errata else {}
-    for r in rows:
-        for column, value in r.items():
-            was_now = fixes.get((name, r.get("image", ""), column))
-            if was_now and value == was_now[0]:
-                r[column] = was_now[1]
-    return rows
-
-
-def read_jsonl(data_dir: str | Path, name: str) -> list[dict]:
-    """Rows of ``<data_dir>/<name>/labels.jsonl`` (none when the set is absent)."""
-    p = Path(data_dir) / name / "labels.jsonl"
-    if not p.is_file():
-        return []
-    return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
 
 
 def _image_width(path: Path) -> int:
@@ -160,23 +107,6 @@ def _plate_scenes(d: Path) -> list[dict]:
 EXTRA_COLUMNS = ("image", "category", "damage", "view", "group")
 
 
-def read_sources(root: str | Path, columns) -> dict[str, list[dict]]:
-    """The rows of every ``root/<source>/labels.csv``, by source: the further real sources kept
-    outside ../shared/data (``python -m models.toolkit.extra_sources build`` writes them). A
-    file without one of ``columns`` is refused by name, and so is a folder with none."""
-    out = {}
-    for folder in sorted(p for p in Path(root).iterdir() if (p / "labels.csv").is_file()):
-        rows = read_labels(folder.parent, folder.name)
-        missing = [c for c in columns if rows and c not in rows[0]]
-        if missing:
-            raise SystemExit(f"{folder / 'labels.csv'}: missing column(s) {', '.join(missing)}")
-        out[folder.name] = rows
-    if not any(out.values()):
-        raise SystemExit(f"{root}: no <source>/labels.csv here (--extra expects the folder "
-                         "that `python -m models.toolkit.extra_sources build` wrote)")
-    return out
-
-
 def index_extra(root: str | Path) -> list[dict]:
     """The classifier's further real sources (see models/claim-classifier/extra_sources), rows
     with EXTRA_COLUMNS (damage/view may be empty: that head is masked). The split follows
@@ -195,6 +125,13 @@ def index_extra(root: str | Path) -> list[dict]:
             s["split"] = split_of(f"{source}/{r['group'] or r['image']}")
             out.append(s)
     return out
+
+
+def corrected_samples(export_dir: str | Path) -> list[dict]:
+    """The export's photos as classifier samples (this module's format)."""
+    d = check_export(export_dir)
+    return [dict(s, source=f"{CORRECTIONS}/{s['source']}", split="train", corrected=True,
+                 key=f"{CORRECTIONS}/{s['key']}") for s in index_real(d)]
 
 
 def index_synthetic(n_docs: int = 840, n_other: int = 360, seed: int = 0) -> list[dict]:
@@ -237,22 +174,13 @@ def build_samples(data_dir, *, n_docs=840, n_other=360, n_ood=240, max_per_sourc
         for s in real:
             by.setdefault(s["source"], []).append(s)
         real = [s for v in by.values() for s in v[:max_per_source]]
-    from .corrections import classifier_samples
-    real += [s for e in corrections or () for s in classifier_samples(e)]
+    real += [s for e in corrections or () for s in corrected_samples(e)]
     if not real:
         raise SystemExit(f"{data_dir}: no labelled images found")
     return real + index_synthetic(n_docs, n_other) + index_ood(n_ood)
 
 
 # ---------------------------------------------------------------- image loading (the contract)
-
-def decode_rgb(path: str | Path) -> np.ndarray:
-    """OpenCV decode (EXIF orientation applied by IMREAD_COLOR), BGR -> RGB uint8."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f"{path}: cannot decode image")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
 
 def to_input(rgb: np.ndarray, size: int) -> np.ndarray:
     """The preprocessing contract: stretch-resize to size x size with INTER_AREA, float32 0..255

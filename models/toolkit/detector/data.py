@@ -1,5 +1,6 @@
 """Detector data (torch-free, shared by training and the evaluation commands): the real boxes of
-../shared/data as samples. Receipt line boxes are merged into text blocks."""
+../shared/data as samples. Receipt line boxes are merged into text blocks. The plate sources
+themselves (names, regions, further sources) are the plate room's (plates/sources.py)."""
 from __future__ import annotations
 
 import csv
@@ -8,32 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import data as D
+from .. import sources as D
+from ..plates.sources import read_extra_plates, scene_source
 
 LABELS = ["plate", "vin", "damage", "text_block"]
 
-# The plate photos' sources, each measured on its own (and held out in turn: leave one source
-# out). plate_photos splits by region; plate_scenes by the repository the photo came from.
-PLATE_SOURCES = ("openalpr-eu", "openalpr-br", "ucsd-us", "easypr-ccpd-cn")
-SOURCE_REGION = {"openalpr-eu": "eu", "openalpr-br": "br", "ucsd-us": "us", "easypr-ccpd-cn": "cn"}
-_SCENE_REPOS = {"dpetersonVT23/ece4424-spr22-proj": "ucsd-us"}
-# further plate sources kept outside ../shared/data (models/plate-reader/extra_sources): a
-# labels.csv row per plate; x,y,w,h empty where the image is the plate itself (a crop)
-EXTRA_PLATE_COLUMNS = ("image", "region", "plate", "x", "y", "w", "h")
-
-
-def source_region(sample: dict) -> str:
-    """The plate region a photo's reads are normalised for: its source's, or the region its
-    labels name where the readers know it ("" for any: a further source from elsewhere)."""
-    from edge.plates import REGIONS
-    region = SOURCE_REGION.get(sample.get("plate_source", ""), sample.get("region", ""))
-    return region if region in REGIONS else ""
-
-
-def scene_source(source_repo: str, region: str) -> str:
-    """plate_scenes' per-source name: UCSD for its US repository, EasyPR+CCPD for the Chinese
-    ones (the CCPD samples are too few to stand alone)."""
-    return _SCENE_REPOS.get(source_repo, "easypr-ccpd-cn" if region == "cn" else f"other-{region}")
 
 
 def _text_blocks(lines: list[tuple[float, float, float, float]], W: int, H: int):
@@ -60,23 +40,6 @@ def _text_blocks(lines: list[tuple[float, float, float, float]], W: int, H: int)
         x0 = min(b[0] for b in members); y0 = min(b[1] for b in members)
         x1 = max(b[0] + b[2] for b in members); y1 = max(b[1] + b[3] for b in members)
         out.append((float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
-    return out
-
-
-def read_extra_plates(root: str | Path) -> dict[str, list[dict]]:
-    """``root/<source>/labels.csv`` of every further plate source, by source, each row with
-    ``path`` (its image) and ``box`` (x, y, w, h; None for a crop). A missing column, an empty
-    plate or a half-given box is refused with the file and the image named."""
-    out = D.read_sources(root, EXTRA_PLATE_COLUMNS)
-    for source, rows in out.items():
-        folder = Path(root) / source
-        for r in rows:
-            given = [r[k].strip() for k in ("x", "y", "w", "h")]
-            if not r["plate"].strip() or any(given) and not all(given):
-                raise SystemExit(f"{folder / 'labels.csv'}: {r['image']}: needs a plate text and "
-                                 "either all of x,y,w,h or none")
-            r["path"] = str(folder / r["image"])
-            r["box"] = [float(v) for v in given] if all(given) else None
     return out
 
 
@@ -186,7 +149,7 @@ def synthetic_plate_samples(n: int) -> list[dict]:
 def _synthetic_plate_scene(seed: int) -> tuple[np.ndarray, list]:
     from edge.samples import plate_closeup, plate_rect, street_scene
 
-    from .plates_ctc import synth_plate
+    from ..plates.data import synth_plate
     rng = np.random.default_rng(seed)
     W, H = (1600, 1200) if seed % 2 else (1280, 720)
     img = street_scene(W, H, seed=1000 + seed)

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-LEVEL_CH = (40, 112, 320)   # same as models.toolkit.detector.LEVEL_CH
+LEVEL_CH = (40, 112, 320)   # same as models.toolkit.detector.net.LEVEL_CH
 LATERAL_CH = 48
 
 
-SHIPPED = Path(__file__).resolve().parents[1] / "detector"   # models/detector
+SHIPPED = Path(__file__).resolve().parents[2] / "detector"   # models/detector
 
 
 def trunk_graph(trunk: str) -> Path | None:
@@ -107,8 +107,8 @@ class HeadDetector:
     def __init__(self, head_path: str, trunk_bundle: str, threads: int = 2):
         import torch
 
-        from .detector import SIZE, STRIDES, Head
-        from .detector_data import LABELS
+        from .net import SIZE, STRIDES, Head
+        from .data import LABELS
         torch.set_num_threads(threads)
         self.trunk = Int8Trunk(str(trunk_bundle), threads)
         trained_on = recorded_trunk(head_path)

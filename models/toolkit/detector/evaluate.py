@@ -10,16 +10,16 @@ TFLite, numpy decoding, NMS, zoom second pass) on ../shared/data and prints:
   tight the boxes are, not only whether past 0.5), and the latencies.
   plate_photos and plate_scenes are reported per plate source (openalpr-eu, openalpr-br,
   ucsd-us, easypr-ccpd-cn), with plate recall by the box's width in the photo's pixels.
-- plates: per plate source (models/toolkit/plate_eval.py): detection recall at IoU 0.5, recall
+- plates: per plate source (models/toolkit/plates/evaluate.py): detection recall at IoU 0.5, recall
   by plate width, exact plate read end to end from the full photo (detect -> zoom -> crop ->
   rectify -> recognise -> normalise) and from the labelled box, the kinds of misread (O/0, I/1,
   B/8, S/5, Z/2, dropped first/last character ...), the mean and the worst source; and exact
   read on plate_crops (the crop is the whole image).
 
-Splits: the toolkit's hash split of the file name (models.toolkit.data.split_of); the detector
+Splits: the toolkit's hash split of the file name (models.toolkit.sources.split_of); the detector
 was trained on ``train`` only, so ``test`` (default) and ``val`` are held out. ``--split all``
 with ``--sources SRC`` measures a source the models never saw (leave one source out:
-models/toolkit/plate_loso.py). The plate-reader
+models/toolkit/plates/loso.py). The plate-reader
 bundle trains on the ``train`` split of plate_crops and plate_photos and picks its epoch on
 ``val``: plate_crops are read on ``test`` by default too.
 
@@ -43,8 +43,9 @@ from edge.detect import (DetectTimings, Detector, detect_photo, iou_xywh, needs_
                          open_detector)
 from edge.refine import open_refiner
 
-from .detector_data import LABELS, PLATE_SOURCES, index, load, source_region
-from .plate_eval import WIDTH_BUCKETS, width_bucket
+from ..plates.sources import PLATE_SOURCES, source_region
+from .data import LABELS, index, load
+from ..plates.evaluate import WIDTH_BUCKETS, width_bucket
 
 
 def _decode(path: str):
@@ -245,7 +246,7 @@ def _wide(s: dict, factor: float):
 
     from edge.samples import jpeg_bytes
 
-    from .plate_eval import wide_shot
+    from ..plates.evaluate import wide_shot
     bgr = cv2.imread(s["path"], cv2.IMREAD_COLOR)
     frame, boxes = wide_shot(bgr, s["boxes"], factor, zlib.crc32(s["key"].encode()))
     data = jpeg_bytes(frame, quality=90)
@@ -257,7 +258,7 @@ def _read_crops(data_dir, split, rec, limit=0):
     from edge.plates import read_plate_image
     rows = list(csv.DictReader(open(Path(data_dir) / "plate_crops" / "labels.csv",
                                     encoding="utf-8")))
-    from .data import split_of
+    from ..sources import split_of
     if split != "all":
         rows = [r for r in rows if split_of(f"plate_crops/{Path(r['image']).name}")
                 in split.split("+")]
@@ -320,14 +321,14 @@ def main_plates(argv=None) -> int:
     except Exception as e:  # noqa: BLE001
         print(f"no detector ({e}): plate photos skipped", flush=True)
     if det is not None and a.head:  # a trained head on that bundle's int8 trunk
-        from .detector_trunk import HeadDetector
+        from .trunk import HeadDetector
         try:  # the numbers must be this head's: no silent skip
             det = HeadDetector(a.head, det.bundle.model_file, a.threads)
         except (OSError, ValueError, RuntimeError) as e:
             raise SystemExit(f"--head {a.head}: {e}") from None
         name = det.name
     if det is not None:
-        from .plate_eval import (SourceTally, device_category, evaluate_photo, format_source,
+        from ..plates.evaluate import (SourceTally, device_category, evaluate_photo, format_source,
                                  format_summary, format_undetected, summary)
         category = device_category(prof, a.threads)
         sources = a.sources.split(",")

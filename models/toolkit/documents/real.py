@@ -2,7 +2,7 @@
 the source groups that leave-one-source-out holds out, and the OCR cache (our OCR's output per
 image, computed once under .cache/ocr and reused by training and evaluation).
 
-    python -m models.toolkit.documents_real DATA_DIR/documents     # fill the OCR cache
+    python -m models.toolkit.documents.real DATA_DIR/documents     # fill the OCR cache
 
 Training code only: never imported by the runtime."""
 
@@ -72,7 +72,7 @@ def fields_report(data_dir: str | Path, verbose: bool = False, out=print) -> dic
     from edge.ocr import OcrCache, lines_from_raw, settings_key
     from edge.ocr.models import space_gap
 
-    from .documents_receipts import CACHE, use_profile_ocr
+    from .receipts import CACHE, use_profile_ocr
     settings = use_profile_ocr()
     cache = OcrCache(CACHE, settings_key(**settings))
     gap = space_gap(settings["rec_model"])
@@ -125,11 +125,11 @@ def fields_report(data_dir: str | Path, verbose: bool = False, out=print) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .documents_receipts import cached_ocr, use_profile_ocr
+    from .receipts import cached_ocr, use_profile_ocr
     if argv is None:
         argv = sys.argv[1:]
     if argv and argv[0] == "fields":
-        fp = argparse.ArgumentParser(prog="python -m models.toolkit.documents_real fields",
+        fp = argparse.ArgumentParser(prog="python -m models.toolkit.documents.real fields",
                                      description="identity fields on the real documents")
         fp.add_argument("data_dir")
         fp.add_argument("--verbose", action="store_true")

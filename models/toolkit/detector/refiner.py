@@ -13,7 +13,7 @@ fractions of that region and the IoU of the input box with the labelled one (the
 One network is trained per ``--seeds`` value (its own generated boxes and initialisation); the
 bundle is one int8 graph that averages them (``RefinerEnsemble``).
 
-    python -m models.toolkit.box_refiner train ../shared/data --splits train+val
+    python -m models.toolkit.detector.refiner train ../shared/data --splits train+val
 """
 from __future__ import annotations
 
@@ -30,13 +30,13 @@ import torch.nn.functional as F
 from edge.detect import iou_xywh, open_detector
 from edge.refine import cut_region, edges_of, box_of, region_around
 
-from .detector_data import index, load
+from .data import index, load
 
 H, W = 32, 160
 VERSION = "1.2.0"
 LABELS = ["vin"]
 ITERATIONS = 2
-BUNDLE = Path(__file__).resolve().parents[1] / "box-refiner"
+BUNDLE = Path(__file__).resolve().parents[2] / "box-refiner"
 
 
 class RefinerNet(nn.Module):
@@ -181,10 +181,10 @@ def top1_recall(photos_: list[dict], move=None) -> float:
 
 
 def export(net: RefinerEnsemble, X, out: Path, *, metrics: dict, created_by: str) -> None:
-    from . import quantize as Q
-    from .export import latency_ms
+    from .. import quantize as Q
+    from ..timing import latency_ms
     from edge.digest import sha256_file
-    from .publish import publish, staging_dir
+    from ..publish import publish, staging_dir
     tmp = staging_dir(out)
     mp = tmp / "model.tflite"
     idx = np.random.default_rng(0).permutation(len(X))[:160]
@@ -212,7 +212,7 @@ def export(net: RefinerEnsemble, X, out: Path, *, metrics: dict, created_by: str
 
 
 def main_train(argv) -> int:
-    ap = argparse.ArgumentParser(prog="python -m models.toolkit.box_refiner train",
+    ap = argparse.ArgumentParser(prog="python -m models.toolkit.detector.refiner train",
                                  description="Train the VIN box refiner on DATA_DIR/vin_boxes "
                                  "(the --splits, default train) and write an int8 bundle.")
     ap.add_argument("data_dir")
@@ -266,7 +266,7 @@ def main_train(argv) -> int:
                                          "val_top1_iou50_detected": before,
                                          "val_top1_iou50_refined_float": after,
                                          "val_photos": len(va), "seeds": seeds},
-           created_by="python -m models.toolkit.box_refiner train "
+           created_by="python -m models.toolkit.detector.refiner train "
            + " ".join(argv))
     print(f"[box-refiner] done in {time.time() - t0:.0f}s", flush=True)
     return 0
@@ -275,7 +275,7 @@ def main_train(argv) -> int:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] != "train":
-        print("usage: python -m models.toolkit.box_refiner train DATA_DIR [--out DIR] "
+        print("usage: python -m models.toolkit.detector.refiner train DATA_DIR [--out DIR] "
               "[--splits train+val] [--epochs N] [--jitters N] (train --help: all options)",
               file=sys.stderr)
         return 2

@@ -2,7 +2,7 @@
 box) and its two single-modality baselines, on generated documents (layouts 0-2; layout 3 held
 out) and the real receipts' train split; write the fusion model to models/document-classifier/.
 
-    python -m models.toolkit.documents_train --receipts ../shared/data/receipts
+    python -m models.toolkit.documents.train --receipts ../shared/data/receipts
 
 Training code only: never imported by the runtime. Needs only numpy and OpenCV."""
 
@@ -25,8 +25,8 @@ from edge.documents.bills import bill_reader_entries
 from edge.documents.doctype import MODEL_DIR, forward, softmax, stack_inputs
 from edge.documents.layout import Box, box_features, same_line, visual_features_batch
 
-from .documents_receipts import ROOT
-from .documents_synth import DOC_TYPES, HELD_OUT, LAYOUTS, generate, photograph
+from .receipts import ROOT
+from .synth import DOC_TYPES, HELD_OUT, LAYOUTS, generate, photograph
 
 # RapidOCR's boxes vs the generator's tight boxes, in box heights (median over 962 matched
 # lines of 48 generated held-out-layout documents read by our OCR; /tmp/margin.py in the report)
@@ -66,7 +66,7 @@ def doc_sample(doc_type: str, layout: int, seed: int):
 
 
 def receipt_samples(data_dir: str, split: str):
-    from .documents_receipts import load_receipts, split_of
+    from .receipts import load_receipts, split_of
     out = []
     recs = [r for r in load_receipts(data_dir) if split_of(r.name) == split]
     for i, r in enumerate(recs):
@@ -296,7 +296,7 @@ def main(argv=None) -> int:
     if old.is_file():
         manifest.update(bill_reader_entries(json.loads(old.read_text())))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    from .canaries import write_or_warn
+    from ..canaries import write_or_warn
     write_or_warn(out)   # the device's health check for a fleet release of this bundle
     print(f"wrote {out} in {time.time() - t0:.0f}s")
     return 0

@@ -1,7 +1,7 @@
 """Quantize RapidOCR's text detector (PP-OCRv6 small, the copy in the rapidocr wheel) to int8 and
 write it as the ``ocr_detector`` bundle models/text-detector.
 
-    python -m models.toolkit.text_detector ../shared/data/receipts [--out models/text-detector]
+    python -m models.toolkit.documents.text_detector ../shared/data/receipts [--out models/text-detector]
 
 The detector is half of a page's OCR time; int8 (static, QDQ, weights per channel) runs it about
 3x faster on x86-64 with AVX2. Calibration: the detector's own inputs, captured while the
@@ -51,8 +51,8 @@ class _Recorder:
 
 def calibration_images(receipts_dir: str, n_receipts: int, n_generated: int):
     """The receipts' train split (scans) and generated documents photographed on a table."""
-    from .documents_receipts import load_receipts, split_of
-    from .documents_synth import DOC_TYPES, generate, photograph
+    from .receipts import load_receipts, split_of
+    from .synth import DOC_TYPES, generate, photograph
     recs = sorted((r for r in load_receipts(receipts_dir) if split_of(r.name) == "train"),
                   key=lambda r: r.name)
     step = max(1, len(recs) // max(1, n_receipts))
@@ -163,11 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         "calibration": {"receipts_train_split": a.receipts, "generated_document_photos":
                         a.generated, "detector_inputs": len(inputs),
                         "det_max_side": ocr.det_max_side, "find_page": ocr.find_page},
-        "created_by": "python -m models.toolkit.text_detector ../shared/data/receipts",
+        "created_by": "python -m models.toolkit.documents.text_detector ../shared/data/receipts",
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    from .canaries import write_or_warn
+    from ..canaries import write_or_warn
     write_or_warn(out)
     print(f"wrote {out} ({(out / MODEL_FILE).stat().st_size / 1e6:.1f} MB) in "
           f"{time.time() - t0:.0f}s")

@@ -14,6 +14,14 @@ from .labels import CATEGORY, DAMAGE
 SEVERITY = ("minor", "moderate", "severe")
 
 
+def claim_score(r):
+    """Open-set score: cosine to the predicted category's prototype; a photo predicted `other`
+    is rejected outright (score below every similarity, ordered by its `other` probability)."""
+    if r["pred"]["category"] == "other":
+        return -1.0 - r["probs"]["category"][CATEGORY.index("other")]
+    return r["similarity"] if r["similarity"] is not None else -1.0
+
+
 def _mean(xs):
     xs = list(xs)
     return float(np.mean(xs)) if xs else None
@@ -137,7 +145,6 @@ def policy_table(rows, protos: dict, min_score: float, policies=("off", "review"
 def open_set_at(rows, keep: float = 0.99) -> dict:
     """Non-claim photos accepted as verified claim photos, with the shipped ranges and at the
     similarity cut that keeps ``keep`` of the real in-domain claim photos."""
-    from .evaluate import claim_score
     ind = [claim_score(r) for r in rows if not r["synthetic"] and r["true"]["category"] not in (None, "other")]
     cut = float(np.quantile(ind, 1 - keep)) if ind else None
     out = {"in_domain_n": len(ind), "cut": cut,

@@ -1,12 +1,12 @@
 """Learn the bill reader's lexicon (edge/documents/lexicon.py) from the receipts' train split and
 write models/document-classifier/bill_lexicon.json.
 
-    python -m models.toolkit.documents_lexicon ../shared/data/receipts [--write]
+    python -m models.toolkit.documents.lexicon ../shared/data/receipts [--write]
 
 - words: the words of 3+ letters in the train split's true vendors and addresses, kept when
   met at least twice;
 - confusions: (as read, as printed) letter pairs from our OCR of the same receipts (the OCR
-  cache: fill it first with ``python -m models.toolkit.documents_receipts DIR --split train``):
+  cache: fill it first with ``python -m models.toolkit.documents.receipts DIR --split train``):
   a true word not in the OCR text, and an OCR word of its length that differs from it in one
   place, counts that place's pair; kept when met at least twice.
 
@@ -27,8 +27,8 @@ from pathlib import Path
 from edge.documents.bills import MODEL_DIR, BoxTyper, field_match, read_bill
 from edge.documents.lexicon import LEXICON_FILE, WORD, Lexicon
 
-from .documents_bills import ocr_boxes
-from .documents_receipts import cached_ocr, load_receipts, split_of, use_profile_ocr
+from .bills import ocr_boxes
+from .receipts import cached_ocr, load_receipts, split_of, use_profile_ocr
 
 MIN_COUNT = 2
 FIELDS = {"company": "vendor", "address": "address"}
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             "file": LEXICON_FILE, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "words": len(lexicon.words), "confusions": len(lexicon.confusions),
             "trained_on": "SROIE train split: true vendors and addresses, our OCR of them",
-            "command": "python -m models.toolkit.documents_lexicon ../shared/data/receipts --write",
+            "command": "python -m models.toolkit.documents.lexicon ../shared/data/receipts --write",
             "train_folds": {k: v for k, v in sorted(effect.items())}}
         mpath.write_text(json.dumps(man, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {path}")

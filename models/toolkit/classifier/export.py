@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import quantize as Q
+from .. import quantize as Q
 from .features import view_image
-from .evaluate import latency_ms
+from ..timing import latency_ms
 from .net import CATEGORY, DAMAGE, EMB_DIM, VIEW, ExportWrapper
 
 INPUT_NAME = "image"

@@ -108,7 +108,7 @@ def main_receipts(argv=None) -> int:
     from edge.ocr import lines_from_raw
     from edge.ocr.models import space_gap
 
-    from .documents_receipts import cached_ocr, load_receipts, split_of, use_profile_ocr
+    from .receipts import cached_ocr, load_receipts, split_of, use_profile_ocr
     ap = argparse.ArgumentParser(prog="claim-edge eval receipts", description=__doc__)
     ap.add_argument("data_dir")
     ap.add_argument("--split", default="test", choices=["test", "train", "all"],
@@ -155,11 +155,11 @@ def main_documents(argv=None) -> int:
     first = next((x for x in args if not x.startswith("-")), None)
     if first and (Path(first) / "labels.csv").is_file():
         # real documents with their sources: leave one source out (trains per fold)
-        from .documents_loso import main as loso_main
+        from .loso import main as loso_main
         return loso_main(args)
 
-    from .documents_synth import DOC_TYPES, HELD_OUT, generate, photograph
-    from .documents_train import ocr_like
+    from .synth import DOC_TYPES, HELD_OUT, generate, photograph
+    from .train import ocr_like
     ap = argparse.ArgumentParser(prog="claim-edge eval documents", description=__doc__)
     ap.add_argument("dir", nargs="?", help="folder of images named TYPE_*.png|jpg (OCR is run); "
                     "default: generate documents of the held-out layout")
@@ -187,7 +187,7 @@ def main_documents(argv=None) -> int:
         from edge.ocr import lines_from_raw
         from edge.ocr.models import space_gap
 
-        from .documents_receipts import cached_ocr, use_profile_ocr
+        from .receipts import cached_ocr, use_profile_ocr
         eng = None
         gap = space_gap(use_profile_ocr()["rec_model"])
         for p in sorted(Path(a.dir).iterdir()):
