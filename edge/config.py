@@ -34,7 +34,7 @@ FIELD_NAMES = ("plate", "vin", "name", "license_number", "document_number", "nat
                "date_of_birth", "expiry_date", "vendor", "address", "date", "total", "tax",
                "invoice_number", "policy_number")
 DETECT_LABELS = ("plate", "vin", "damage", "text_block")
-CONSISTENCY = ("joint", "review", "off")  # category vs damage head policies, edge/consistency.py
+CONSISTENCY = ("joint", "review", "off")  # category vs damage head policies, edge/classifier/consistency.py
 
 
 class ConfigError(Exception):
@@ -70,7 +70,7 @@ class QualityConfig:
 @dataclass(frozen=True)
 class VerifyConfig:
     min_score: float = 0.5            # category score below this -> review, whatever the prototype
-    consistency: str = "joint"        # category vs damage head: joint | review | off (edge/consistency.py)
+    consistency: str = "joint"        # category vs damage head: joint | review | off (edge/classifier/consistency.py)
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class DocumentsConfig:
 
 @dataclass(frozen=True)
 class DetectConfig:
-    """Detector and the small-region zoom (second pass), see edge/detect.py."""
+    """Detector and the small-region zoom (second pass), see edge/detect/."""
     detector: str = "detector"          # bundle name under models/, or a path; "" = no detection
     score_threshold: float = 0.35       # first-pass detections below this are dropped
     nms_iou: float = 0.5                # per-class NMS overlap
@@ -120,13 +120,13 @@ class DetectConfig:
                                         # a wide shot (see the profiles for what it costs)
     wide_tile_min_side_px: int = 1000   # ... from this size
     wide_tile_grid: int = 2             # ... in n x n tiles: n * n more detector passes
-    read_plates: bool = True            # read plate text from plate detections (edge/plates.py)
+    read_plates: bool = True            # read plate text from plate detections (edge/plates/)
     plate_region: str = ""              # expected plate region: "us", "eu", "br", "cn" or "" (any)
     plate_reader: str = "plate-reader+rapidocr"  # bundle(s) or "rapidocr", in order of trust
     plate_settled: float = 0.0          # a first reader's read that fits a region's layout with
                                         # this confidence is final: the later ones are not asked
-                                        # (0: always asked; edge/plates.py)
-    box_refiner: str = "box-refiner"    # bundle that moves boxes onto edges (edge/refine.py); "" = off
+                                        # (0: always asked; edge/plates/)
+    box_refiner: str = "box-refiner"    # bundle that moves boxes onto edges (edge/detect/refine.py); "" = off
     refine_labels: list[str] = field(default_factory=lambda: ["vin"])  # labels it refines
     refine_min_score: float = 0.1       # boxes of those labels from this score are refined, and
     refine_min_quality: float = 0.5     # kept under score_threshold if the refiner's quality is this

@@ -17,7 +17,7 @@ from typing import Iterator, Protocol
 from .bundle import Bundle
 from .classifier import Classifier
 from .config import Profile
-from .consistency import label_heads
+from .classifier.consistency import label_heads
 from .decode import DecodedImage, decode_bytes, read_file
 from .errors import PhotoError
 from .inference import use_runtime

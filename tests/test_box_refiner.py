@@ -1,4 +1,4 @@
-"""The shipped box refiner through the runtime (edge/refine.py): its geometry, and VIN boxes
+"""The shipped box refiner through the runtime (edge/detect/refine.py): its geometry, and VIN boxes
 moved back onto a generated VIN line the way the detector misplaces them."""
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 
 from edge.bundle import BundleError, load_bundle
 from edge.detect import refine_detections
-from edge.refine import BoxRefiner, box_of, edges_of, region_around
+from edge.detect.refine import BoxRefiner, box_of, edges_of, region_around
 from edge.result import Detection
 from edge.samples import vin_sticker
 

@@ -1,5 +1,5 @@
 """Bundle manifest validation and loading errors (edge.bundle), on the shipped classifier bundle
-and on hand-made manifests, plus the prototype verification logic (edge.verify)."""
+and on hand-made manifests, plus the prototype verification logic (edge.classifier.verify)."""
 import json
 import shutil
 
@@ -8,7 +8,7 @@ import pytest
 
 from edge.bundle import BundleError, Prototype, load_bundle
 from edge.digest import sha256_file
-from edge.verify import verify
+from edge.classifier.verify import verify
 
 
 def _copy(model_dir, tmp_path):

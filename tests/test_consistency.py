@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from edge.consistency import contradicts, label_heads, reconcile
+from edge.classifier.consistency import contradicts, label_heads, reconcile
 from edge.result import HeadResult
 
 CAT = ("vehicle", "damage", "plate", "vin", "document", "other")

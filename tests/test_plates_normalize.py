@@ -76,7 +76,7 @@ def test_plates_agree_across_a_claim():
 
 
 def test_ctc_greedy_collapses_repeats_and_blanks():
-    from edge.plate_ctc import CTC_ALPHABET, ctc_greedy
+    from edge.plates.ctc import CTC_ALPHABET, ctc_greedy
     seq = [0, 11, 11, 0, 0, 12, 0, 12, 1, 1, 0]   # blank A A - - B - B 0 0 -
     logits = np.full((len(seq), len(CTC_ALPHABET) + 1), -5.0, np.float32)
     for t, k in enumerate(seq):
@@ -88,7 +88,7 @@ def test_ctc_greedy_collapses_repeats_and_blanks():
 
 def _logits(steps):
     """[T, 37] logits from per-step {character or '_' (blank): probability}."""
-    from edge.plate_ctc import CTC_ALPHABET
+    from edge.plates.ctc import CTC_ALPHABET
     p = np.full((len(steps), len(CTC_ALPHABET) + 1), 1e-6)
     for t, step in enumerate(steps):
         for c, q in step.items():
@@ -97,7 +97,7 @@ def _logits(steps):
 
 
 def test_layout_prior_settles_a_letter_digit_confusion():
-    from edge.plate_ctc import ShapePrior, ctc_decode
+    from edge.plates.ctc import ShapePrior, ctc_decode
     # the recogniser is fairly sure of a zero where US plates of this shape carry the letter O
     lg = _logits([{"N": 1}, {"_": 1}, {"0": 0.9, "O": 0.1}, {"_": 1}, {"X": 1}, {"2": 1},
                   {"_": 1}, {"1": 1}, {"8": 1}])
@@ -115,7 +115,7 @@ def test_layout_prior_settles_a_letter_digit_confusion():
 
 
 def test_networks_of_an_ensemble_vote_on_the_read_not_on_their_peaks():
-    from edge.plate_ctc import ctc_vote
+    from edge.plates.ctc import ctc_vote
     # two networks read ABC1 with the peaks on different steps; a third reads A8C1 with more
     # confidence than either: the read the majority gives is kept, with the share of its votes
     a = _logits([{"A": 1}, {"_": 1}, {"B": 0.9, "8": 0.1}, {"_": 1}, {"C": 1}, {"1": 1}])
@@ -132,7 +132,7 @@ def test_networks_of_an_ensemble_vote_on_the_read_not_on_their_peaks():
 
 def test_shipped_plate_reader_carries_its_layout_prior():
     from edge.bundle import load_bundle, resolve_bundle
-    from edge.plate_ctc import ShapePrior
+    from edge.plates.ctc import ShapePrior
     prior = ShapePrior.from_manifest(load_bundle(resolve_bundle("plate-reader")).raw)
     assert prior is not None and {"us", "eu", "br"} <= set(prior.counts)
     assert prior.log_prob("ABC1234", "br") > prior.log_prob("AB12345", "br")

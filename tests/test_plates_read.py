@@ -106,7 +106,7 @@ def test_a_second_recogniser_counts_where_a_layout_arbitrates_or_the_first_is_un
 def test_the_layout_prior_settles_the_readers_letter_digit_disagreement():
     """RapidOCR reads California's open-topped 4 as L, more confidently than the plate reader
     reads the 4: the plate reader's prior (DLLLDDD common, LLLLDDD unseen) decides."""
-    from edge.plate_ctc import ShapePrior
+    from edge.plates.ctc import ShapePrior
     from edge.plates import CombinedPlateRecognizer
     prior = ShapePrior({"us": {"DLLLDDD": 17, "LLLDDD": 78}}, weight=1.0, floor=0.01)
     crop = np.zeros((40, 160, 3), np.uint8)

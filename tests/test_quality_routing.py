@@ -7,7 +7,7 @@ from edge.bundle import Prototype
 from edge.config import QualityConfig, load_profile
 from edge.quality import measure
 from edge.routing import route
-from edge.verify import verify
+from edge.classifier.verify import verify
 
 CFG = QualityConfig()
 

@@ -107,7 +107,7 @@ def test_shapes_fits_the_layout_prior_into_a_copy_of_the_plate_reader(tmp_path):
     import cv2
 
     from edge.bundle import load_bundle, resolve_bundle
-    from edge.plate_ctc import ShapePrior
+    from edge.plates.ctc import ShapePrior
     from models.toolkit.plates import reader
     from models.toolkit.plates.data import synth_plate
     d = tmp_path / "data"
@@ -162,7 +162,7 @@ def test_box_refiner_training_learns_to_move_boxes_onto_generated_vin_lines(tmp_
     assert np.mean(after) > np.mean(before) + 0.1, (np.mean(before), np.mean(after))
     # the int8 bundle it exports runs in the runtime and keeps the folder's model card
     from edge.bundle import load_bundle
-    from edge.refine import BoxRefiner
+    from edge.detect.refine import BoxRefiner
     out = tmp_path / "box-refiner"
     out.mkdir()
     (out / "MODEL_CARD.md").write_text("# card\n")
@@ -184,7 +184,7 @@ def test_an_ensemble_bundle_keeps_each_networks_steps_for_the_vote(tmp_path):
     one's [T, C] steps (their peaks differ, so they are read one by one and vote)."""
     torch = pytest.importorskip("torch", reason="training needs the extra 'train'")
     from edge.bundle import load_bundle
-    from edge.plate_ctc import CtcPlateRecognizer
+    from edge.plates.ctc import CtcPlateRecognizer
     from models.toolkit.plates import data as plate_data
     from models.toolkit.plates import reader as P
 

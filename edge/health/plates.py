@@ -7,7 +7,7 @@ import statistics
 import time
 
 from ..bundle import load_bundle
-from ..plate_ctc import CtcPlateRecognizer
+from ..plates.ctc import CtcPlateRecognizer
 from ..plates import read_plate_image
 from . import Health, read_canary_image
 

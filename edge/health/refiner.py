@@ -7,7 +7,7 @@ import statistics
 import time
 
 from ..bundle import load_bundle
-from ..refine import BoxRefiner
+from ..detect.refine import BoxRefiner
 from . import Health, iou_xywh, read_canary_image
 
 

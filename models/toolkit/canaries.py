@@ -68,7 +68,7 @@ def detector(bundle: Path, threads: int = 1) -> list[dict]:
 
 def box_refiner(bundle: Path, threads: int = 1) -> list[dict]:
     from edge.bundle import load_bundle
-    from edge.refine import BoxRefiner
+    from edge.detect.refine import BoxRefiner
     refiner = BoxRefiner(load_bundle(bundle), threads)
     entries = []
     for i, vin in enumerate(VINS):
@@ -89,7 +89,7 @@ def box_refiner(bundle: Path, threads: int = 1) -> list[dict]:
 
 def plate_reader(bundle: Path, threads: int = 1) -> list[dict]:
     from edge.bundle import load_bundle
-    from edge.plate_ctc import CtcPlateRecognizer
+    from edge.plates.ctc import CtcPlateRecognizer
     from edge.plates import read_plate_image
     rec = CtcPlateRecognizer(load_bundle(bundle), threads)
     entries = []

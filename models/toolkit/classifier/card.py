@@ -133,7 +133,7 @@ def _lead(met: dict) -> list[str]:
     pt = h.get("policies")
     if pt:
         L += ["", "### One story across heads: what each consistency policy costs (real held-out claim photos)", "",
-              "The device applies `[verify] consistency` (default `joint`, edge/consistency.py).", "",
+              "The device applies `[verify] consistency` (default `joint`, edge/classifier/consistency.py).", "",
               "| policy | n | sent to review | category accuracy | verified & correct | contradictions left | damaged -> damaged | undamaged -> vehicle | severity exact |",
               "|---|---|---|---|---|---|---|---|---|"]
         for pol, d in pt.items():
@@ -186,7 +186,7 @@ def write_card(out: Path, data_dir, samples, extra=()) -> Path:
     L += ["", "Real and synthetic sets are reported apart. Augmented views (scale, crop, zoom-out, "
           "colour, blur, night, JPEG) are cached per training image; the `vehicles` set is zoomed out "
           "and cropped on purpose (its photos are catalogue-like).", "",
-          "## Held-out results (int8 model through the device runtime: edge.decode -> edge.classifier -> edge.verify)", "",
+          "## Held-out results (int8 model through the device runtime: edge.decode -> edge.classifier -> edge.classifier.verify)", "",
           "| real set | n | category accuracy | verified & correct | note |", "|---|---|---|---|---|"]
     for s, d in h.get("per_source", {}).items():
         if "category_acc" in d:

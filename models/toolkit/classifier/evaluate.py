@@ -1,5 +1,5 @@
 """Evaluate the SHIPPED int8 bundle through the device runtime path (edge.decode -> edge.classifier
--> edge.verify) on the held-out split of each real set, the synthetic sets (reported apart) and
+-> edge.classifier.verify) on the held-out split of each real set, the synthetic sets (reported apart) and
 generated out-of-domain images.
 
 ``main_category(argv)`` is what ``claim-edge eval category DATA_DIR`` runs.
@@ -42,8 +42,8 @@ def run_samples(bundle, samples, *, threads=2, classify_side=640, policy="joint"
     the heads' own argmaxes (raw) and every prototype's similarity, so other policies can be
     scored from the rows (policy_table)."""
     from edge.classifier import Classifier
-    from edge.consistency import label_heads
-    from edge.verify import cosine
+    from edge.classifier.consistency import label_heads
+    from edge.classifier.verify import cosine
     clf = Classifier(bundle, threads=threads)
     protos = bundle.prototypes.get("category", {})
     min_score = float(bundle.thresholds.get("min_score", 0.5))

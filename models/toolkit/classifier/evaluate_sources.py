@@ -103,7 +103,7 @@ def severity_report(rows) -> dict:
 def policy_rows(rows, policy: str, protos: dict, min_score: float) -> list[dict]:
     """The rows as a device with consistency ``policy`` would output them, recomputed from the
     heads' probabilities and each prototype's similarity (rows need "sims")."""
-    from edge.consistency import reconcile
+    from edge.classifier.consistency import reconcile
     from edge.result import HeadResult
     out = []
     for r in rows:

@@ -58,7 +58,7 @@ def plain_features(net: MultiTaskNet, features, wanted, cache_dir: Path, *, size
 def float_rows(net: MultiTaskNet, samples, feats: np.ndarray, *, train_blocks: int,
                freeze_neck: bool = False, policy: str = "joint") -> list[dict]:
     """Rows (evaluate_sources format) of the float network on the samples' plain-view features."""
-    from edge.consistency import reconcile
+    from edge.classifier.consistency import reconcile
     from edge.result import HeadResult
     body = _Body(net, train_blocks, freeze_neck).eval()
     rows = []

@@ -4,7 +4,7 @@ Runs the shipped detector bundle through the device runtime (edge.detect: reduce
 TFLite, numpy decoding, NMS, zoom second pass) on ../shared/data and prints:
 
 - detect: per set and class, recall and precision at IoU 0.5 at the profile's score threshold
-  with and without the zoom pass and with and without the box refiner (edge/refine.py), recall
+  with and without the zoom pass and with and without the box refiner (edge/detect/refine.py), recall
   of small boxes (the ones the zoom rule applies to) with and without the zoom, AP50 (first
   pass, all scores >= 0.05), the mean IoU of each labelled box with its best detection (how
   tight the boxes are, not only whether past 0.5), and the latencies.
@@ -41,7 +41,7 @@ from edge.config import load_profile
 from edge.decode import decode_bytes
 from edge.detect import (DetectTimings, Detector, detect_photo, iou_xywh, needs_zoom,
                          open_detector)
-from edge.refine import open_refiner
+from edge.detect.refine import open_refiner
 
 from ..plates.sources import PLATE_SOURCES, source_region
 from .data import LABELS, index, load

@@ -1,6 +1,6 @@
-"""Box refiner: a small CNN that moves a detector box onto the object's edges (edge/refine.py).
+"""Box refiner: a small CNN that moves a detector box onto the object's edges (edge/detect/refine.py).
 
-Training code only (the runtime is edge/refine.py, torch-free).
+Training code only (the runtime is edge/detect/refine.py, torch-free).
 
 Data: the VIN photos of ../shared/data/vin_boxes, the ``--splits`` it is given (the recipe was
 chosen training on ``train`` and checking on ``val``; the shipped bundle is then trained on
@@ -8,7 +8,7 @@ chosen training on ``train`` and checking on ``val``; the shipped bundle is then
 the shipped detector finds there (VIN, score >= 0.05, at most 6: the mistakes it really makes)
 and ``--jitters`` boxes made from the labelled one (height x0.45-2.5, width x0.7-1.4, centre moved
 by N(0, 0.12) of the width and N(0, 0.45) of the height). For each, the region the runtime cuts
-(``edge.refine.region_around``) is the input; the targets are the labelled box's edges as
+(``edge.detect.refine.region_around``) is the input; the targets are the labelled box's edges as
 fractions of that region and the IoU of the input box with the labelled one (the quality).
 One network is trained per ``--seeds`` value (its own generated boxes and initialisation); the
 bundle is one int8 graph that averages them (``RefinerEnsemble``).
@@ -28,7 +28,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from edge.detect import iou_xywh, open_detector
-from edge.refine import cut_region, edges_of, box_of, region_around
+from edge.detect.refine import cut_region, edges_of, box_of, region_around
 
 from .data import index, load
 
@@ -200,7 +200,7 @@ def export(net: RefinerEnsemble, X, out: Path, *, metrics: dict, created_by: str
         "input": {"name": "image", "height": net.height, "width": net.width, "channels": 3,
                   "dtype": "float32", "color": "rgb", "range": [0, 255], "resize": "stretch"},
         "outputs": {"edges": {"type": "raw", "encoding": "left, right, top, bottom as fractions "
-                              "of the region (edge/refine.py)"},
+                              "of the region (edge/detect/refine.py)"},
                     "quality": {"type": "logits", "encoding": "how well the input box overlaps "
                                 "the object (trained to its IoU)"}},
         "labels": LABELS, "iterations": ITERATIONS,

@@ -1,11 +1,11 @@
 """Lightweight detector: frozen EfficientNet-Lite0 trunk + small anchor-free head (strides 8/16/32).
 
-Training code only: never imported by the device runtime (edge/detect.py decodes the outputs).
+Training code only: never imported by the device runtime (edge/detect/ decodes the outputs).
 
 Classes: plate, vin, damage, text_block. Real boxes from ../shared/data (plate_photos, vin_boxes,
 damage_boxes, receipts line boxes merged into text blocks) and not_claim photos as negatives.
 Training views add zoom-in crops shaped exactly like the runtime's zoom crop (a square around a
-box, ``zoom_crop_box`` below is the same maths as edge.detect.zoom_crop) and zoom-out composites
+box, ``zoom_crop_box`` below is the same maths as edge.detect.zoom.zoom_crop) and zoom-out composites
 (small objects in a wide frame), so the one model serves both passes.
 
 Outputs per level L in (s8, s16, s32), NHWC: ``cls_L`` [1, H, W, 4] class logits and ``box_L``
@@ -52,7 +52,7 @@ from .net import SIZE, STRIDES, ExportDetector, Head, build_levels, focal, targe
 
 def zoom_crop_box(box, W, H, margin):
     """Square crop around box (x, y, w, h) with ``margin`` of its longest side on each side,
-    shifted into the image. Same maths as edge.detect.zoom_crop."""
+    shifted into the image. Same maths as edge.detect.zoom.zoom_crop."""
     x, y, w, h = box
     side = max(w, h) * (1 + 2 * margin)
     side = min(side, max(W, H))

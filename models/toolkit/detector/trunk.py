@@ -100,7 +100,7 @@ class Int8Trunk:
 class HeadDetector:
     """A trained head (``detector train --no-export --head PATH``) on the int8 trunk of a shipped
     bundle, behind the runtime's Detector interface (``size``, ``labels``, ``run_bgr``), so that
-    ``edge.detect.detect_photo`` (zoom included) and the evaluation commands run it before any
+    ``edge.detect.passes.detect_photo`` (zoom included) and the evaluation commands run it before any
     int8 export: the leave-one-source-out heads are measured this way. The head runs in float
     (the exported bundle's head is int8: its figures can differ slightly)."""
 

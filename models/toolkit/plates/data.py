@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.plate_ctc import ctc_input
+from edge.plates.ctc import ctc_input
 
 from .. import sources as D
 from .sources import corrected_plates, read_extra_plates, registration, scene_source
@@ -21,7 +21,7 @@ FONTS = sorted(glob.glob("/usr/share/fonts/truetype/*/*.ttf"))
 
 
 def to_input(bgr: np.ndarray) -> np.ndarray:
-    """The runtime's input (edge.plate_ctc.ctc_input): stretch to 128x32, RGB float 0..255."""
+    """The runtime's input (edge.plates.ctc.ctc_input): stretch to 128x32, RGB float 0..255."""
     return ctc_input(bgr, W, H)
 
 

@@ -137,7 +137,7 @@ def device_category(profile, threads: int = 2):
     """``f(decoded) -> category``, as the device's classifier and consistency rule give it: the
     detector's tiles depend on it (``detect.tile_categories``, ``wide_tile_categories``)."""
     from edge.classifier import Classifier
-    from edge.consistency import label_heads
+    from edge.classifier.consistency import label_heads
     from edge.registry import resolve_model
     bundle = resolve_model(profile.runtime.classifier, None)
     clf = Classifier(bundle, threads)

@@ -4,13 +4,13 @@ Shipped as models/plate-reader (see its MODEL_CARD.md); the profiles score its r
 with RapidOCR's recogniser (``detect.plate_reader = "plate-reader+rapidocr"``). On 2 CPU cores
 training takes about 15 minutes (30 epochs of ~10k images, 20-30 s each).
 
-Training code only (edge.plate_ctc.CtcPlateRecognizer runs the shipped bundle). Trained on the real
+Training code only (edge.plates.ctc.CtcPlateRecognizer runs the shipped bundle). Trained on the real
 plate crops (plate_crops, US; plate_photos boxes, EU/BR) of the ``train`` split plus generated
 plates (random BR/EU/US layouts and bands, the system's TrueType fonts and OpenCV's Hershey
 fonts, loose and tight boxes, perspective, blur, noise); the epoch with the best exact read on
 the ``val`` split is kept.
 
-Input: [1, 32, 128, 3] float32 RGB 0..255 (the plate stretched; edge.plate_ctc.ctc_input).
+Input: [1, 32, 128, 3] float32 RGB 0..255 (the plate stretched; edge.plates.ctc.ctc_input).
 Output ``logits`` [1, 32, 37] (an ensemble: [1, M, 32, 37]): per time step, blank + 0-9 + A-Z.
 
     python -m models.toolkit.plates.reader train ../shared/data [--seed N] [--out DIR]
@@ -23,7 +23,7 @@ reads (the shipped bundle: seeds 0, 1, 2).
 
 ``shapes`` (also the last step of ``train``) counts the letter/digit layouts of the training
 labels per region into the bundle's ``shape_prior`` and picks its weight on the val split
-(edge.plate_ctc.ShapePrior).
+(edge.plates.ctc.ShapePrior).
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from edge.plate_ctc import ctc_vote
+from edge.plates.ctc import ctc_vote
 
 from .. import corrections
 from .sources import read_extra_plates
@@ -76,7 +76,7 @@ class CtcNet(nn.Module):
 
 class EnsembleCtc(nn.Module):
     """Several CtcNets trained from different seeds, one graph, every member's logits out: the
-    runtime votes on their reads (edge.plate_ctc.ctc_vote). Averaging their logits read 106/162 val
+    runtime votes on their reads (edge.plates.ctc.ctc_vote). Averaging their logits read 106/162 val
     plates (float, greedy) against 144-147 for each alone: a member puts a character's peak a few
     steps from where another does."""
 
@@ -235,7 +235,7 @@ def fit_shapes(samples, bundle_dir: Path, log=print, version: str | None = None,
     of the bundle's int8 model on the val split (crops as the runtime cuts them); written into
     the bundle's manifest as ``shape_prior``."""
     from edge.bundle import load_bundle
-    from edge.plate_ctc import CtcPlateRecognizer, ShapePrior, shape_of
+    from edge.plates.ctc import CtcPlateRecognizer, ShapePrior, shape_of
     counts: dict[str, dict[str, int]] = {}
     for s in samples:
         if s["split"] == "train":

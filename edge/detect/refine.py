@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .bundle import Bundle, BundleError, load_bundle
+from ..bundle import Bundle, BundleError, load_bundle
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class BoxRefiner:
     """A ``kind: box_refiner`` bundle behind the runtime's interpreter wrapper."""
 
     def __init__(self, bundle: Bundle, threads: int = 2):
-        from .inference import TFLiteModel
+        from ..inference import TFLiteModel
         if bundle.kind != "box_refiner":
             raise BundleError(f"{bundle.path}: kind is {bundle.kind!r}, a box refiner is needed")
         self.bundle = bundle
@@ -101,7 +101,7 @@ class BoxRefiner:
 
 def open_refiner(name_or_path: str, threads: int = 2, registry=None) -> BoxRefiner:
     """The refiner bundle through the device's registry (edge/registry.py) when given."""
-    from .registry import resolve_ref
+    from ..registry import resolve_ref
     return BoxRefiner(load_bundle(resolve_ref("box_refiner", name_or_path, registry).path,
                                   verify_hash=False),
                       threads)

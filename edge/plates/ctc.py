@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .documents.doctype import softmax
-from .plate_layouts import PATTERNS, TO_DIGIT, TO_LETTER
+from ..documents.doctype import softmax
+from .layouts import PATTERNS, TO_DIGIT, TO_LETTER
 
 CTC_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -165,7 +165,7 @@ class CtcPlateRecognizer:
     rectify = False
 
     def __init__(self, bundle, threads: int = 2):
-        from .inference import TFLiteModel
+        from ..inference import TFLiteModel
         self.bundle = bundle
         self.model = TFLiteModel(bundle.model_file, bundle.signature, threads)
         self.alphabet = str(bundle.raw.get("alphabet", CTC_ALPHABET))

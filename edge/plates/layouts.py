@@ -1,5 +1,5 @@
 """Licence plate layouts per region and the letter/digit look-alikes that correct a read into
-one (``edge.plates.normalize_plate``; ``edge.plate_ctc`` weighs the same look-alikes)."""
+one (``edge.plates.normalize_plate``; ``edge.plates.ctc`` weighs the same look-alikes)."""
 
 REGIONS = ("us", "eu", "br", "cn")
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import CONSISTENCY
-from .result import HeadResult, Verification
+from ..config import CONSISTENCY
+from ..result import HeadResult, Verification
 from .verify import verify
 
 POLICIES = CONSISTENCY

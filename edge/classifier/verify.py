@@ -7,8 +7,8 @@ from typing import Mapping
 
 import numpy as np
 
-from .bundle import Prototype
-from .result import Verification
+from ..bundle import Prototype
+from ..result import Verification
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .bundle import Bundle, BundleError
-from .inference import TFLiteModel
-from .result import Classification, HeadResult
+from ..bundle import Bundle, BundleError
+from ..inference import TFLiteModel
+from ..result import Classification, HeadResult
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
