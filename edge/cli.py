@@ -165,7 +165,7 @@ def cmd_purge(args) -> int:
 
 def cmd_bench(args) -> int:
     if args.what == "sync":
-        return _delegate("sync.bench", "main", args.rest)
+        return _delegate("sync.harness.bench", "main", args.rest)
     if args.what == "web":
         return _delegate("edge.web.bench", "main", args.rest)
     from .bench import run_bench

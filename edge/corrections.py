@@ -80,7 +80,7 @@ def correct_field(store: Store, photo_uuid: str, name: str, value: str) -> KeyFi
 def _requeue(u: uuidlib.UUID, claim_id: str, why: str) -> None:
     """Put the photo's record at the back of the outbox as pending, so that the sync worker
     sends its new revision. The row gets a new, highest id: the worker scans the outbox by
-    increasing id from a cursor (sync/worker.py ``_next_row``), so a row left at its old id
+    increasing id from a cursor (sync/device/worker.py ``_next_row``), so a row left at its old id
     would wait for the worker's next reconnect. Ack fields are cleared; attempts are kept, so
     the resend asks central what it already has and no image travels twice."""
     row = Outbox.get_or_none(Outbox.record_uuid == u)

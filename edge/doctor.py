@@ -80,7 +80,7 @@ def checks(profile: Profile, store_path: Path, model: str | None):
     yield state, "disk", f"{free:,.0f} MB free at {where} (reserve {profile.store.min_free_mb} MB)"
 
     # a login with the device's own credentials: a TCP check passes with a wrong password
-    from sync.login import check_login
+    from sync.device.login import check_login
     from sync.settings import BrokerSettings
     login = check_login(BrokerSettings.from_config(profile.broker, profile.device.id),
                         profile.device.id, timeout=3.0)

@@ -90,7 +90,7 @@ def main_sync(argv: list[str] | None = None) -> int:
     _logging(a.log_level)
     from edge.service.notify import Notifier
 
-    from .worker import SyncOptions, SyncWorker
+    from .device.worker import SyncOptions, SyncWorker
     base, store_path, device = _profile_settings(a.profile)
     broker = _broker_from_args(a, base)
     if a.cert_file and not a.username:      # the certificate names the device
@@ -129,7 +129,7 @@ def _sync_status(argv: list[str]) -> int:
     p.add_argument("--store")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
-    from .worker import outbox_status
+    from .device.worker import outbox_status
     _b, store_path, _d = _profile_settings(a.profile)
     store_path = a.store or store_path
     if not store_path:
@@ -150,11 +150,11 @@ def _sync_status(argv: list[str]) -> int:
 def main_central(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] in (["devices"], ["rejected"]):
-        from .central_report import main as report_main
+        from .central.report import main as report_main
         return report_main(argv[0], argv[1:])
-    from .central_tools import VERBS
+    from .central.tools import VERBS
     if argv[:1] and argv[0] in VERBS:
-        from .central_tools import main as tools_main
+        from .central.tools import main as tools_main
         return tools_main(argv)
     p = argparse.ArgumentParser(prog="claim-edge central",
                                 description="Central ingest service: MQTT -> database, acked "
@@ -201,10 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cmds = {"sync": main_sync, "central": main_central}
     if argv[:1] == ["bench"]:
-        from .bench import main as bench_main
+        from .harness.bench import main as bench_main
         return bench_main(argv[1:])
     if argv[:1] == ["soak"]:
-        from .soak import main as soak_main
+        from .harness.soak import main as soak_main
         return soak_main(argv[1:])
     if argv[:1] == ["schema"]:
         from .schemas import json_schema

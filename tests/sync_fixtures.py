@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sync.harness import Broker, find_mosquitto
+from sync.harness.broker import Broker, find_mosquitto
 from sync_helpers import PASSWORDS, drop_pg_schema, new_pg_url, pg_available
 
 if find_mosquitto() is None:  # the sync tests need the real broker: fail, never skip

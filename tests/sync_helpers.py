@@ -11,8 +11,8 @@ import time
 import uuid as uuidlib
 from pathlib import Path
 
-from sync import central_db as cdb
-from sync.harness import Broker, kill_process  # noqa: F401  (re-exported for the tests)
+from sync.central import db as cdb
+from sync.harness.broker import Broker, kill_process  # noqa: F401  (re-exported for the tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_BASE = os.environ.get("SYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -23,7 +23,7 @@ def make_device(tmp_path: Path, n: int, size: int = 300_000, seed: int = 0,
                 claim: str = "CLM-1", device: str = "dev-a") -> tuple[Path, list[str]]:
     """A device store under ``tmp_path/device`` with ``n`` generated photos: (path, uuids)."""
     from edge.store import Store
-    from sync.devicedata import add_photos
+    from sync.harness.devicedata import add_photos
     path = tmp_path / device / "store.db"
     s = Store.open(path)
     try:
@@ -171,4 +171,4 @@ def wait_for(cond, timeout: float = 60, interval: float = 0.1, what: str = "cond
     raise TimeoutError(f"timed out waiting for {what}")
 
 
-from sync.invariant import assert_invariant, device_snapshot  # noqa: E402,F401
+from sync.harness.invariant import assert_invariant, device_snapshot  # noqa: E402,F401

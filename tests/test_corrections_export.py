@@ -18,7 +18,7 @@ from edge.ingest import ingest
 from edge.pipeline import Pipeline
 from edge.samples import document_page, jpeg_bytes, plate_closeup, street_scene
 from edge.store import Store
-from sync import central_db as cdb
+from sync.central import db as cdb
 from sync_fixtures import *  # noqa: F401,F403
 from sync_helpers import CentralProc, env_with_passwords, run_worker
 

@@ -7,7 +7,7 @@ import sys
 import uuid as uuidlib
 
 from conftest import ROOT
-from sync import central_db as cdb
+from sync.central import db as cdb
 from sync_fixtures import *  # noqa: F401,F403
 from sync_helpers import env_with_passwords
 

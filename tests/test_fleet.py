@@ -24,7 +24,7 @@ from sync.fleet.mqtt import connect, publish
 from sync.fleet.publisher import Publisher
 from sync.fleet.signing import KeyStore, sign
 from sync.fleet.updater import Updater, rollout_bucket
-from sync.harness import Broker
+from sync.harness.broker import Broker
 from sync.settings import BrokerSettings
 
 PUB_PW, DEV_PW = "pub-secret", "dev-secret"

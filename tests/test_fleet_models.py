@@ -18,10 +18,10 @@ from edge.registry import ModelRegistry
 from edge.samples import jpeg_bytes, plate_closeup
 from edge.store import Store
 from models.toolkit.canaries import write as write_canaries
-from sync import central_db as cdb
+from sync.central import db as cdb
 from sync.fleet.publisher import Publisher
 from sync.fleet.updater import Updater
-from sync.harness import Broker
+from sync.harness.broker import Broker
 from sync.settings import BrokerSettings
 from sync_fixtures import sqlite_db  # noqa: F401
 from sync_helpers import PASSWORDS, CentralProc, run_worker

@@ -8,7 +8,7 @@ import uuid as uuidlib
 import paho.mqtt.client as mqtt
 
 from edge.store import Store
-from sync.devicedata import add_photos
+from sync.harness.devicedata import add_photos
 from sync.protocol import canonical_json
 from sync_fixtures import *  # noqa: F401,F403
 from sync_helpers import PASSWORDS, CentralProc, assert_invariant, central_counts, run_worker

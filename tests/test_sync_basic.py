@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from edge.store import Store
-from sync import central_db as cdb
+from sync.central import db as cdb
 from sync_fixtures import *  # noqa: F401,F403
 from sync_helpers import (ROOT, CentralProc, assert_invariant, finish_worker, make_device,
                           run_worker, start_worker)

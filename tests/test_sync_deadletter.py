@@ -14,9 +14,9 @@ import uuid as uuidlib
 import paho.mqtt.client as mqtt
 
 from edge.store import Store
-from sync import central_db as cdb
+from sync.central import db as cdb
 from sync.protocol import canonical_json, chunk_count, t_ack, t_record
-from sync.record import build_record
+from sync.device.record import build_record
 from sync_fixtures import *  # noqa: F401,F403
 from sync_helpers import (PASSWORDS, ROOT, CentralProc, assert_invariant, central_counts,
                           device_snapshot, finish_worker, make_device, run_worker,

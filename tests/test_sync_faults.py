@@ -13,9 +13,9 @@ import paho.mqtt.client as mqtt
 
 from edge.store import Store
 from edge.store.schema import Label, Outbox, Photo
-from sync import central_db as cdb
-from sync.devicedata import add_photos, add_photos_bulk
-from sync.harness import Broker
+from sync.central import db as cdb
+from sync.harness.devicedata import add_photos, add_photos_bulk
+from sync.harness.broker import Broker
 from sync.protocol import CHUNK_SIZE, chunk_count, pack_chunk, t_chunk
 from sync_fixtures import *  # noqa: F401,F403
 from sync_helpers import (PASSWORDS, ROOT, CentralProc, assert_invariant, central_counts,

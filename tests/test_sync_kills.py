@@ -11,7 +11,7 @@ import time
 import pytest
 
 from edge.store import Store
-from sync.devicedata import add_photos
+from sync.harness.devicedata import add_photos
 from sync_fixtures import *  # noqa: F401,F403
 from sync_helpers import (ROOT, CentralProc, assert_invariant, central_counts, env_with_passwords,
                           finish_worker, kill_process, make_device, run_worker, start_worker,
@@ -23,7 +23,7 @@ from sync_helpers import (ROOT, CentralProc, assert_invariant, central_counts, e
 CAPTURE = """
 import sys, time, peewee
 from edge.store import Store
-from sync.devicedata import add_photos
+from sync.harness.devicedata import add_photos
 s = Store.open(sys.argv[1]); seed = int(sys.argv[2]); i = 0
 while True:
     try:

@@ -5,7 +5,7 @@ import signal
 import threading
 import time
 
-from sync.harness import TcpProxy
+from sync.harness.broker import TcpProxy
 from sync.protocol import CHUNK_SIZE
 from sync_fixtures import *  # noqa: F401,F403
 from sync_helpers import (CentralProc, assert_invariant, central_counts, finish_worker,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sync import central_db as cdb
+from sync.central import db as cdb
 from sync.central import Central
 from sync.protocol import (CHUNK_HEADER, CHUNK_SIZE, canonical_json, chunk_count, pack_chunk,
                            parse_up_topic, record_message, t_chunk, t_record, t_telemetry)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sync.protocol import CHUNK_SIZE, chunk_count, pack_chunk, parse_chunk, read_chunk
-from sync import staging
-from sync.staging import StagingWriter
+from sync.central import staging
+from sync.central.staging import StagingWriter
 
 
 def _stage(writer: StagingWriter, sha: str, data: bytes, order: list[int]) -> Path:

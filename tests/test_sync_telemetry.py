@@ -8,7 +8,7 @@ import sys
 
 from edge.store import Store
 from edge.store.schema import Photo
-from sync import central_db as cdb
+from sync.central import db as cdb
 from sync_fixtures import *  # noqa: F401,F403
 from sync_helpers import ROOT, CentralProc, make_device, run_worker, wait_for
 

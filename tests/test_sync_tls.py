@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from sync.harness import Broker, free_port
-from sync.login import check_login
+from sync.harness.broker import Broker, free_port
+from sync.device.login import check_login
 from sync.settings import BrokerSettings
 from sync_fixtures import *  # noqa: F401,F403
 from sync_helpers import (PASSWORDS, ROOT, CentralProc, assert_invariant, env_with_passwords,

@@ -86,8 +86,8 @@ def test_an_ack_for_an_older_revision_leaves_the_correction_pending(tmp_path):
     from edge.corrections import correct_field
     from edge.store import Store
     from edge.store.schema import Outbox
-    from sync.devicedata import add_photos
-    from sync.worker import SyncWorker
+    from sync.harness.devicedata import add_photos
+    from sync.device.worker import SyncWorker
 
     path = tmp_path / "store.db"
     s = Store.open(path)
@@ -110,8 +110,8 @@ def test_sync_worker_and_central_start_without_opencv_or_numpy():
     """The sync service on a Pi and the central consumers load neither (memory, start time)."""
     import subprocess
     import sys
-    out = subprocess.run([sys.executable, "-c", "import sys, sync.worker, sync.central, "
-                          "sync.record, sync.cli; print(sorted({'cv2', 'numpy'} & "
+    out = subprocess.run([sys.executable, "-c", "import sys, sync.device.worker, sync.central, "
+                          "sync.device.record, sync.cli; print(sorted({'cv2', 'numpy'} & "
                           "set(sys.modules)))"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -124,8 +124,8 @@ def test_a_rejection_of_a_message_this_device_did_not_send_quarantines_nothing(t
 
     from edge.store import Store
     from edge.store.schema import Outbox
-    from sync.devicedata import add_photos
-    from sync.worker import SyncWorker, _Active
+    from sync.harness.devicedata import add_photos
+    from sync.device.worker import SyncWorker, _Active
 
     path = tmp_path / "store.db"
     s = Store.open(path)

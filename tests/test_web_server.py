@@ -315,7 +315,7 @@ def test_correction_is_stored_beside_model_value_and_requeued(server):
         assert ob.state == "pending" and ob.ack_status is None and "plate" in ob.reason
         # at the back of the outbox, where the sync worker's scan will find it
         assert ob.id == Outbox.select(peewee.fn.MAX(Outbox.id)).scalar()
-        # once central acks the revision (what sync/worker.py writes), the page says so
+        # once central acks the revision (what sync/device/worker.py writes), the page says so
         Outbox.update(state="acked", ack_status="committed", acked_at=datetime.datetime(
             2026, 1, 2, 3, 4, 5)).where(Outbox.record_uuid == u).execute()
         _, _, page = c.get(f"/photos/{u}")

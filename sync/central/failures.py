@@ -18,10 +18,10 @@ import time
 
 import peewee as pw
 
-from . import central_db as cdb
-from .backoff import Backoff
-from .protocol import ACK_REJECTED, parse_up_topic, t_ack, t_record
-from .schemas import MAX_VALUE_CHARS, record_uuid_of
+from ..backoff import Backoff
+from ..protocol import ACK_REJECTED, parse_up_topic, t_ack, t_record
+from ..schemas import MAX_VALUE_CHARS, record_uuid_of
+from . import db as cdb
 
 log = logging.getLogger("claim_edge.central")
 

@@ -9,7 +9,7 @@ import sys
 
 import peewee as pw
 
-from . import central_db as cdb
+from . import db as cdb
 
 
 def devices(db_url: str) -> list[dict]:

@@ -9,8 +9,8 @@ import peewee as pw
 
 from edge.digest import sha256_file
 
-from . import central_db as cdb
-from .protocol import content_sha256
+from ..central import db as cdb
+from ..protocol import content_sha256
 
 
 def device_snapshot(store_path: Path) -> dict:
@@ -19,7 +19,7 @@ def device_snapshot(store_path: Path) -> dict:
     from edge.store.schema import (KeyField, Label, Outbox, Photo, ScenarioAssignment,
                                    TextLine)
 
-    from .record import RecordUnavailable, build_record
+    from ..device.record import RecordUnavailable, build_record
 
     store = Store.open(store_path)
     try:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from .harness import Broker
-from .protocol import CHUNK_SIZE
-from .settings import BrokerSettings
+from .broker import Broker
+from ..protocol import CHUNK_SIZE
+from ..settings import BrokerSettings
 
 DEVICE, DEVICE_PW, CENTRAL_PW = "bench-device", "bench-device-pw", "bench-central-pw"
 
@@ -80,7 +80,7 @@ def _proc_cpu_s(pid: int) -> float:
 def one_run(work: Path, store_path: Path, files: list[Path], photos: int,
             db: str | None) -> dict:
     """Raw broker throughput, then the sync of every photo into a fresh central."""
-    from .worker import SyncOptions, SyncWorker
+    from ..device.worker import SyncOptions, SyncWorker
 
     work.mkdir(parents=True, exist_ok=True)
     broker = Broker(work / "broker", {DEVICE: DEVICE_PW, "central": CENTRAL_PW}).start()
@@ -94,7 +94,7 @@ def one_run(work: Path, store_path: Path, files: list[Path], photos: int,
              db or f"sqlite:///{work / 'central.db'}", "--blobs", str(work / "blobs"),
              "--broker", f"127.0.0.1:{broker.port}", "--client-id", "central-bench",
              "--log-level", "WARNING"],
-            env=env, cwd=str(Path(__file__).resolve().parent.parent), stdout=subprocess.PIPE)
+            env=env, cwd=str(Path(__file__).resolve().parents[2]), stdout=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while "as central-bench" not in broker.log_text() and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -8,7 +8,7 @@ import threading
 
 import paho.mqtt.client as mqtt
 
-from .settings import CREDENTIAL_CODES, BrokerSettings
+from ..settings import CREDENTIAL_CODES, BrokerSettings
 
 
 @dataclasses.dataclass(frozen=True)

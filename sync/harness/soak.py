@@ -5,7 +5,7 @@ checked and a report printed.
 
 Faults, drawn at random every 1-4 s: device SIGKILL, capture SIGKILL (mid-capture), central
 SIGKILL, link cut, link half-open longer than keepalive, broker restart (SIGTERM or SIGKILL).
-Meanwhile malformed records (``sync/malformed.py``: missing fields, wrong types, a bad uuid,
+Meanwhile malformed records (``sync/harness/malformed.py``: missing fields, wrong types, a bad uuid,
 protocol 99, a 1.9 MB value, a 10^15-byte image, not JSON) are published as the same device
 between its valid ones.
 At the end the capture stops, the faults stop, the device drains with ``--until-empty``, and
@@ -29,17 +29,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from .harness import Broker, TcpProxy, kill_process
+from .broker import Broker, TcpProxy, kill_process
 from .malformed import malformed_message
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PW = {"dev-a": "soak-dev-a", "central": "soak-central"}
 # Store.add_photo's deferred transaction is refused at once ("database is locked") when the sync
 # worker commits in between (SQLite WAL, BUSY_SNAPSHOT); the capture loop retries that photo.
 CAPTURE = """
 import sys, time, random, peewee
 from edge.store import Store
-from sync.devicedata import add_photos
+from sync.harness.devicedata import add_photos
 s = Store.open(sys.argv[1]); seed = int(sys.argv[2]); rng = random.Random(seed); i = 0
 while True:
     try:
@@ -210,7 +210,7 @@ class Injector:
         self.c.loop_start()
 
     def _publish(self, payload: bytes) -> None:
-        from .protocol import t_record
+        from ..protocol import t_record
         try:
             self.c.publish(t_record(self.device), payload, qos=1).wait_for_publish(2)
         except (RuntimeError, ValueError):
@@ -224,7 +224,7 @@ class Injector:
         self._publish(payload)
 
     def _dead_lettered(self, db: str) -> set[str]:
-        from . import central_db as cdb
+        from ..central import db as cdb
         d = cdb.open_database(db, create=False)
         try:
             return {h for (h,) in cdb.RejectedMessage.select(cdb.RejectedMessage.payload_sha256)

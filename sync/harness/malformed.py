@@ -9,8 +9,8 @@ import hashlib
 import random
 import uuid as uuidlib
 
-from .protocol import canonical_json, chunk_count
-from .schemas import CHUNK_SIZE
+from ..protocol import canonical_json, chunk_count
+from ..schemas import CHUNK_SIZE
 
 
 def example_record(device: str) -> dict:

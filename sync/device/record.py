@@ -16,7 +16,7 @@ from pathlib import Path
 from edge.store.schema import (Claim, Image, KeyField, Label, Photo, ScenarioAssignment,
                                TextLine)
 
-from .protocol import CHUNK_SIZE, chunk_count, revision
+from ..protocol import CHUNK_SIZE, chunk_count, revision
 
 Files = list[tuple[str, Path, int]]
 

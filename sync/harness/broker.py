@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-ACL_FILE = Path(__file__).resolve().parent.parent / "firmware_config" / "mosquitto" / "acl"
+ACL_FILE = Path(__file__).resolve().parents[2] / "firmware_config" / "mosquitto" / "acl"
 
 
 def free_port() -> int:

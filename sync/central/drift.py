@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
 
-from . import central_db as cdb
+from . import db as cdb
 
 BUCKETS = ("day", "week", "month", "all")
 

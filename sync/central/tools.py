@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import central_db as cdb
+from . import db as cdb
 
 VOCAB = {
     "category": ("vehicle", "damage", "plate", "vin", "document", "other"),
