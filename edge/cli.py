@@ -213,7 +213,7 @@ def _delegate(module: str, func: str, argv: list[str]) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .web.server import serve
+    from .web.listen import serve
     profile = _profile(args)
     return serve(profile, _store_path(args, profile), lambda: _pipeline(args, profile),
                  host=args.listen, port=args.port, token=args.token, watch=args.watch,

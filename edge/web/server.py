@@ -10,30 +10,19 @@ from __future__ import annotations
 
 import hmac
 import http.server
-import ipaddress
 import json
 import logging
-import os
 import re
 import secrets
-import signal
-import socket
-import sys
 import uuid as uuidlib
-from email.parser import Parser
-from email.policy import compat32
-from email.utils import collapse_rfc2231_value
 from http.cookies import SimpleCookie
-from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from ..config import Profile
 from ..errors import PhotoError
-from ..service.notify import Notifier
-from ..store import Store
 from ..store.schema import Claim, Photo
 from . import assets, views
-from .app import MB, WebApp, WebError, jobs_json
+from .app import WebApp, WebError, jobs_json
+from .body import FORM_LIMIT, MULTIPART_OVERHEAD, BodyReading, parse_multipart
 from .thumbs import SIZES, NoImage, thumbnail
 
 log = logging.getLogger("claim_edge.web")
@@ -41,11 +30,6 @@ log = logging.getLogger("claim_edge.web")
 TOKEN_ENV = "CLAIM_EDGE_WEB_TOKEN"
 COOKIE = "claim_edge_token"
 MIN_TOKEN = 8
-FORM_LIMIT = 64 * 1024          # url-encoded forms (claim id, a field correction)
-MULTIPART_OVERHEAD = 64 * 1024  # headers and boundaries around one uploaded file
-DRAIN_LIMIT = 256 * 1024 * 1024  # an over-limit body up to this is read and dropped, so the
-                                 # browser gets the answer instead of a reset connection
-
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
@@ -60,40 +44,7 @@ class Config:
         self.port = 0
 
 
-def parse_multipart(body: bytes, content_type: str) -> list[tuple[str, str | None, bytes]]:
-    """(field name, filename or None, bytes) for each part of a multipart/form-data body.
-    Only the part headers go through the email parser; the data are sliced out as they are."""
-    m = re.search(r'boundary=(?:"([^"]+)"|([^;\s]+))', content_type)
-    if not m:
-        raise WebError("Malformed upload (no multipart boundary).", code="bad_upload")
-    delim = b"--" + (m.group(1) or m.group(2)).encode("latin-1")
-    bad = WebError("Malformed upload (broken multipart body).", code="bad_upload")
-    pos = body.find(delim)
-    if pos < 0:
-        raise bad
-    parts = []
-    while True:
-        pos += len(delim)
-        if body[pos:pos + 2] == b"--":
-            return parts
-        if body[pos:pos + 2] != b"\r\n":
-            raise bad
-        head_end = body.find(b"\r\n\r\n", pos + 2)
-        end = body.find(b"\r\n" + delim, head_end + 4) if head_end >= 0 else -1
-        if end < 0:
-            raise bad
-        head = Parser(policy=compat32).parsestr(
-            body[pos + 2:head_end + 4].decode("utf-8", "replace"), headersonly=True)
-        name = head.get_param("name", header="content-disposition")
-        filename = head.get_param("filename", header="content-disposition")
-        if name is not None:
-            parts.append((collapse_rfc2231_value(name),
-                          None if filename is None else collapse_rfc2231_value(filename),
-                          body[head_end + 4:end]))
-        pos = end + 2
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(BodyReading, http.server.BaseHTTPRequestHandler):
     server_version = "claim-edge"
     sys_version = ""
     protocol_version = "HTTP/1.1"
@@ -173,58 +124,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _csrf_ok(self, form: dict | None) -> bool:
         given = self.headers.get("X-CSRF-Token") or ((form or {}).get("csrf") or [""])[0]
         return hmac.compare_digest(given.encode(), self.cfg.csrf.encode())
-
-    def _body_length(self, limit: int) -> int | None:
-        """The request's Content-Length, or None after answering 411/413. An over-limit body is
-        read and dropped (up to DRAIN_LIMIT) so that the browser sees the answer."""
-        if self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            self.fail(411, "Send the upload with a Content-Length.", "length_required")
-            return None
-        try:
-            n = int(self.headers.get("Content-Length") or "")
-        except ValueError:
-            n = -1
-        if n < 0:
-            self.close_connection = True
-            self.fail(411, "Send the upload with a Content-Length.", "length_required")
-            return None
-        if n > limit:
-            self.close_connection = True
-            if n <= DRAIN_LIMIT:
-                try:
-                    for _ in self._chunks(n):
-                        pass
-                except ConnectionError:
-                    pass
-            app = self.cfg.app
-            self.fail(413, f"Not added: the upload is {n / MB:.1f} MB, over the limit of "
-                           f"{app.max_upload_bytes / MB:.1f} MB per photo (file_too_large).",
-                      "file_too_large")
-            return None
-        return n
-
-    def _chunks(self, n: int):
-        left = n
-        while left > 0:
-            try:
-                chunk = self.rfile.read(min(left, 1 << 20))
-            except OSError as e:
-                raise ConnectionError(str(e)) from e
-            if not chunk:
-                raise ConnectionError(f"the client stopped sending ({n - left} of {n} bytes)")
-            left -= len(chunk)
-            yield chunk
-
-    def _read_body(self, limit: int) -> bytes | None:
-        n = self._body_length(limit)
-        if n is None:
-            return None
-        try:
-            return b"".join(self._chunks(n))
-        except ConnectionError:
-            self.close_connection = True
-            return None
 
     # --- dispatch -----------------------------------------------------------------------------
     def do_HEAD(self):
@@ -460,108 +359,4 @@ class Handler(http.server.BaseHTTPRequestHandler):
                    {"Cache-Control": "private, max-age=31536000, immutable", "ETag": etag})
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # The listen backlog (socketserver's default is 5): a burst of connections beyond it has
-    # its SYNs dropped and retried after 1, 3, 7, 15 s. The kernel caps it at somaxconn.
-    request_queue_size = 1024
-
-    def __init__(self, addr, handler, ipv6: bool):
-        if ipv6:
-            self.address_family = socket.AF_INET6
-        super().__init__(addr, handler)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def make_server(app: WebApp, host: str = "127.0.0.1", port: int = 8080,
-                token: str | None = None) -> tuple[Server, Config]:
-    loopback = is_loopback(host)
-    if not loopback and not token:
-        raise WebError(f"Listening on {host} opens the screen to the network: give --token "
-                       f"(or ${TOKEN_ENV}) as well.", code="token_required")
-    if token is not None and len(token) < MIN_TOKEN:
-        raise WebError(f"the token must be at least {MIN_TOKEN} characters",
-                       code="token_too_short")
-    cfg = Config(app, token or None, loopback)
-    handler = type("BoundHandler", (Handler,), {"cfg": cfg})
-    ipv6 = ":" in host
-    srv = Server((host, port), handler, ipv6)
-    cfg.port = srv.server_address[1]
-    return srv, cfg
-
-
-def serve(profile: Profile, store_path: Path, make_pipeline, *, host: str = "127.0.0.1",
-          port: int = 8080, token: str | None = None, watch: str | None = None,
-          claim: str | None = None, max_upload_mb: float | None = None,
-          out=sys.stdout) -> int:
-    """Run the screen until interrupted (Ctrl-C or SIGTERM). Returns an exit status."""
-    token = token or os.environ.get(TOKEN_ENV) or None
-    if watch and not claim:
-        print("claim-edge serve: --watch needs --claim (the claim the folder's photos go to)",
-              file=sys.stderr)
-        return 2
-    if watch and not Path(watch).is_dir():
-        print(f"claim-edge serve: --watch {watch}: not a folder", file=sys.stderr)
-        return 2
-    if not is_loopback(host) and not token:
-        print(f"claim-edge serve: --listen {host} opens the screen to the network; give --token T "
-              f"(or set {TOKEN_ENV}) as well", file=sys.stderr)
-        return 2
-    if token is not None and len(token) < MIN_TOKEN:
-        print(f"claim-edge serve: the token must be at least {MIN_TOKEN} characters",
-              file=sys.stderr)
-        return 2
-    pipeline = make_pipeline()
-    store = Store.open(store_path)
-    max_bytes = int(max_upload_mb * MB) if max_upload_mb else None
-    app = WebApp(profile, store, pipeline, max_upload_bytes=max_bytes)
-    try:
-        srv, cfg = make_server(app, host, port, token)
-    except (WebError, OSError) as e:
-        store.close()
-        if isinstance(e, WebError):
-            print(f"claim-edge serve: {e.message}", file=sys.stderr)
-            return 2
-        print(f"claim-edge serve: cannot listen on {host}:{port}: {e.strerror or e}",
-              file=sys.stderr)
-        return 1
-    app.start()
-    if watch:
-        app.watch(watch, claim)
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{cfg.port}/"
-    print(f"claim-edge serve: {url} (store {store_path}, model {pipeline.bundle.name} "
-          f"{pipeline.bundle.version}{', token required' if token else ''}"
-          f"{f', watching {watch} for claim {claim}' if watch else ''}); Ctrl-C to stop",
-          file=out, flush=True)
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    notifier = Notifier()
-    srv.service_actions = notifier.kick   # called by serve_forever's loop every poll
-    notifier.ready(url)
-    try:
-        srv.serve_forever(poll_interval=0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        notifier.stopping()
-        srv.server_close()
-        app.stop()
-        store.close()
-    return 0
-
-
-__all__ = ["serve", "make_server", "Handler", "parse_multipart"]
+__all__ = ["Handler", "Config"]
