@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..result import Detection
+
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -40, 40)))
@@ -77,3 +79,27 @@ def clip_box(box, width: float, height: float) -> tuple[float, float, float, flo
     x0, y0 = max(0.0, x), max(0.0, y)
     x1, y1 = min(float(width), x + w), min(float(height), y + h)
     return x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0)
+
+
+def detector_input(bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An image of any scale as the detector's input: stretched to ``size`` (w, h), RGB float32."""
+    w_in, h_in = size
+    h0, w0 = bgr.shape[:2]
+    interp = cv2.INTER_AREA if w0 > w_in and h0 > h_in else cv2.INTER_LINEAR
+    x = cv2.resize(bgr, (w_in, h_in), interpolation=interp)
+    return cv2.cvtColor(x, cv2.COLOR_BGR2RGB).astype(np.float32)
+
+
+def detections(levels, labels: list[str], size: tuple[int, int], region,
+               score_threshold: float, nms_iou: float, max_out: int) -> list[Detection]:
+    """Per-level raw outputs ``(stride, cls [H, W, C], box [H, W, 4])`` of one pass over
+    ``region`` (x, y, w, h in original px) -> NMS-kept detections in original pixels."""
+    B, S, C = [], [], []
+    for stride, cls_logits, box in levels:
+        b, s, c = decode_level(cls_logits, box, stride, score_threshold)
+        B.append(b); S.append(s); C.append(c)
+    boxes, scores, classes = np.concatenate(B), np.concatenate(S), np.concatenate(C)
+    keep = nms(boxes, scores, classes, nms_iou, max_out)
+    orig = to_original(boxes[keep], size[0], size[1], region)
+    return [Detection(labels[int(classes[k])], tuple(float(v) for v in b), float(scores[k]))
+            for k, b in zip(keep, orig)]

@@ -20,7 +20,6 @@ keeps for independent evaluation."""
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import re
 import unicodedata
 from dataclasses import dataclass, field

@@ -238,7 +238,7 @@ def main_detect(argv=None) -> int:
 
 
 def _wide(s: dict, factor: float):
-    """The photo of sample ``s`` as a wide shot (plate_eval.wide_shot), JPEG-encoded and decoded
+    """The photo of sample ``s`` as a wide shot (plates.evaluate.wide_shot), JPEG-encoded and decoded
     as the runtime would; the sample with its boxes moved."""
     import zlib
 
@@ -304,7 +304,7 @@ def main_plates(argv=None) -> int:
                     help="plate region the reads are normalised for: each source's own (a device "
                     "set up for its country; default) or the profile's detect.plate_region")
     a = ap.parse_args(argv)
-    from edge.plates import open_recognizer, read_plate_field
+    from edge.plates import open_recognizer
     prof = load_profile(a.profile)
     cfg = prof.detect
     reader = a.reader or cfg.plate_reader

@@ -127,25 +127,13 @@ class HeadDetector:
         self.name = f"head {head_path} on the int8 trunk of {trunk_bundle}"
 
     def run_bgr(self, bgr, region, score_threshold: float, nms_iou: float, max_out: int = 50):
-        import cv2
         import torch
 
-        from edge.detect import decode_level, nms, to_original
-        from edge.result import Detection
-        w_in, h_in = self.size
-        h0, w0 = bgr.shape[:2]
-        interp = cv2.INTER_AREA if w0 > w_in and h0 > h_in else cv2.INTER_LINEAR
-        x = cv2.cvtColor(cv2.resize(bgr, (w_in, h_in), interpolation=interp),
-                         cv2.COLOR_BGR2RGB).astype(np.float32)
+        from edge.detect.boxes import detections, detector_input
+        x = detector_input(bgr, self.size)
         with torch.no_grad():
             outs = self.head([torch.from_numpy(f) for f in self.trunk(x[None])])
-        B, S, C = [], [], []
-        for stride, (c, b) in zip(self.strides, outs):
-            bb, s, k = decode_level(c[0].permute(1, 2, 0).numpy(), b[0].permute(1, 2, 0).numpy(),
-                                    stride, score_threshold)
-            B.append(bb); S.append(s); C.append(k)
-        boxes, scores, classes = np.concatenate(B), np.concatenate(S), np.concatenate(C)
-        keep = nms(boxes, scores, classes, nms_iou, max_out)
-        orig = to_original(boxes[keep], w_in, h_in, region)
-        return [Detection(self.labels[int(classes[k])], tuple(float(v) for v in b),
-                          float(scores[k])) for k, b in zip(keep, orig)]
+        levels = [(stride, c[0].permute(1, 2, 0).numpy(), b[0].permute(1, 2, 0).numpy())
+                  for stride, (c, b) in zip(self.strides, outs)]
+        return detections(levels, self.labels, self.size, region, score_threshold, nms_iou,
+                          max_out)

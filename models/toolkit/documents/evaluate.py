@@ -9,7 +9,7 @@ key, e.g. the subtotal's or the cash line's amount).
 
 documents: on a folder with labels.csv (the real documents: image, doc_type, source_repo), document
 type with every source held out of training once (leave one source out; fusion, text-only and
-image-only trained on the same samples per fold; ``documents_loso.py``). Otherwise the shipped
+image-only trained on the same samples per fold; ``documents/loso.py``). Otherwise the shipped
 classifier on generated documents of the held-out layout, or on a folder of images named
 TYPE_*.png/jpg (OCR is run on them)."""
 

@@ -1,4 +1,4 @@
-"""Generated documents in the styles real ones have (layout ``INTL`` of documents_synth):
+"""Generated documents in the styles real ones have (layout ``INTL`` of documents/synth.py):
 EU licences with their numbered fields (1. 2. 3. 4a. 4b. 5.) and US licences with AAMVA's
 (4d DLN, 3 DOB, 4b EXP), ID cards and passport pages with a machine-readable zone (TD1, TD3,
 check digits right), health and motor insurance cards, European registrations, invoices,

@@ -22,7 +22,7 @@ from edge.documents.normalize import vin_check_digit
 DOC_TYPES = ("driver_license", "vehicle_registration", "id_card", "insurance_card",
              "receipt_invoice", "repair_estimate", "accident_report", "other_document")
 LAYOUTS = 5          # layouts 0..4 per type; HELD_OUT is never trained on; 4 is international
-HELD_OUT = 3         # (documents_intl.py: numbered licence fields, MRZ, six languages)
+HELD_OUT = 3         # (intl.py: numbered licence fields, MRZ, six languages)
 FONTS = [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
          cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_PLAIN]
 

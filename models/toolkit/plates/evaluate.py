@@ -1,6 +1,6 @@
 """Plates measured by source: what a customer in each region meets.
 
-For every plate source (``detector_data.PLATE_SOURCES``: openalpr-eu, openalpr-br, ucsd-us,
+For every plate source (``plates.sources.PLATE_SOURCES``: openalpr-eu, openalpr-br, ucsd-us,
 easypr-ccpd-cn) and every labelled plate of its photos: detection recall at IoU 0.5 (after the
 zoom pass), recall by the plate's width in the photo's pixels (``WIDTH_BUCKETS``), the exact read
 end to end from the full photo (detect -> zoom -> crop -> recognise -> normalise), the exact read
