@@ -6,15 +6,9 @@
   commits (group commit: every message of a batch shares one transaction and one fsync);
 - idempotent: record uuid and (sha256, chunk index) are primary keys; a redelivered message
   finds its row and changes nothing;
-- a chunk is written into a staging file at its offset before its row commits; chunks that
-  arrive in order feed a running whole-file SHA-256, any other is checked against its own
-  SHA-256 on arrival; a complete file is fsynced and must hash to its name before it is renamed
-  into the blob directory; on a mismatch the chunks whose bytes do not match their own SHA-256
-  are dropped and asked for again (all of them when each matches: the sender's file differs);
-- the ack (``committed``/``duplicate``/``rejected``) is published only after the commit;
-  the same uuid with different content is rejected, logged and never overwritten, except by a
-  higher revision that changes only the fields (an operator's correction; the superseded
-  revision is kept in ``record_revision``);
+- chunks become images as ``images.py`` says, records are committed and revised as
+  ``records.py`` says; the ack (``committed``/``duplicate``/``rejected``) is published only
+  after the commit;
 - several processes may share the load in one ``$share/{group}/`` subscription group;
 - every message is checked against ``sync/schemas.py`` before any database work; what fails,
   and what the database refuses, is dead-lettered (``failures.py``); devices'

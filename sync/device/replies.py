@@ -1,7 +1,5 @@
-"""What the device does with central's replies (a mixin of ``SyncWorker``): a record is marked
-``acked`` only on a ``committed``/``duplicate`` ack that covers the revision sent, a
-``rejected`` one is quarantined with central's reason, and an image state names the chunks
-central still lacks, which are queued again."""
+"""What the device does with central's replies (a mixin of ``SyncWorker``): acks, and image
+states that name the chunks central still lacks (the guarantees are in worker.py)."""
 
 from __future__ import annotations
 

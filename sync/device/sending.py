@@ -1,7 +1,5 @@
-"""How the device sends (a mixin of ``SyncWorker``): a record message, then its images in chunks,
-within the record, byte and publish windows; a record sent before is resent as an *ask*, so only
-the chunks central lacks travel again; a record without progress for ``ack_timeout`` is asked
-for again."""
+"""How the device sends (a mixin of ``SyncWorker``): record messages and their images in chunks,
+within the windows, and the timeouts that ask again (the guarantees are in worker.py)."""
 
 from __future__ import annotations
 
