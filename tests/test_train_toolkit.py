@@ -80,7 +80,6 @@ def test_metric_helpers():
 
 
 def test_generated_plate_scenes_box_the_plate_they_paste():
-    pytest.importorskip("torch", reason="the detector's data module needs the extra 'train'")
     from models.toolkit.detector import data as detector_data
     from models.toolkit.detector.data import load, synthetic_plate_samples
     samples = synthetic_plate_samples(6)

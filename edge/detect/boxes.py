@@ -62,6 +62,13 @@ def iou_xywh(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def centre_inside(box, outer) -> bool:
+    """The centre of ``box`` (x, y, w, h) lies in ``outer``."""
+    x, y, w, h = box
+    cx, cy = x + w / 2, y + h / 2
+    return outer[0] <= cx <= outer[0] + outer[2] and outer[1] <= cy <= outer[1] + outer[3]
+
+
 def to_original(boxes: np.ndarray, in_w: int, in_h: int, region: tuple[float, float, float, float]):
     """Input-pixel boxes of a stretched ``region`` (x, y, w, h in original px) -> original px."""
     rx, ry, rw, rh = region

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..config import DetectConfig
 from ..result import Detection
-from .boxes import clip_box, iou_xywh, nms
+from .boxes import centre_inside, clip_box, iou_xywh, nms
 from .model import Detector
 from .zoom import WEAK_ZOOM_UPSAMPLE, needs_zoom, pick_second_pass, tiles, zoom_crop
 
@@ -133,10 +133,7 @@ def detect_photo(detector: Detector, small: np.ndarray, full, width: int, height
                     continue
                 final.append(Detection(d.label, box, d.score, zoomed=True))
         if final:
-            b = np.array([d.box for d in final], np.float32)
-            keep = nms(b, np.array([d.score for d in final], np.float32),
-                       np.array([detector.labels.index(d.label) for d in final]), cfg.nms_iou)
-            final = [final[k] for k in keep]
+            final = _nms(final, detector.labels, cfg.nms_iou)
     if timings is not None:
         timings.zoom_ms = (time.perf_counter() - t) * 1000
         timings.zooms, timings.tiles = zoomed, n_tiles
@@ -150,21 +147,22 @@ def detect_photo(detector: Detector, small: np.ndarray, full, width: int, height
             timings.refined = sum(d.label in cfg.refine_labels for d in final)
     # overlapping second passes can land on the same object: NMS once more, best first
     if len(final) > 1:
-        b = np.array([d.box for d in final], np.float32)
-        keep = nms(b, np.array([d.score for d in final], np.float32),
-                   np.array([detector.labels.index(d.label) for d in final]), cfg.nms_iou,
-                   cfg.max_detections)
-        final = [final[k] for k in keep]
+        final = _nms(final, detector.labels, cfg.nms_iou, cfg.max_detections)
     return final
+
+
+def _nms(dets: list[Detection], labels: list[str], iou: float, max_out: int = 100):
+    """Per-class NMS over detections already in original pixels, best first."""
+    keep = nms(np.array([d.box for d in dets], np.float32),
+               np.array([d.score for d in dets], np.float32),
+               np.array([labels.index(d.label) for d in dets]), iou, max_out)
+    return [dets[k] for k in keep]
 
 
 def _near(box, label: str, found: list[Detection]) -> bool:
     """``box`` overlaps (IoU > 0.05, or its centre inside) a ``found`` box of ``label``."""
-    x, y, w, h = box
-    cx, cy = x + w / 2, y + h / 2
-    return any(f.label == label and (iou_xywh(f.box, box) > 0.05 or
-                                     f.box[0] <= cx <= f.box[0] + f.box[2] and
-                                     f.box[1] <= cy <= f.box[1] + f.box[3]) for f in found)
+    return any(f.label == label and (iou_xywh(f.box, box) > 0.05 or centre_inside(box, f.box))
+               for f in found)
 
 
 def refine_detections(refiner: BoxRefiner, small: np.ndarray, width: int, height: int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..config import DetectConfig
 from ..result import Detection
-from .boxes import iou_xywh
+from .boxes import centre_inside, iou_xywh
 
 
 ZOOM_MAX_CROP_FRACTION = 0.8
@@ -59,13 +59,9 @@ def tiles(image_w: int, image_h: int, n: int = 2, overlap: float = 0.2):
 def pick_second_pass(first_box, candidates: list[Detection], min_overlap: float = 0.1):
     """The second pass's detection that replaces ``first_box``: the best-scoring one that overlaps
     it (IoU >= min_overlap or its centre inside the first box); None when there is none."""
-    fx, fy, fw, fh = first_box
     best = None
     for d in candidates:
-        x, y, w, h = d.box
-        cx, cy = x + w / 2, y + h / 2
-        inside = fx <= cx <= fx + fw and fy <= cy <= fy + fh
-        if (inside or iou_xywh(first_box, d.box) >= min_overlap) and \
+        if (centre_inside(d.box, first_box) or iou_xywh(first_box, d.box) >= min_overlap) and \
                 (best is None or d.score > best.score):
             best = d
     return best

@@ -43,9 +43,9 @@ from edge.detect import (DetectTimings, Detector, detect_photo, iou_xywh, needs_
                          open_detector)
 from edge.detect.refine import open_refiner
 
+from ..plates.evaluate import WIDTH_BUCKETS, width_bucket
 from ..plates.sources import PLATE_SOURCES, source_region
 from .data import LABELS, index, load
-from ..plates.evaluate import WIDTH_BUCKETS, width_bucket
 
 
 def _decode(path: str):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.detect import DetectTimings, Detector, detect_photo, iou_xywh
+from edge.detect.boxes import centre_inside
 from edge.result import Detection
 
 from .sources import PLATE_SOURCES, SOURCE_REGION, registration
@@ -127,10 +128,7 @@ class SourceTally:
 
 
 def _on(gt, d: Detection) -> bool:
-    x, y, w, h = d.box
-    cx, cy = x + w / 2, y + h / 2
-    inside = gt[0] <= cx <= gt[0] + gt[2] and gt[1] <= cy <= gt[1] + gt[3]
-    return inside or iou_xywh(d.box, gt) >= 0.3
+    return centre_inside(d.box, gt) or iou_xywh(d.box, gt) >= 0.3
 
 
 def device_category(profile, threads: int = 2):
