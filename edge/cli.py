@@ -141,7 +141,8 @@ def cmd_doctor(args) -> int:
     return run_doctor(profile, _store_path(args, profile), _opt(args, "model"))
 
 
-EVAL_MODULES = {"receipts": "models.toolkit.documents.evaluate",
+EVAL_MODULES = {"category": "models.toolkit.classifier.evaluate",
+                "receipts": "models.toolkit.documents.evaluate",
                 "documents": "models.toolkit.documents.evaluate",
                 "detect": "models.toolkit.detector.evaluate",
                 "plates": "models.toolkit.detector.evaluate"}
@@ -333,10 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=lambda a: _delegate(*DELEGATED["fleet"], a.rest))
 
     e = sub.add_parser("eval", help="evaluate the shipped models on a labelled data folder")
-    e.add_argument("what", choices=["category", "receipts", "documents", "detect", "plates"])
+    e.add_argument("what", choices=list(EVAL_MODULES))
     e.add_argument("rest", nargs=argparse.REMAINDER, help="DATA_DIR and options")
-    e.set_defaults(func=lambda a: _delegate(EVAL_MODULES.get(a.what, "models.toolkit.classifier.evaluate"),
-                                            f"main_{a.what}", a.rest))
+    e.set_defaults(func=lambda a: _delegate(EVAL_MODULES[a.what], f"main_{a.what}", a.rest))
 
     pg = sub.add_parser("purge", parents=[common], help="remove originals whose retention has "
                         "run out (the profile's [retention_days]); fields and hashes stay")

@@ -34,7 +34,8 @@ FIELD_NAMES = ("plate", "vin", "name", "license_number", "document_number", "nat
                "date_of_birth", "expiry_date", "vendor", "address", "date", "total", "tax",
                "invoice_number", "policy_number")
 DETECT_LABELS = ("plate", "vin", "damage", "text_block")
-CONSISTENCY = ("joint", "review", "off")  # category vs damage head policies, edge/classifier/consistency.py
+# category vs damage head policies (edge/classifier/consistency.py)
+CONSISTENCY = ("joint", "review", "off")
 
 
 class ConfigError(Exception):
@@ -70,7 +71,8 @@ class QualityConfig:
 @dataclass(frozen=True)
 class VerifyConfig:
     min_score: float = 0.5            # category score below this -> review, whatever the prototype
-    consistency: str = "joint"        # category vs damage head: joint | review | off (edge/classifier/consistency.py)
+    consistency: str = "joint"        # category vs damage head: joint | review | off
+                                      # (edge/classifier/consistency.py)
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,8 @@ class DetectConfig:
     plate_settled: float = 0.0          # a first reader's read that fits a region's layout with
                                         # this confidence is final: the later ones are not asked
                                         # (0: always asked; edge/plates/)
-    box_refiner: str = "box-refiner"    # bundle that moves boxes onto edges (edge/detect/refine.py); "" = off
+    box_refiner: str = "box-refiner"    # bundle that moves boxes onto edges; "" = off
+                                        # (edge/detect/refine.py)
     refine_labels: list[str] = field(default_factory=lambda: ["vin"])  # labels it refines
     refine_min_score: float = 0.1       # boxes of those labels from this score are refined, and
     refine_min_quality: float = 0.5     # kept under score_threshold if the refiner's quality is this

@@ -189,7 +189,8 @@ def test_an_ensemble_bundle_keeps_each_networks_steps_for_the_vote(tmp_path):
 
     torch.manual_seed(0)
     nets = [P.CtcNet().eval(), P.CtcNet().eval()]
-    X = np.stack([plate_data.to_input(plate_data.synth_plate(s)[0]) for s in range(24)]).astype(np.uint8)
+    X = np.stack([plate_data.to_input(plate_data.synth_plate(s)[0])
+                  for s in range(24)]).astype(np.uint8)
     out = tmp_path / "plate-reader"
     P.export(P.EnsembleCtc(nets).eval(), X, out, val_exact=0.0, created_by="pytest",
              version="9.0.0")

@@ -15,7 +15,7 @@ from edge import __version__
 from edge.store.schema import OUTBOX_ACTIVE, Outbox, Photo
 
 from ..schemas import (MAX_MODELS, MAX_NAME_CHARS, MAX_QUARANTINE_REPORTS, MAX_TELEMETRY_BYTES,
-                      MAX_VALUE_CHARS, Telemetry, encode)
+                       MAX_VALUE_CHARS, Telemetry, encode)
 
 _SHA = re.compile(r"\b[0-9a-f]{64}\b")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")

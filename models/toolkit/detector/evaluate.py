@@ -329,7 +329,7 @@ def main_plates(argv=None) -> int:
         name = det.name
     if det is not None:
         from ..plates.evaluate import (SourceTally, device_category, evaluate_photo, format_source,
-                                 format_summary, format_undetected, summary)
+                                       format_summary, format_undetected, summary)
         category = device_category(prof, a.threads)
         sources = a.sources.split(",")
         lst = _samples(a.data_dir, a.split, ["plate_photos", "plate_scenes", "plate_extra"],

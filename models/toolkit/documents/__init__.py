@@ -1,1 +1,2 @@
-"""The document models' toolkit (models/document-classifier, models/text-detector, the bill reader's lexicon and typer): real and generated documents, training, evaluation."""
+"""The document models' toolkit (models/document-classifier, models/text-detector, the bill
+reader's lexicon and typer): real and generated documents, training, evaluation."""

@@ -16,7 +16,7 @@ import string
 from edge.documents.mrz import check_digit
 
 from .synth import (CITIES, COMPANIES, FIRST, LAST, MAKES, PARTS, STREETS, Canvas,
-                              GenDoc, _fmt_date, _ident, _plate, _rand_date, _vin)
+                    GenDoc, _fmt_date, _ident, _plate, _rand_date, _vin)
 
 LANGS = ("en", "de", "fr", "it", "es", "nl")
 COUNTRY = {"en": ("UNITED KINGDOM", "GBR"), "de": ("BUNDESREPUBLIK DEUTSCHLAND", "D"),

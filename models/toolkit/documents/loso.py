@@ -34,7 +34,7 @@ from edge.documents.layout import Box, box_features, visual_features_batch
 
 from .synth import DOC_TYPES
 from .train import (OCR_BOX_MARGINS, VARIANTS, degrade, doc_sample, pad,
-                              receipt_samples, train_model)
+                    receipt_samples, train_model)
 
 DIMS = None  # filled from the first sample: {"text": .., "visual": .., "position": ..}
 
